@@ -1,0 +1,3 @@
+from hardnut.cli import main
+
+main()

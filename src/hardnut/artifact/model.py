@@ -1,0 +1,41 @@
+"""What the artifact layer hands to inspectors and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from hardnut.model import FileRecord, Finding
+
+
+@dataclass
+class ArtifactFile:
+    relpath: str  # display path: relative to the target, '/' separators, 'BIN!/inner' in a payload
+    fs_path: Path  # where its bytes can be read now (a temporary extraction for payload entries)
+    size: int
+    kind: str  # "elf", "pe", "data", "symlink", "special", "dir-symlink"
+    dist_root: Path  # the folder dependency resolution treats as the dist root for this file
+    link_target: Optional[str] = None  # for symlinks: what the link says (never followed out)
+    payload_of: Optional[str] = None  # relpath of the onefile binary that carried this entry
+    sha256: str = ""
+    onefile_payload: bool = False  # this file is itself a onefile binary with a payload
+
+    @property
+    def name(self) -> str:
+        return self.relpath.rsplit("/", 1)[-1]
+
+    def record(self) -> FileRecord:
+        fmt = "onefile" if self.onefile_payload else self.kind
+        return FileRecord(self.relpath, self.size, self.sha256, fmt)
+
+
+@dataclass
+class Artifact:
+    target: Path
+    kind: str  # "dir", "onefile", "file"
+    files: list[ArtifactFile] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)  # walk-time findings (symlinks, limits...)
+    report_xml: Optional[Path] = None  # Nuitka's --report beside the dist, when found
+    # main program(s): relpaths of the executables the build produced, when known
+    main_programs: set[str] = field(default_factory=set)

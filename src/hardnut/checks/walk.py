@@ -1,0 +1,47 @@
+"""Rules for what the artifact walk itself finds: symlinks, special files, unreadable input, limits.
+
+The walk (hardnut.artifact) records these as it goes; this module owns their rule definitions and
+passes the walk's findings through so they are reported like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from hardnut.checks.base import CheckContext
+from hardnut.model import Finding, Rule, Severity
+
+SYMLINK = Rule(
+    "HN-WALK-001", "symlink", "leftover", Severity.MEDIUM,
+    "A symbolic link inside the artifact. hardnut reports links and never follows them; a link that "
+    "points outside the artifact (absolute, or with '..' escaping the root) ships a dependency on the "
+    "build machine's file system and is raised to high.",
+)
+SPECIAL_FILE = Rule(
+    "HN-WALK-002", "special file", "leftover", Severity.HIGH,
+    "A FIFO, socket or device node inside the artifact. These cannot be shipped meaningfully and "
+    "usually mean the artifact folder was assembled from the wrong place.",
+)
+UNREADABLE = Rule(
+    "HN-WALK-003", "unreadable binary", "leftover", Severity.HIGH,
+    "A file that looks like an ELF/PE binary (or a onefile payload, or an archive) but cannot be "
+    "parsed: truncated, corrupted or hostile. Its contents cannot be proven, so it fails the verdict "
+    "at the default level; unreadable plain files are reported the same way.",
+)
+LIMIT = Rule(
+    "HN-WALK-004", "limit reached", "leftover", Severity.HIGH,
+    "A resource limit was hit (file count, file size, decompressed payload size or ratio, archive "
+    "depth, scan bytes, per-file time). What lies beyond the limit was not inspected, so the artifact "
+    "cannot be proven clean. Limits are set in the profile's [verify.limits] table.",
+)
+NON_UTF8 = Rule(
+    "HN-WALK-005", "undecodable file name", "leftover", Severity.MEDIUM,
+    "A file name that is not valid UTF-8. It is reported with escapes; such names break installers, "
+    "archives and Windows file systems.",
+)
+
+RULES = [SYMLINK, SPECIAL_FILE, UNREADABLE, LIMIT, NON_UTF8]
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    return list(ctx.artifact.problems)

@@ -1,0 +1,136 @@
+"""The data every layer shares: severities, rules, findings and file records.
+
+Plain, frozen dataclasses: checks produce them, reports format them, nothing mutates them.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+CATEGORIES = ("dependency", "debug", "leftover", "hardening", "secret", "build", "source")
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[str(text).strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (one of: {names})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+SEVERITY_NAMES = tuple(s.label for s in Severity)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check's identity and documentation; `hardnut rules` lists them."""
+
+    id: str
+    name: str
+    category: str
+    severity: Severity
+    explanation: str
+    references: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"rule {self.id}: unknown category {self.category}")
+
+
+def mask(secret: str) -> str:
+    """Evidence for a secret that never shows it: first 4 characters, an ellipsis, the length."""
+    secret = str(secret)
+    head = secret[:4] if len(secret) >= 12 else secret[:2]
+    return f"{head}…({len(secret)} chars)"
+
+
+def secret_fingerprint(rule_id: str, secret: str | bytes) -> str:
+    """Location-independent: the same key leaked in two builds gives one fingerprint."""
+    raw = secret.encode("utf-8", "surrogateescape") if isinstance(secret, str) else secret
+    return hashlib.sha256(rule_id.encode() + b"\0" + raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    category: str
+    severity: Severity
+    path: str
+    message: str
+    library: Optional[str] = None
+    offset: Optional[int] = None
+    length: Optional[int] = None
+    module: Optional[str] = None
+    line: Optional[int] = None
+    evidence: Optional[str] = None  # already masked where it concerns a secret
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            basis = "\0".join((self.rule, self.path, self.library or "", self.message))
+            object.__setattr__(
+                self, "fingerprint", hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule,
+            "category": self.category,
+            "severity": self.severity.label,
+            "path": self.path,
+            "message": self.message,
+        }
+        for key in ("library", "offset", "length", "module", "line", "evidence"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["fingerprint"] = self.fingerprint
+        return out
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One regular file (or symlink) of the target, as listed in reports and manifests."""
+
+    path: str  # relative to the target, '/' separators, 'BINARY!/inner' inside a onefile payload
+    size: int
+    sha256: str
+    format: str  # "elf", "pe", "onefile", "zip", "symlink", "data"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+
+
+@dataclass
+class VerifyResult:
+    target: str
+    fail_on: Severity
+    findings: list[Finding] = field(default_factory=list)
+    files: list[FileRecord] = field(default_factory=list)
+    suppressed: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)  # e.g. max GLIBC version
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if any(f.severity >= self.fail_on for f in self.findings) else "pass"
+
+    def counts(self) -> dict[str, int]:
+        out = {s.label: 0 for s in reversed(Severity)}
+        for f in self.findings:
+            out[f.severity.label] += 1
+        return out
