@@ -23,7 +23,7 @@ def modules() -> tuple[ModuleType, ...]:
 def all_rules() -> dict[str, Rule]:
     """Every rule hardnut knows, by id (including source rules that run outside verify)."""
     rules: dict[str, Rule] = {}
-    extra = ("hardnut.checks.source",)
+    extra = ("hardnut.checks.source", "hardnut.manifest")
     for name in CHECK_MODULES + extra:
         try:
             mod = importlib.import_module(name)

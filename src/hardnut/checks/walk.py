@@ -1,4 +1,5 @@
-"""Rules for what the artifact walk itself finds: symlinks, special files, unreadable input, limits.
+"""Rules for what the artifact walk itself finds (symlinks, special files, unreadable input, limits),
+and for a check that fails.
 
 The walk (hardnut.artifact) records these as it goes; this module owns their rule definitions and
 passes the walk's findings through so they are reported like any other.
@@ -40,7 +41,14 @@ NON_UTF8 = Rule(
     "archives and Windows file systems.",
 )
 
-RULES = [SYMLINK, SPECIAL_FILE, UNREADABLE, LIMIT, NON_UTF8]
+TOOL_ERROR = Rule(
+    "HN-TOOL-001", "check failed", "build", Severity.HIGH,
+    "A check raised an unexpected error on this target, so part of the artifact was not proven. "
+    "This is a bug in hardnut or a hostile input it did not anticipate; please report it with the "
+    "check name (never with the artifact's secrets).",
+)
+
+RULES = [SYMLINK, SPECIAL_FILE, UNREADABLE, LIMIT, NON_UTF8, TOOL_ERROR]
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:

@@ -1,0 +1,211 @@
+"""`hardnut build`: profile -> preflight -> Nuitka in a temporary folder -> smoke run -> verify ->
+move into place -> manifest. A failed or interrupted build leaves the previous artifact untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from hardnut import __version__
+from hardnut.doctor import run_checks as doctor_checks
+from hardnut.errors import BuildFailed, HardnutError, ToolMissing
+from hardnut.model import VerifyResult
+from hardnut.nuitka.argv import NuitkaCommand, nuitka_command, produced_paths
+from hardnut.nuitka.project_options import scan_app
+from hardnut.nuitka.runner import phase_of, run_streaming
+from hardnut.profile import Profile
+
+Log = Callable[[str], None]
+
+MANIFEST_SUFFIX = ".hardnut.json"
+
+
+@dataclass
+class SmokeResult:
+    ran: bool
+    exit_code: Optional[int] = None
+    expected: int = 0
+    ok: bool = True
+    output_tail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class BuildOutcome:
+    artifact: Path
+    dist: Optional[Path]
+    report: Optional[Path]
+    manifest: Path
+    command: NuitkaCommand
+    seconds: float
+    smoke: SmokeResult
+    verify: Optional[VerifyResult] = None
+    extra: dict = field(default_factory=dict)
+
+
+def preflight(profile: Profile) -> None:
+    """Refuse to start when a required tool is missing, or the sources carry nuitka-project options."""
+    for check in doctor_checks(onefile=profile.app.mode == "onefile"):
+        if check.required and not check.found:
+            raise ToolMissing(f"{check.name} is missing: {check.fix}")
+    if profile.app.entry is None:
+        raise HardnutError("profile has no app.entry")
+    found = scan_app(profile.app.entry)
+    if found and not profile.build.allow_project_options:
+        first = found[0]
+        rel = os.path.relpath(first.path, profile.root)
+        raise HardnutError(
+            f"{rel}:{first.line}: '# {first.kind}:' comment found ({len(found)} in all): Nuitka adds these "
+            f"as options and evaluates their conditions as code at build time; remove them or set "
+            f"build.allow_project_options = true")
+
+
+def command_for(profile: Profile, build_dir: Path) -> NuitkaCommand:
+    return nuitka_command(profile, python=sys.executable, build_dir=build_dir, platform=sys.platform,
+                          base_env=os.environ)
+
+
+def _owned(manifest: Path) -> bool:
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("tool", {}).get("name") == "hardnut"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def final_paths(profile: Profile) -> tuple[Path, Optional[Path], Path, Path]:
+    """(artifact, dist, report, manifest) where a successful build puts them."""
+    out, name = profile.app.output_dir, profile.app.name
+    exe = name + (".exe" if sys.platform == "win32" else "")
+    report = out / f"{name}.report.xml"
+    manifest = out / f"{name}{MANIFEST_SUFFIX}"
+    if profile.app.mode == "onefile":
+        return out / exe, None, report, manifest
+    return out / f"{name}.dist" / exe, out / f"{name}.dist", report, manifest
+
+
+def smoke_run(profile: Profile, exe: Path, log: Log) -> SmokeResult:
+    """Run the artifact with smoke.args in a clean environment and a temporary working folder."""
+    smoke = profile.verify.smoke
+    if not smoke.enabled:
+        return SmokeResult(ran=False)
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TEMP", "TMP") if k in os.environ}
+    log(f"smoke: {exe.name} {' '.join(smoke.args)}")
+    with tempfile.TemporaryDirectory(prefix="hardnut-smoke-") as cwd:
+        try:
+            res = run_streaming([str(exe), *smoke.args], env=env, cwd=Path(cwd), timeout=smoke.timeout,
+                                what="smoke run", tail_lines=10)
+        except BuildFailed as exc:
+            return SmokeResult(True, None, smoke.expect_exit, False, exc.tail or str(exc))
+    return SmokeResult(True, res.returncode, smoke.expect_exit, res.returncode == smoke.expect_exit, res.tail,
+                       round(res.duration, 2))
+
+
+def _move_into_place(new: Path, final: Path, trash: Path) -> None:
+    if final.exists() or final.is_symlink():
+        os.replace(final, trash / ("old-" + final.name))
+    os.replace(new, final)
+
+
+def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Optional[Callable] = None,
+              extra_steps: Optional[Callable] = None) -> BuildOutcome:
+    preflight(profile)
+    out = profile.app.output_dir
+    artifact, dist, report, manifest = final_paths(profile)
+    existing = [p for p in (dist if dist else artifact, report) if p.exists() or p.is_symlink()]
+    if existing and not _owned(manifest):
+        raise HardnutError(f"refusing to replace {existing[0]}: it was not made by hardnut (no {manifest.name}); "
+                           f"move it away or choose another app.output_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".hardnut-build-", dir=out))
+    try:
+        command = command_for(profile, work / "nuitka")
+        (work / "nuitka").mkdir()
+        log(f"building {profile.app.entry.name} ({profile.app.mode}) with Nuitka")
+        last_phase = [""]
+
+        def on_line(line: str) -> None:
+            if verbose:
+                log(line)
+                return
+            phase = phase_of(line)
+            if phase and phase != last_phase[0]:
+                last_phase[0] = phase
+                log(f"  {phase}")
+
+        res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
+                            timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull, on_line=on_line)
+        if res.returncode != 0:
+            raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
+        built_exe, built_dist = produced_paths(profile, command.build_dir, sys.platform)
+        if not built_exe.is_file():
+            raise BuildFailed(f"Nuitka reported success but {built_exe.name} was not produced", res.tail)
+        log(f"  compiled in {res.duration:.0f} s")
+
+        smoke = smoke_run(profile, built_exe, log)
+        if not smoke.ok:
+            got = "timed out" if smoke.exit_code is None else f"exited {smoke.exit_code}"
+            raise BuildFailed(f"smoke run failed: {built_exe.name} {' '.join(profile.verify.smoke.args)} {got}, "
+                              f"expected {smoke.expected}; the previous artifact was kept", smoke.output_tail)
+
+        new_target = built_dist if built_dist else built_exe
+        built_report = command.report if command.report.is_file() else None
+        # Bring report into the place verify looks for it (beside the target) under its final name.
+        if built_report is not None and built_report.parent != new_target.parent:
+            built_report = Path(shutil.move(str(built_report), new_target.parent / report.name))
+        if built_report is not None:
+            redact_report(built_report)
+        result = verify(new_target, profile) if (verify and profile.verify.run) else None
+        extra = extra_steps(profile, new_target, built_report) if extra_steps else {}
+
+        trash = work / "trash"
+        trash.mkdir()
+        _move_into_place(new_target, dist if dist else artifact, trash)
+        if built_report is not None:
+            _move_into_place(built_report, report, trash)
+        outcome = BuildOutcome(artifact=artifact, dist=dist, report=report if built_report else None,
+                               manifest=manifest, command=command, seconds=round(res.duration, 1), smoke=smoke,
+                               verify=result, extra=extra)
+        write_manifest(profile, outcome)
+        return outcome
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def redact_report(path: Path) -> None:
+    """Nuitka's report keeps the command line unredacted: mask secret-looking values in place."""
+    try:
+        from hardnut.nuitka.report_xml import redact
+    except ImportError:  # pragma: no cover - module arrives with report parsing
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    redacted = redact(text)
+    if redacted != text:
+        path.write_text(redacted, encoding="utf-8")
+
+
+def tool_versions() -> dict[str, str]:
+    from hardnut.doctor import _dist_version, _version, c_compiler
+    import platform
+
+    cc = c_compiler()
+    return {
+        "hardnut": __version__,
+        "nuitka": _dist_version("nuitka") or "unknown",
+        "python": platform.python_version(),
+        "compiler": (_version([cc, "--version"]) or "unknown") if cc else "unknown",
+    }
+
+
+def write_manifest(profile: Profile, outcome: BuildOutcome) -> None:
+    from hardnut.manifest import build_manifest
+    from hardnut.verify import write_atomic
+
+    doc = build_manifest(profile, outcome, tool_versions())
+    write_atomic(outcome.manifest, json.dumps(doc, indent=2, sort_keys=False) + "\n")

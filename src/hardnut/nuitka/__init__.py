@@ -1,0 +1,1 @@
+"""Everything about driving Nuitka: the command line (pure), running it, and reading its report."""

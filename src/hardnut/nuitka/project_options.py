@@ -1,0 +1,54 @@
+"""Find `# nuitka-project:` comments: Nuitka adds them as options and eval()s `nuitka-project-if`
+conditions at build time, so a source file can run code on the build machine."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+# The same pattern Nuitka uses (nuitka/options/OptionParsing.py: getNuitkaProjectOptions).
+PROJECT_RE = re.compile(rb"^\s*#(\s*)nuitka-project(.*?):(.*)")
+
+
+@dataclass(frozen=True)
+class ProjectOption:
+    path: Path
+    line: int
+    kind: str  # "nuitka-project", "nuitka-project-if", "nuitka-project-set", ...
+    text: str
+
+
+def scan_file(path: Path, max_bytes: int = 8 * 1024 * 1024) -> list[ProjectOption]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes)
+    except OSError:
+        return []
+    out = []
+    for number, line in enumerate(data.splitlines(), 1):
+        m = PROJECT_RE.match(line)
+        if m:
+            kind = "nuitka-project" + m.group(2).decode("utf-8", "replace").strip()
+            out.append(ProjectOption(path, number, kind, line.decode("utf-8", "replace").strip()[:200]))
+    return out
+
+
+def app_sources(entry: Path) -> Iterable[Path]:
+    """The entry script and the Python files of its own folder tree (not virtual envs or build output)."""
+    yield entry
+    skip = {".venv", "venv", ".git", "__pycache__", "dist", "build", "node_modules", ".tox", ".nox"}
+    root = entry.parent
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).parts
+        if path == entry or any(p in skip or p.endswith((".build", ".dist", ".onefile-build")) for p in rel[:-1]):
+            continue
+        yield path
+
+
+def scan_app(entry: Path) -> list[ProjectOption]:
+    found: list[ProjectOption] = []
+    for path in app_sources(entry):
+        found.extend(scan_file(path))
+    return found

@@ -1,0 +1,111 @@
+"""Run Nuitka (or the built program) as a child process tree that can always be stopped.
+
+The child gets its own session (process group); on timeout or Ctrl-C the whole group is killed, so no
+scons/gcc grandchild keeps running or writing.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+from hardnut.errors import BuildFailed
+
+# Nuitka's progress, as a user would name the phases.
+PHASES = (
+    (re.compile(r"^Nuitka: Starting Python compilation"), "compiling Python to C"),
+    (re.compile(r"^Nuitka: Completed Python level compilation"), "Python level compilation done"),
+    (re.compile(r"^Nuitka: Generating source code for C backend"), "generating C source"),
+    (re.compile(r"^Nuitka: Running data composer"), "composing constants"),
+    (re.compile(r"^Nuitka: Running C compilation via Scons"), "compiling C"),
+    (re.compile(r"^Nuitka-Scons: Backend linking"), "linking"),
+    (re.compile(r"^Nuitka(-Standalone)?: Copying (extension modules|DLLs|dependencies)|^Nuitka-Standalone:"), "collecting dependencies"),
+    (re.compile(r"^Nuitka-Onefile:"), "packing onefile payload"),
+    (re.compile(r"^Nuitka: Successfully created"), "done"),
+)
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    tail: str
+    duration: float
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # grandchildren may outlive the leader
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_streaming(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float,
+    stdin_devnull: bool = True,
+    on_line: Optional[Callable[[str], None]] = None,
+    tail_lines: int = 30,
+    what: str = "Nuitka",
+) -> RunResult:
+    """Run argv (no shell), stream merged output lines to `on_line`, enforce `timeout` on the tree.
+
+    Raises BuildFailed on timeout or interruption, with the last lines of output."""
+    tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if stdin_devnull else None, start_new_session=True,
+        )
+    except OSError as exc:
+        raise BuildFailed(f"cannot start {what}: {exc.strerror}") from None
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            tail.append(line)
+            if on_line:
+                on_line(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        reader.join(timeout=5)
+        raise BuildFailed(f"{what} did not finish within {timeout:g} s and was stopped", "\n".join(tail)) from None
+    except KeyboardInterrupt:
+        _kill_group(proc)
+        reader.join(timeout=5)
+        raise BuildFailed(f"{what} was interrupted; its processes were stopped", "\n".join(tail)) from None
+    reader.join(timeout=5)
+    return RunResult(proc.returncode, "\n".join(tail), time.monotonic() - start)
+
+
+def phase_of(line: str) -> Optional[str]:
+    for pattern, name in PHASES:
+        if pattern.search(line):
+            return name
+    return None

@@ -1,0 +1,47 @@
+"""Text for people: findings grouped by severity, one line each, and a summary line."""
+
+from __future__ import annotations
+
+import click
+
+from hardnut.model import Rule, Severity, VerifyResult
+
+COLORS = {
+    Severity.CRITICAL: "magenta", Severity.HIGH: "red", Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan", Severity.INFO: "white",
+}
+
+
+def finding_line(f, color: bool) -> str:
+    where = f.path
+    if f.line is not None:
+        where += f":{f.line}"
+    elif f.offset is not None:
+        where += f"@0x{f.offset:x}"
+    extra = f" [{f.module}]" if f.module else ""
+    label = f"{f.severity.label.upper():8}"
+    if color:
+        label = click.style(label, fg=COLORS[f.severity], bold=f.severity >= Severity.HIGH)
+    return f"  {label} {f.rule:12} {where}{extra}: {f.message}"
+
+
+def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) -> str:
+    lines = [f"hardnut verify {result.target}"]
+    for sev in sorted(Severity, reverse=True):
+        group = [f for f in result.findings if f.severity == sev]
+        if not group:
+            continue
+        lines.append(f"{sev.label} ({len(group)}):")
+        lines.extend(finding_line(f, color) for f in group)
+    counts = ", ".join(f"{n} {label}" for label, n in result.counts().items() if n)
+    glibc = result.facts.get("glibc_max")
+    facts = f"; needs glibc >= {glibc}" if glibc else ""
+    suppressed = f", {result.suppressed} suppressed" if result.suppressed else ""
+    verdict = result.verdict.upper()
+    if color:
+        verdict = click.style(verdict, fg="green" if result.verdict == "pass" else "red", bold=True)
+    lines.append(
+        f"{verdict}: {len(result.files)} files, {len(result.findings)} findings"
+        f" ({counts or 'none'}{suppressed}), failing at {result.fail_on.label} or above{facts}"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""Verify a target: walk it, run every check module, apply suppressions and baselines.
+
+The one place where artifact, inspect and checks meet; `hardnut verify` and `hardnut build` call it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from hardnut import checks
+from hardnut.artifact.walk import open_target
+from hardnut.checks.base import CheckContext, VerifyConfig
+from hardnut.checks.walk import TOOL_ERROR
+from hardnut.errors import HardnutError
+from hardnut.model import Finding, Severity, VerifyResult
+from hardnut.profile import Profile, Suppression
+
+
+
+@dataclass
+class VerifyOptions:
+    fail_on: Severity = Severity.HIGH
+    config: VerifyConfig = field(default_factory=VerifyConfig)
+    suppress: tuple[Suppression, ...] = ()
+    baseline: frozenset[str] = frozenset()
+    main_programs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
+        v = profile.verify
+        config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
+                              require_glibc_max=v.require_glibc_max)
+        return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
+
+
+def run_checks(ctx: CheckContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for module in checks.modules():
+        try:
+            findings.extend(module.run(ctx))
+        except HardnutError:
+            raise
+        except Exception as exc:  # a check bug must not hide the rest of the report
+            name = module.__name__.rsplit(".", 1)[-1]
+            findings.append(Finding(TOOL_ERROR.id, TOOL_ERROR.category, TOOL_ERROR.severity, ".",
+                                    f"check '{name}' failed with {type(exc).__name__}; its rules did not run"))
+    return findings
+
+
+def _order(f: Finding) -> tuple:
+    return (-int(f.severity), f.category, f.rule, f.path, f.offset or 0, f.message)
+
+
+def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
+    with open_target(Path(target), options.config.limits) as art:
+        art.main_programs.update(options.main_programs)
+        ctx = CheckContext(art, options.config)
+        findings = run_checks(ctx)
+        files = sorted((f.record() for f in art.files), key=lambda r: r.path)
+        facts = dict(ctx.facts)
+    kept, suppressed = [], 0
+    seen: set[tuple] = set()
+    for f in sorted(findings, key=_order):
+        key = (f.rule, f.path, f.offset, f.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        if f.fingerprint in options.baseline or any(s.matches(f.rule, f.path, f.fingerprint) for s in options.suppress):
+            suppressed += 1
+            continue
+        kept.append(f)
+    return VerifyResult(target=str(target), fail_on=options.fail_on, findings=kept, files=files,
+                        suppressed=suppressed, facts=facts)
+
+
+# ----------------------------------------------------------------------------------------------
+# baselines: known findings, by fingerprint (location independent for secrets)
+
+
+def read_baseline(path: Path) -> frozenset[str]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        entries = data["findings"]
+        return frozenset(str(e["fingerprint"]) for e in entries)
+    except FileNotFoundError:
+        raise HardnutError(f"baseline not found: {path}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HardnutError(f"baseline {path} is not a hardnut baseline ({type(exc).__name__})") from None
+
+
+def baseline_document(findings: Iterable[Finding]) -> dict:
+    entries = {}
+    for f in findings:
+        entries.setdefault(f.fingerprint, {"fingerprint": f.fingerprint, "rule": f.rule, "path": f.path})
+    return {"version": 1, "tool": "hardnut", "findings": sorted(entries.values(), key=lambda e: (e["rule"], e["path"]))}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
