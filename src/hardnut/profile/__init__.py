@@ -182,7 +182,7 @@ def _load_chain(path: Path, data: dict[str, Any], seen: tuple[Path, ...]) -> tup
         raise ProfileError(f"{path}: [profile] must be a table")
     ref = profile_table.get("extends")
     if ref is None:
-        return data, seen + (path,)
+        return data, (path,)
     parent_path = _resolve_extends(ref, path.parent)
     parent_data = _read_toml(parent_path)
     _check_unknown(parent_data, parent_path)
