@@ -169,6 +169,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         _move_into_place(new_target, dist if dist else artifact, trash)
         if built_report is not None:
             _move_into_place(built_report, report, trash)
+        if result is not None:
+            result.target = str(dist if dist else artifact)  # verified in the temporary folder, now in place
         outcome = BuildOutcome(artifact=artifact, dist=dist, report=report if built_report else None,
                                manifest=manifest, command=command, seconds=round(res.duration, 1), smoke=smoke,
                                verify=result, extra=extra)
