@@ -11,6 +11,9 @@ from hardnut.model import Rule
 # One entry per check module, in the order they run. Each defines RULES and run(ctx).
 CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.walk",
+    "hardnut.checks.dependency",
+    "hardnut.checks.debug",
+    "hardnut.checks.hardening",
 )
 
 

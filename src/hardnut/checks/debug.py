@@ -1,0 +1,146 @@
+"""Debug rules: debug information, symbol tables and build-host paths left in the shipped binaries.
+
+The main program (see checks.dependency.main_programs) is held to a strict standard: it is what the
+release built. Bundled third-party files are reported separately and lower: CPython's own extension
+modules and many wheels ship with DWARF and their builders' paths, which the release cannot fix without
+rebuilding them. One finding per file per rule, with at most three examples.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from hardnut.checks.base import CheckContext, rule_finding
+from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
+from hardnut.inspect.elf import ElfFacts, StringHit
+from hardnut.inspect.pe import PeFacts
+from hardnut.model import Finding, Rule, Severity
+
+MAIN_DEBUG_INFO = Rule(
+    "HN-DBG-001", "debug information in the main program", "debug", Severity.HIGH,
+    "The main program carries DWARF sections (.debug_* / .zdebug_*; in PE files as MinGW writes them). "
+    "They map machine code back to source files, functions, types and line numbers, make reverse "
+    "engineering the compiled Python code much easier, and usually contain build-host paths. Nuitka's "
+    "--debug / --unstripped or -g in CFLAGS leave them in; build without them, or strip the binary "
+    "(strip --strip-debug, or -s with MinGW).",
+)
+MAIN_SYMBOLS = Rule(
+    "HN-DBG-002", "main program not stripped", "debug", Severity.MEDIUM,
+    "The main program has a full symbol table (ELF .symtab, or a COFF symbol table in a PE). It names "
+    "every function, including static ones, which documents the program's structure for anyone "
+    "inspecting it. It is not needed at run time (the dynamic symbol table is separate); strip it.",
+)
+MAIN_BUILD_PATHS = Rule(
+    "HN-DBG-003", "build-host paths in the main program", "debug", Severity.HIGH,
+    "The main program contains absolute paths of the machine that built it: DWARF DW_AT_comp_dir values, "
+    "or strings such as /home/<user>/..., /root/..., /tmp/<dir>/..., /build/..., /usr/src/... or "
+    "C:\\Users\\<user>\\.... They disclose user names and the build layout and make the build "
+    "irreproducible. They come from debug info, __FILE__, or a statically linked interpreter's "
+    "configuration (sysconfig prefix); build in a neutral folder and use -ffile-prefix-map. The finding "
+    "points at the first path's offset in the file.",
+    ("https://reproducible-builds.org/docs/build-path/",),
+)
+MAIN_PDB_PATH = Rule(
+    "HN-DBG-004", "PDB path in the main program", "debug", Severity.MEDIUM,
+    "The main program's debug directory has a CodeView record naming a PDB file. The path shows where the "
+    "program was built (often C:\\Users\\<user>\\...) and tells anyone analysing the binary which symbol "
+    "file to look for. Link with /PDBALTPATH:%_PDB% (MSVC) or without --pdb (MinGW) to keep only the file "
+    "name. The finding points at the path's offset.",
+    ("https://learn.microsoft.com/cpp/build/reference/pdbaltpath-use-alternate-pdb-path",),
+)
+BUNDLED_DEBUG_INFO = Rule(
+    "HN-DBG-011", "debug information in a bundled file", "debug", Severity.INFO,
+    "A bundled third-party binary (extension module, shared library, DLL) carries DWARF, a symbol table or "
+    "a PDB reference. Common and mostly harmless: CPython's own extension modules ship like this. Strip "
+    "bundled files if size or disclosure matters.",
+)
+BUNDLED_BUILD_PATHS = Rule(
+    "HN-DBG-012", "build-host paths in a bundled file", "debug", Severity.LOW,
+    "A bundled third-party binary contains absolute build-host paths (DW_AT_comp_dir or strings). Usually "
+    "its upstream builder's paths (e.g. /tmp/python-build.../ from pyenv), but a path under your own "
+    "home folder means a file you built yourself was bundled unstripped. The finding points at the first "
+    "path's offset in the file.",
+)
+
+RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, BUNDLED_DEBUG_INFO, BUNDLED_BUILD_PATHS]
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    out = prepare(ctx)
+    mains = main_programs(ctx)
+    for f, facts in binaries(ctx):
+        path = f.relpath
+        main = path in mains
+        debug_secs = facts.debug_sections
+        symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
+        pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
+        paths = _paths(facts)
+        if main:
+            if debug_secs:
+                out.append(rule_finding(MAIN_DEBUG_INFO, path, f"{path} carries debug information: {_dwarf(facts)}",
+                                        fingerprint=stable_fingerprint(MAIN_DEBUG_INFO, path)))
+            if symbols:
+                table = ".symtab" if isinstance(facts, ElfFacts) else "a COFF symbol table"
+                out.append(rule_finding(MAIN_SYMBOLS, path, f"{path} is not stripped: it has {table}"))
+            if paths:
+                out.append(_paths_finding(MAIN_BUILD_PATHS, path, paths, facts))
+            for pdb in pdbs[:1]:
+                out.append(rule_finding(MAIN_PDB_PATH, path, f"{path} names its PDB file: {pdb.text}",
+                                        offset=pdb.offset, length=pdb.length, evidence=pdb.text,
+                                        fingerprint=stable_fingerprint(MAIN_PDB_PATH, path, pdb.text)))
+        else:
+            parts = []
+            if debug_secs:
+                parts.append(_dwarf(facts))
+            if symbols:
+                parts.append("a symbol table" if isinstance(facts, ElfFacts) else "a COFF symbol table")
+            if pdbs:
+                parts.append(f"a PDB path ({pdbs[0].text})")
+            if parts:
+                first = pdbs[0] if pdbs and not debug_secs and not symbols else None
+                out.append(rule_finding(
+                    BUNDLED_DEBUG_INFO, path, f"{path} (bundled) carries {'; '.join(parts)}",
+                    offset=first.offset if first else None, length=first.length if first else None,
+                    fingerprint=stable_fingerprint(BUNDLED_DEBUG_INFO, path)))
+            if paths:
+                out.append(_paths_finding(BUNDLED_BUILD_PATHS, path, paths, facts))
+    return out
+
+
+def _dwarf(facts: ElfFacts | PeFacts) -> str:
+    secs = facts.debug_sections
+    text = f"DWARF ({len(secs)} section{'s' if len(secs) != 1 else ''}: {examples(secs)})"
+    units = getattr(facts, "dwarf_units", ())
+    names = [u.name for u in units if u.name]
+    if names:
+        more = "+" if getattr(facts, "dwarf_more_units", False) else ""
+        text += f", compilation units such as {examples(names, 2)}{more}"
+    return text
+
+
+def _paths(facts: ElfFacts | PeFacts) -> list[tuple[str, Optional[int], Optional[int]]]:
+    """(path, offset, length): DW_AT_comp_dir values first, then paths found in strings; distinct."""
+    seen: dict[str, tuple[str, Optional[int], Optional[int]]] = {}
+    for unit in getattr(facts, "dwarf_units", ()):
+        comp_dir = unit.comp_dir or ""
+        if comp_dir.startswith(("/", "\\")) or comp_dir[1:3] in (":\\", ":/"):  # absolute only
+            length = len(comp_dir.encode("utf-8", "surrogateescape")) if unit.comp_dir_offset is not None else None
+            seen.setdefault(comp_dir, (comp_dir, unit.comp_dir_offset, length))
+    hit: StringHit
+    for hit in facts.build_paths:
+        seen.setdefault(hit.text, (hit.text, hit.offset, hit.length))
+    return list(seen.values())
+
+
+def _paths_finding(rule: Rule, path: str, paths: list[tuple[str, Optional[int], Optional[int]]],
+                   facts: ElfFacts | PeFacts) -> Finding:
+    with_offset = [p for p in paths if p[1] is not None]
+    first = min(with_offset, key=lambda p: p[1] or 0) if with_offset else None
+    where = f", first at offset {first[1]:#x}" if first else ""
+    noun = "path" if len(paths) == 1 else "paths"
+    return rule_finding(
+        rule, path,
+        f"{path} contains {len(paths)} distinct build-host {noun} ({facts.build_path_count} occurrences in "
+        f"strings{where}), e.g. {examples([p[0] for p in paths])}",
+        offset=first[1] if first else None, length=first[2] if first else None, evidence=paths[0][0],
+        fingerprint=stable_fingerprint(rule, path))

@@ -1,0 +1,264 @@
+"""Hardening rules: exploit mitigations of every ELF and PE file, following checksec's definitions for ELF
+and BinSkim's rules for PE (their ids are cited in each rule).
+
+Severities depend on who can fix the file. The main program (checks.dependency.main_programs) is built by
+this release, so a missing mitigation there is high or medium. Bundled third-party files are reported one
+step lower (CPython's own extension modules, e.g. pyenv builds, lack canaries and BIND_NOW). Properties
+that weaken the whole process whatever file carries them (an executable stack, writable+executable
+memory, RPATHs into the build host's file system) stay high for every file.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from hardnut.checks.base import CheckContext, rule_finding
+from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
+from hardnut.inspect import lddtree
+from hardnut.inspect.elf import ElfFacts
+from hardnut.inspect.pe import PeFacts
+from hardnut.model import Finding, Rule, Severity
+
+CHECKSEC = "https://github.com/slimm609/checksec"
+BINSKIM = "https://github.com/microsoft/binskim/blob/main/docs/BinSkimRules.md"
+
+ELF_NO_RELRO = Rule(
+    "HN-ELF-001", "no RELRO", "hardening", Severity.HIGH,
+    "No PT_GNU_RELRO segment (checksec: 'No RELRO'; BinSkim BA3010). The GOT and other relocated data stay "
+    "writable for the life of the process, so a memory-corruption bug can redirect calls by overwriting "
+    "function pointers. Link with -Wl,-z,relro,-z,now. High for the main program, medium for bundled files.",
+    (CHECKSEC, BINSKIM),
+)
+ELF_PARTIAL_RELRO = Rule(
+    "HN-ELF-002", "partial RELRO (no BIND_NOW)", "hardening", Severity.MEDIUM,
+    "PT_GNU_RELRO is present but neither DT_BIND_NOW, DF_BIND_NOW nor DF_1_NOW is set (checksec: 'Partial "
+    "RELRO'; BinSkim BA3011). Lazy binding keeps the PLT's GOT writable, which is the classic GOT-overwrite "
+    "target. Link with -Wl,-z,now. Medium for the main program, low for bundled files (CPython's own "
+    "extension modules are usually built this way).",
+    (CHECKSEC, BINSKIM),
+)
+ELF_NO_CANARY = Rule(
+    "HN-ELF-003", "no stack canary", "hardening", Severity.HIGH,
+    "No stack-protector symbol (__stack_chk_fail, __stack_chk_guard, __intel_security_cookie) in the dynamic "
+    "symbols or the symbol table (checksec: 'No canary found'). Stack buffer overflows then overwrite "
+    "return addresses undetected. Compile with -fstack-protector-strong. High for the main program; low for "
+    "bundled files, whose builders the release does not control and where a small module without arrays "
+    "legitimately needs no canary.",
+    (CHECKSEC,),
+)
+ELF_NO_PIE = Rule(
+    "HN-ELF-004", "executable is not PIE", "hardening", Severity.HIGH,
+    "An ET_EXEC executable (checksec: 'No PIE'; BinSkim BA3001). It is always loaded at the same address, "
+    "which defeats ASLR for its code and data and hands an attacker fixed gadget addresses. Build with "
+    "-fPIE -pie. High for the main program, medium for other executables in the artifact.",
+    (CHECKSEC, BINSKIM),
+)
+ELF_NO_FORTIFY = Rule(
+    "HN-ELF-005", "no FORTIFY_SOURCE", "hardening", Severity.MEDIUM,
+    "The file imports glibc functions that have checked variants (checksec: 'fortifiable', e.g. memcpy, "
+    "strcpy, sprintf, read) but not a single checked __*_chk variant (checksec: 'fortified'; BinSkim "
+    "BA3030). FORTIFY_SOURCE turns overflows whose size the compiler can see into an abort. Compile with "
+    "-O2 -D_FORTIFY_SOURCE=2 (or 3). Medium for the main program, low for bundled files; files with nothing "
+    "fortifiable are not reported.",
+    (CHECKSEC, BINSKIM),
+)
+ELF_EXEC_STACK = Rule(
+    "HN-ELF-006", "executable stack", "hardening", Severity.HIGH,
+    "The PT_GNU_STACK segment is executable, or missing (then the loader assumes an executable stack; "
+    "checksec: 'NX disabled'; BinSkim BA3002). glibc makes the stack of the whole process executable as "
+    "soon as any loaded object asks for it, so this is high for bundled files too. Usually caused by an "
+    "assembly file without a .note.GNU-stack section; link with -Wl,-z,noexecstack.",
+    (CHECKSEC, BINSKIM),
+)
+ELF_UNSAFE_RPATH = Rule(
+    "HN-ELF-007", "unsafe RPATH/RUNPATH", "hardening", Severity.HIGH,
+    "A DT_RPATH or DT_RUNPATH entry that is not relative to $ORIGIN (checksec flags any RPATH/RUNPATH). "
+    "An absolute entry makes the loader search a folder of the build host or target machine (anyone who "
+    "can write there, e.g. /tmp or a home folder, can plant a library); an empty or relative entry is "
+    "resolved against the process' working directory. Both are high. An $ORIGIN entry that climbs out of "
+    "the artifact ($ORIGIN/../..) depends on where the artifact is installed and is medium. Only "
+    "$ORIGIN-relative entries inside the artifact are fine.",
+    (CHECKSEC, "https://man7.org/linux/man-pages/man8/ld.so.8.html"),
+)
+ELF_TEXTREL = Rule(
+    "HN-ELF-008", "text relocations", "hardening", Severity.HIGH,
+    "DT_TEXTREL (or DF_TEXTREL): the loader must make code pages writable to relocate them, which breaks "
+    "W^X, prevents sharing the pages between processes and is refused under SELinux execmod policies. "
+    "Caused by non-PIC objects in a shared object; compile everything with -fPIC. High for the main "
+    "program, medium for bundled files.",
+    (CHECKSEC,),
+)
+ELF_RWX_SEGMENT = Rule(
+    "HN-ELF-009", "writable and executable segment", "hardening", Severity.HIGH,
+    "A PT_LOAD segment is mapped both writable and executable (ld warns 'has a LOAD segment with RWX "
+    "permissions'). Injected data can then be executed directly. High for the main program, medium for "
+    "bundled files.",
+    (CHECKSEC,),
+)
+PE_NO_ASLR = Rule(
+    "HN-PE-001", "no ASLR (DYNAMIC_BASE)", "hardening", Severity.HIGH,
+    "IMAGE_DLLCHARACTERISTICS_DYNAMIC_BASE is not set, or the image has no base relocations (stripped or "
+    "empty .reloc), so Windows loads it at its preferred address (BinSkim BA2009 "
+    "EnableAddressSpaceLayoutRandomization). Link with /DYNAMICBASE (MinGW: the default since binutils 2.36; "
+    "never --disable-dynamicbase). High for the main program, medium for bundled files.",
+    (BINSKIM,),
+)
+PE_NO_HIGH_ENTROPY_VA = Rule(
+    "HN-PE-002", "no high-entropy ASLR", "hardening", Severity.MEDIUM,
+    "A 64-bit image without IMAGE_DLLCHARACTERISTICS_HIGH_ENTROPY_VA (BinSkim BA2015 "
+    "EnableHighEntropyVirtualAddresses) only gets 32-bit-era ASLR entropy. Link with /HIGHENTROPYVA "
+    "(MinGW: --high-entropy-va). Medium for the main program, low for bundled files.",
+    (BINSKIM,),
+)
+PE_NO_NX = Rule(
+    "HN-PE-003", "no DEP (NX_COMPAT)", "hardening", Severity.HIGH,
+    "IMAGE_DLLCHARACTERISTICS_NX_COMPAT is not set (BinSkim BA2016 MarkImageAsNXCompatible). Windows decides "
+    "DEP for the whole process from the executable's flag, so an executable without it runs with "
+    "executable data pages: high. In a DLL the flag has no run-time effect and is reported low.",
+    (BINSKIM,),
+)
+PE_NO_CFG = Rule(
+    "HN-PE-004", "no Control Flow Guard", "hardening", Severity.LOW,
+    "IMAGE_DLLCHARACTERISTICS_GUARD_CF is not set (BinSkim BA2008 EnableControlFlowGuard): indirect calls are "
+    "not checked against valid targets. Needs MSVC or clang with /guard:cf (MinGW's GNU toolchain cannot "
+    "produce it), so it is low for the main program and info for bundled files.",
+    (BINSKIM,),
+)
+PE_WX_SECTION = Rule(
+    "HN-PE-005", "writable and executable section", "hardening", Severity.HIGH,
+    "A section is both IMAGE_SCN_MEM_WRITE and IMAGE_SCN_MEM_EXECUTE (BinSkim BA2021 "
+    "DoNotMarkWritableSectionsAsExecutable): injected data can be executed directly. Common in packed or "
+    "self-modifying binaries. High for the main program, medium for bundled files.",
+    (BINSKIM,),
+)
+PE_UNSIGNED = Rule(
+    "HN-PE-006", "main program not Authenticode-signed", "hardening", Severity.INFO,
+    "The main program has no Authenticode signature (empty security directory). Unsigned programs trigger "
+    "SmartScreen warnings and cannot be told apart from tampered copies. Often signing is a later release "
+    "step, hence info; the signature is located, not validated.",
+    ("https://learn.microsoft.com/windows-hardware/drivers/install/authenticode",),
+)
+PE_FORCE_INTEGRITY = Rule(
+    "HN-PE-007", "FORCE_INTEGRITY", "hardening", Severity.INFO,
+    "IMAGE_DLLCHARACTERISTICS_FORCE_INTEGRITY is set: Windows refuses to load the image unless its "
+    "signature verifies. Info when the file is signed; medium when it is not, because it will not load "
+    "until it is signed.",
+    (BINSKIM,),
+)
+
+RULES = [
+    ELF_NO_RELRO, ELF_PARTIAL_RELRO, ELF_NO_CANARY, ELF_NO_PIE, ELF_NO_FORTIFY, ELF_EXEC_STACK,
+    ELF_UNSAFE_RPATH, ELF_TEXTREL, ELF_RWX_SEGMENT,
+    PE_NO_ASLR, PE_NO_HIGH_ENTROPY_VA, PE_NO_NX, PE_NO_CFG, PE_WX_SECTION, PE_UNSIGNED, PE_FORCE_INTEGRITY,
+]
+
+_LOWER = {Severity.CRITICAL: Severity.HIGH, Severity.HIGH: Severity.MEDIUM, Severity.MEDIUM: Severity.LOW,
+          Severity.LOW: Severity.INFO, Severity.INFO: Severity.INFO}
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    out = prepare(ctx)
+    mains = main_programs(ctx)
+    for f, facts in binaries(ctx):
+        main = f.relpath in mains
+        if isinstance(facts, ElfFacts):
+            out.extend(check_elf(f.relpath, facts, main))
+        else:
+            out.extend(check_pe(f.relpath, facts, main))
+    return out
+
+
+def _f(rule: Rule, path: str, message: str, main: bool, severity: Optional[Severity] = None,
+       key: str = "") -> Finding:
+    """A finding at the rule's severity for the main program, one step lower for bundled files, unless
+    `severity` is given."""
+    sev = severity if severity is not None else (rule.severity if main else _LOWER[rule.severity])
+    who = "" if main else " (bundled)"
+    return rule_finding(rule, path, f"{path}{who}: {message}", severity=sev,
+                        fingerprint=stable_fingerprint(rule, path, key))
+
+
+def check_elf(path: str, facts: ElfFacts, main: bool) -> list[Finding]:
+    """Hardening findings for one ELF file (pure: facts in, findings out)."""
+    out: list[Finding] = []
+    if facts.elf_type not in ("ET_EXEC", "ET_DYN"):
+        return out  # objects and core files are leftovers, not loadable code
+    if not facts.has_relro:
+        out.append(_f(ELF_NO_RELRO, path, "no RELRO (no PT_GNU_RELRO segment)", main))
+    elif not facts.bind_now:
+        out.append(_f(ELF_PARTIAL_RELRO, path, "partial RELRO: PT_GNU_RELRO without BIND_NOW", main,
+                      None if main else Severity.LOW))
+    knows_symbols = facts.has_dynamic or facts.has_symtab
+    if knows_symbols and not facts.canary_symbols:
+        out.append(_f(ELF_NO_CANARY, path, "no stack canary (no __stack_chk_fail)", main,
+                      None if main else Severity.LOW))
+    if facts.elf_type == "ET_EXEC":
+        out.append(_f(ELF_NO_PIE, path, "executable is not position independent (ET_EXEC)", main))
+    if facts.fortifiable and not facts.fortified:
+        out.append(_f(ELF_NO_FORTIFY, path,
+                      f"no FORTIFY_SOURCE: 0 fortified, {len(facts.fortifiable)} fortifiable glibc calls "
+                      f"({examples(facts.fortifiable)})", main))
+    if facts.stack_executable:
+        why = "PT_GNU_STACK is executable" if facts.has_gnu_stack else "no PT_GNU_STACK segment (defaults to executable)"
+        out.append(_f(ELF_EXEC_STACK, path, f"executable stack: {why}", main, Severity.HIGH))
+    unsafe = _rpath_problems(path, facts)
+    if unsafe:
+        sev = max(s for _, s in unsafe)
+        out.append(_f(ELF_UNSAFE_RPATH, path, "; ".join(m for m, _ in unsafe), main, sev))
+    if facts.textrel:
+        out.append(_f(ELF_TEXTREL, path, "text relocations (DT_TEXTREL)", main))
+    if facts.rwx_segments:
+        out.append(_f(ELF_RWX_SEGMENT, path,
+                      f"{len(facts.rwx_segments)} PT_LOAD segment(s) mapped writable and executable "
+                      f"(program header index {examples(facts.rwx_segments)})", main))
+    return out
+
+
+def _rpath_problems(path: str, facts: ElfFacts) -> list[tuple[str, Severity]]:
+    _group, local = lddtree.split_group(path)
+    out: list[tuple[str, Severity]] = []
+    for tag, entries in (("RPATH", facts.rpath), ("RUNPATH", facts.runpath)):
+        for entry in dict.fromkeys(entries):
+            folder, why = lddtree.expand_origin(entry, local)
+            if folder is not None:
+                continue
+            if why == "not $ORIGIN-relative":
+                if not entry:
+                    out.append((f"{tag} has an empty entry (the working directory)", Severity.HIGH))
+                elif entry.startswith("/"):
+                    out.append((f"{tag} {entry} is an absolute path", Severity.HIGH))
+                else:
+                    out.append((f"{tag} {entry} is relative to the working directory", Severity.HIGH))
+            else:
+                out.append((f"{tag} {entry} {why}", Severity.MEDIUM))
+    return out
+
+
+def check_pe(path: str, facts: PeFacts, main: bool) -> list[Finding]:
+    """Hardening findings for one PE file (pure: facts in, findings out)."""
+    out: list[Finding] = []
+    if not any(s.executable for s in facts.sections):
+        return out  # resource-only images carry no code to protect (BinSkim skips them too)
+    if not facts.dynamic_base:
+        out.append(_f(PE_NO_ASLR, path, "DYNAMIC_BASE is not set (no ASLR)", main))
+    elif facts.relocs_stripped or not facts.has_relocations:
+        out.append(_f(PE_NO_ASLR, path, "DYNAMIC_BASE is set but the image has no base relocations", main))
+    if facts.is_64 and facts.dynamic_base and not facts.high_entropy_va:
+        out.append(_f(PE_NO_HIGH_ENTROPY_VA, path, "64-bit image without HIGH_ENTROPY_VA", main))
+    if not facts.nx_compat:
+        sev = Severity.HIGH if facts.is_executable else Severity.LOW
+        out.append(_f(PE_NO_NX, path, "NX_COMPAT is not set (no DEP)", main, sev))
+    if not facts.guard_cf:
+        out.append(_f(PE_NO_CFG, path, "GUARD_CF is not set (no Control Flow Guard)", main))
+    if facts.wx_sections:
+        out.append(_f(PE_WX_SECTION, path, f"writable and executable section(s): {examples(facts.wx_sections)}", main))
+    if main and not facts.has_signature:
+        out.append(_f(PE_UNSIGNED, path, "no Authenticode signature", main, Severity.INFO))
+    if facts.force_integrity:
+        if facts.has_signature:
+            out.append(_f(PE_FORCE_INTEGRITY, path, "FORCE_INTEGRITY is set (signature required at load)", main,
+                          Severity.INFO))
+        else:
+            out.append(_f(PE_FORCE_INTEGRITY, path, "FORCE_INTEGRITY is set but the file is unsigned: "
+                          "Windows will refuse to load it", main, Severity.MEDIUM))
+    return out

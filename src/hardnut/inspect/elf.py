@@ -1,0 +1,527 @@
+"""ELF facts with pyelftools: what the loader and a reverse engineer would see. No judgement here.
+
+`inspect_elf(path) -> ElfFacts`. Every failure to parse (truncated, corrupted, hostile, too slow) raises
+`BinaryParseError` (or its subclass `BinaryLimitError` when a bound was hit); nothing else escapes.
+Everything is bounded: header counts are validated before pyelftools iterates them, loops are capped,
+DWARF is read only for the first few compilation units and never through external debug links, and the
+string scan for build-host paths reads at most `max_scan_bytes`.
+
+The build-path scanner (`scan_build_paths`) and the exception types are shared with `hardnut.inspect.pe`.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Union
+
+__all__ = [
+    "BinaryParseError",
+    "BinaryLimitError",
+    "StringHit",
+    "DwarfUnit",
+    "ElfFacts",
+    "inspect_elf",
+    "scan_build_paths",
+    "GLIBC_CHK_FUNCTIONS",
+]
+
+DEFAULT_SCAN_BYTES = 64 * 1024**2  # build-path string scan; callers pass Limits.max_scan_bytes
+DEFAULT_TIMEOUT = 60.0  # seconds per file
+DEFAULT_MAX_CUS = 16  # DWARF compilation units whose top DIE is read
+
+_MAX_SECTIONS = 100_000
+_MAX_SEGMENTS = 10_000
+_MAX_DYN_TAGS = 100_000
+_MAX_SYMBOLS = 500_000
+_MAX_VERNEED = 1_000
+_MAX_VERNAUX = 1_000
+_MAX_DEBUG_SECTION = 256 * 1024**2  # (decompressed) bytes of one debug section we let pyelftools load
+_MAX_PATH_HITS = 32  # distinct build paths kept per file
+_MAX_PATH_COUNT = 100_000  # matches counted before the scan stops
+
+# Dynamic-section flag bits (elf.h)
+DF_TEXTREL = 0x4
+DF_BIND_NOW = 0x8
+DF_1_NOW = 0x1
+DF_1_PIE = 0x08000000
+PF_X, PF_W = 0x1, 0x2
+
+# glibc's fortified entry points (`__X_chk`), as exported by glibc 2.36-2.40 on x86_64. checksec counts an
+# imported `__X_chk` as "fortified" and an imported plain `X` as "fortifiable" (a call FORTIFY_SOURCE
+# could have checked but did not). Shipping the list keeps the facts independent of the host's libc.
+GLIBC_CHK_FUNCTIONS = frozenset(
+    "__" + name + "_chk"
+    for name in """
+    asprintf confstr dprintf explicit_bzero fdelt fgets fgets_unlocked fgetws fgetws_unlocked fprintf
+    fread fread_unlocked fwprintf getcwd getdomainname getgroups gethostname getlogin_r gets getwd
+    longjmp mbsnrtowcs mbsrtowcs mbstowcs memcpy memmove mempcpy memset obstack_printf obstack_vprintf
+    poll ppoll pread64 pread printf ptsname_r read readlink readlinkat realpath recv recvfrom snprintf
+    sprintf stpcpy stpncpy strcat strcpy strlcat strlcpy strncat strncpy swprintf syslog ttyname_r
+    vasprintf vdprintf vfprintf vfwprintf vprintf vsnprintf vsprintf vswprintf vsyslog vwprintf wcpcpy
+    wcpncpy wcrtomb wcscat wcscpy wcslcat wcslcpy wcsncat wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb
+    wmemcpy wmemmove wmempcpy wmemset wprintf
+    """.split()
+)
+_FORTIFIABLE = {chk[2:-4]: chk for chk in GLIBC_CHK_FUNCTIONS}
+CANARY_SYMBOLS = ("__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local", "__intel_security_cookie")
+
+
+class BinaryParseError(Exception):
+    """The file is not a binary hardnut can parse (truncated, corrupted, hostile). The message is one
+    line, safe to show to users."""
+
+
+class BinaryLimitError(BinaryParseError):
+    """A bound was hit while parsing (time, counts); what lies beyond was not inspected."""
+
+
+@dataclass(frozen=True)
+class StringHit:
+    """A string found in the file's bytes: its file offset, its length in bytes, and its text."""
+
+    offset: int
+    length: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DwarfUnit:
+    """The top DIE of a DWARF compilation unit: DW_AT_name and DW_AT_comp_dir (None when absent)."""
+
+    name: Optional[str]
+    comp_dir: Optional[str]
+    comp_dir_offset: Optional[int] = None  # file offset of the comp_dir bytes, when stored uncompressed
+
+
+@dataclass(frozen=True)
+class ElfFacts:
+    size: int
+    elf_class: int  # 32 or 64
+    little_endian: bool
+    machine: str  # pyelftools' e_machine name, e.g. "EM_X86_64"
+    elf_type: str  # "ET_EXEC", "ET_DYN", "ET_REL", "ET_CORE" (or the raw number as text)
+    interpreter: Optional[str]
+    is_pie: bool  # ET_DYN with an interpreter or DF_1_PIE (checksec's definition)
+    is_executable: bool  # ET_EXEC, or PIE
+    has_dynamic: bool  # False for static executables
+    needed: tuple[str, ...]
+    rpath: tuple[str, ...]  # DT_RPATH split on ':' (empty entries kept: they mean the current directory)
+    runpath: tuple[str, ...]
+    soname: Optional[str]
+    flags: int  # DT_FLAGS
+    flags_1: int  # DT_FLAGS_1
+    bind_now: bool  # DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW
+    has_relro: bool  # a PT_GNU_RELRO segment
+    has_gnu_stack: bool
+    stack_executable: bool  # PT_GNU_STACK has PF_X, or there is no PT_GNU_STACK at all
+    rwx_segments: tuple[int, ...]  # indices of PT_LOAD segments both writable and executable
+    textrel: bool  # DT_TEXTREL or DF_TEXTREL
+    has_symtab: bool  # a .symtab section (not stripped)
+    debug_sections: tuple[str, ...]  # .debug_* / .zdebug_* sections with contents
+    dwarf_units: tuple[DwarfUnit, ...]  # first max_cus compilation units
+    dwarf_more_units: bool  # there were more CUs than were read
+    dwarf_error: Optional[str]  # why DWARF could not be read (sections are still listed)
+    imports: tuple[str, ...]  # undefined dynamic symbols (sorted, without version)
+    canary_symbols: tuple[str, ...]  # stack protector symbols present (dynsym or .symtab)
+    fortified: tuple[str, ...]  # imported __X_chk functions (checksec: "fortified")
+    fortifiable: tuple[str, ...]  # imported X that glibc also offers as __X_chk (checksec: "fortifiable")
+    version_needs: tuple[tuple[str, tuple[str, ...]], ...]  # (library, (version names...)) from .gnu.version_r
+    build_paths: tuple[StringHit, ...]  # distinct build-host paths in the bytes (first few)
+    build_path_count: int  # all matches counted
+    scanned_bytes: int
+    scan_truncated: bool  # the file is larger than the bytes scanned
+
+    @property
+    def stripped(self) -> bool:
+        return not self.has_symtab
+
+    @property
+    def glibc_versions(self) -> tuple[str, ...]:
+        """Every GLIBC_x.y version required, over all libraries (sorted by version)."""
+        found = {v for _, vs in self.version_needs for v in vs if parse_glibc_version(v) is not None}
+        return tuple(sorted(found, key=lambda v: parse_glibc_version(v) or ()))
+
+    @property
+    def glibc_max(self) -> Optional[str]:
+        """The highest glibc release required, as "2.34" (None when nothing versioned is needed)."""
+        best: Optional[tuple[int, ...]] = None
+        for v in self.glibc_versions:
+            parsed = parse_glibc_version(v)
+            if parsed is not None and (best is None or parsed > best):
+                best = parsed
+        return ".".join(map(str, best)) if best else None
+
+
+def parse_glibc_version(name: str) -> Optional[tuple[int, ...]]:
+    """'GLIBC_2.34' -> (2, 34); 'GLIBC_ABI_DT_RELR' -> (2, 36) (the release that introduced it); else None."""
+    if name == "GLIBC_ABI_DT_RELR":
+        return (2, 36)
+    m = re.fullmatch(r"GLIBC_(\d+(?:\.\d+){1,3})", name)
+    return tuple(int(p) for p in m.group(1).split(".")) if m else None
+
+
+# ----------------------------------------------------------------------------------------------- strings
+
+_PATHCH = rb"A-Za-z0-9._+@~%=,/-"
+_POSIX_RE = re.compile(
+    rb"/(?:home/[A-Za-z0-9._-]+|root/[A-Za-z0-9._-]+|tmp/[A-Za-z0-9._+-]+/[A-Za-z0-9._+-]+"
+    rb"|build/[A-Za-z0-9._+-]+|usr/src/[A-Za-z0-9._+-]+)[" + _PATHCH + rb"]{0,240}"
+)
+_WIN_RE = re.compile(
+    rb"[A-Za-z]:[\\/](?:[Uu]sers|USERS|Documents and Settings)[\\/][^\\/\x00-\x1f\"<>|*?:]{1,64}"
+    rb"(?:[\\/][^\\/\x00-\x1f\"<>|*?:]{1,128}){0,16}"
+)
+_W16_RE = re.compile(rb"[A-Za-z]\x00:\x00[\\/]\x00[Uu]\x00[Ss]\x00[Ee]\x00[Rr]\x00[Ss]\x00[\\/]\x00(?:[\x20-\x7e]\x00){1,240}")
+# Literal anchors found with bytes.find (fast), then the full pattern is matched at each:
+# (literal, pattern, how many bytes the match starts before the literal)
+_ANCHORS = tuple(
+    [(lit, _POSIX_RE, 0) for lit in (b"/home/", b"/root/", b"/tmp/", b"/build/", b"/usr/src/")]
+    + [(b":" + sep + name + sep, _WIN_RE, 1) for sep in (b"\\", b"/") for name in (b"Users", b"users", b"USERS")]
+    + [(b":\\Documents and Settings\\", _WIN_RE, 1)]
+    + [(":\\Users\\".encode("utf-16-le"), _W16_RE, 2), (":\\users\\".encode("utf-16-le"), _W16_RE, 2)]
+)
+_PATH_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~/-")
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_BAD_WIN = re.compile(r'["<>|*?]')
+
+
+def scan_build_paths(
+    buf: Any, end: int, deadline: Optional[float] = None
+) -> tuple[tuple[StringHit, ...], int]:
+    """Find absolute build-host paths (/home/<user>, /root/…, /tmp/<a>/<b>, /build/…, /usr/src/…,
+    C:\\Users\\… in ASCII and UTF-16LE) in buf[:end]. Returns (first distinct hits, total matches).
+
+    A match glued to a longer path (e.g. /usr/local/build/x) is skipped, except after -I/-L (compiler flags
+    baked into sysconfig data)."""
+    starts: list[tuple[int, Any]] = []
+    for lit, pattern, back in _ANCHORS:
+        i = buf.find(lit, 0, end)
+        while i >= 0 and len(starts) < _MAX_PATH_COUNT:
+            if i >= back:
+                starts.append((i - back, pattern))
+            i = buf.find(lit, i + 1, end)
+    starts.sort(key=lambda item: item[0])
+    hits: list[StringHit] = []
+    seen: set[str] = set()
+    total = 0
+    covered = -1
+    for n, (start, pattern) in enumerate(starts):
+        if deadline is not None and not n % 256 and time.monotonic() > deadline:
+            raise BinaryLimitError("time limit reached while scanning strings")
+        if start < covered:
+            continue
+        m = pattern.match(buf, start, end)
+        if m is None:
+            continue
+        prev = buf[start - 1] if start else 0
+        if pattern is _POSIX_RE:
+            if prev in _PATH_BYTES and not (start >= 2 and bytes(buf[start - 2:start]) in (b"-I", b"-L")):
+                continue
+            text = m.group().decode("ascii", "replace").rstrip(".,=")
+        elif pattern is _WIN_RE:
+            if prev in _ALNUM:
+                continue
+            text = m.group().decode("utf-8", "backslashreplace").rstrip(" .")
+        else:
+            text = m.group().decode("utf-16-le", "replace")
+            bad = _BAD_WIN.search(text)
+            text = (text[:bad.start()] if bad else text).rstrip(" .")
+        covered = m.end()
+        total += 1
+        if text not in seen and len(hits) < _MAX_PATH_HITS:
+            seen.add(text)
+            hits.append(StringHit(start, m.end() - start, text[:260]))
+    return tuple(hits), total
+
+
+# --------------------------------------------------------------------------------------------- the parse
+
+
+class _Clock:
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+
+    def tick(self, i: int = 0) -> None:
+        if not i % 512 and time.monotonic() > self.deadline:
+            raise BinaryLimitError("time limit reached while parsing")
+
+
+def _s(value: Union[str, bytes, None]) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def inspect_elf(
+    path: Union[str, Path],
+    *,
+    max_scan_bytes: int = DEFAULT_SCAN_BYTES,
+    max_cus: int = DEFAULT_MAX_CUS,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ElfFacts:
+    """Read the facts of one ELF file. Raises BinaryParseError for anything unparseable."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < 52:
+                raise BinaryParseError(f"too short for an ELF header ({size} bytes)")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                if mm[:4] != b"\x7fELF":
+                    raise BinaryParseError("not an ELF file (bad magic)")
+                return _inspect(mm, size, max_scan_bytes, max_cus, _Clock(timeout))
+    except BinaryParseError:
+        raise
+    except OSError as exc:
+        raise BinaryParseError(f"cannot read file: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise BinaryParseError("malformed ELF (nesting too deep)") from None
+    except MemoryError:
+        raise BinaryParseError("malformed ELF (implausible sizes)") from None
+    except Exception as exc:  # pyelftools raises many types on hostile input: one documented type out
+        raise BinaryParseError(f"malformed ELF: {type(exc).__name__}: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock: _Clock) -> ElfFacts:
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(mm)  # no stream_loader: pyelftools never opens another file for us
+    hdr = elf.header
+    # Validate the counts pyelftools would otherwise trust (a zero entry size makes it loop on one entry).
+    nsec = elf.num_sections()
+    if nsec:
+        if hdr["e_shentsize"] < (40 if elf.elfclass == 32 else 64):
+            raise BinaryParseError(f"bad section header entry size {hdr['e_shentsize']}")
+        if nsec > _MAX_SECTIONS or hdr["e_shoff"] + nsec * hdr["e_shentsize"] > size:
+            raise BinaryParseError(f"section header table ({nsec} entries) does not fit the file")
+    nseg = elf.num_segments()
+    if nseg:
+        if hdr["e_phentsize"] < (32 if elf.elfclass == 32 else 56):
+            raise BinaryParseError(f"bad program header entry size {hdr['e_phentsize']}")
+        if nseg > _MAX_SEGMENTS or hdr["e_phoff"] + nseg * hdr["e_phentsize"] > size:
+            raise BinaryParseError(f"program header table ({nseg} entries) does not fit the file")
+
+    # ---- segments
+    interpreter: Optional[str] = None
+    has_relro = has_gnu_stack = False
+    stack_exec = True  # no PT_GNU_STACK: the kernel/loader default is an executable stack
+    rwx: list[int] = []
+    dyn_segment = None
+    for i in range(nseg):
+        clock.tick(i)
+        seg = elf.get_segment(i)
+        ptype = seg["p_type"]
+        if ptype == "PT_INTERP":
+            interpreter = _s(seg.get_interp_name())
+        elif ptype == "PT_GNU_RELRO":
+            has_relro = True
+        elif ptype == "PT_GNU_STACK":
+            has_gnu_stack = True
+            stack_exec = bool(seg["p_flags"] & PF_X)
+        elif ptype == "PT_LOAD":
+            if seg["p_flags"] & PF_W and seg["p_flags"] & PF_X:
+                rwx.append(i)
+        elif ptype == "PT_DYNAMIC":
+            dyn_segment = seg
+
+    # ---- sections
+    sections: list[Any] = []
+    for i in range(nsec):
+        clock.tick(i)
+        sections.append(elf.get_section(i))
+    by_type: dict[str, list[Any]] = {}
+    for sec in sections:
+        by_type.setdefault(sec["sh_type"], []).append(sec)
+    has_symtab = bool(by_type.get("SHT_SYMTAB"))
+    debug_secs = [
+        sec for sec in sections
+        if sec.name.startswith((".debug_", ".zdebug_")) and sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] > 0
+    ]
+
+    # ---- dynamic tags
+    dynamic = by_type.get("SHT_DYNAMIC", [None])[0] or dyn_segment
+    needed: list[str] = []
+    rpath: list[str] = []
+    runpath: list[str] = []
+    soname: Optional[str] = None
+    flags = flags_1 = 0
+    bind_now = textrel = False
+    if dynamic is not None:
+        for i, tag in enumerate(dynamic.iter_tags()):
+            clock.tick(i)
+            if i >= _MAX_DYN_TAGS:
+                raise BinaryLimitError("too many dynamic tags")
+            t = tag.entry.d_tag
+            if t == "DT_NULL":
+                break
+            if t == "DT_NEEDED":
+                needed.append(_s(tag.needed) or "")
+            elif t == "DT_RPATH":
+                rpath.extend((_s(tag.rpath) or "").split(":"))
+            elif t == "DT_RUNPATH":
+                runpath.extend((_s(tag.runpath) or "").split(":"))
+            elif t == "DT_SONAME":
+                soname = _s(tag.soname)
+            elif t == "DT_FLAGS":
+                flags |= int(tag.entry.d_val)
+            elif t == "DT_FLAGS_1":
+                flags_1 |= int(tag.entry.d_val)
+            elif t == "DT_BIND_NOW":
+                bind_now = True
+            elif t == "DT_TEXTREL":
+                textrel = True
+    bind_now = bind_now or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW)
+    textrel = textrel or bool(flags & DF_TEXTREL)
+
+    # ---- dynamic symbols
+    imports: set[str] = set()
+    dyn_names: set[str] = set()
+    dynsym = by_type.get("SHT_DYNSYM", [None])[0]
+    symbol_source = dynsym if dynsym is not None else (dyn_segment if nsec == 0 else None)
+    if symbol_source is not None:
+        for i, sym in enumerate(symbol_source.iter_symbols()):
+            clock.tick(i)
+            if i >= _MAX_SYMBOLS:
+                raise BinaryLimitError("too many dynamic symbols")
+            name = sym.name
+            if not name:
+                continue
+            dyn_names.add(name)
+            if sym["st_shndx"] == "SHN_UNDEF":
+                imports.add(name)
+    canary = {n for n in CANARY_SYMBOLS if n in dyn_names}
+    if has_symtab and len(canary) < len(CANARY_SYMBOLS):
+        # Look the names up in .symtab's string table instead of iterating every symbol.
+        for sec in by_type["SHT_SYMTAB"]:
+            strtab = sections[sec["sh_link"]] if 0 < sec["sh_link"] < len(sections) else None
+            if strtab is None or strtab["sh_type"] != "SHT_STRTAB" or strtab["sh_size"] > _MAX_DEBUG_SECTION:
+                continue
+            data = strtab.data()
+            canary |= {n for n in CANARY_SYMBOLS if b"\0" + n.encode() + b"\0" in data}
+    fortified = sorted(n for n in imports if n in GLIBC_CHK_FUNCTIONS)
+    fortifiable = sorted(n for n in imports if n in _FORTIFIABLE)
+
+    # ---- symbol versions needed
+    version_needs: list[tuple[str, tuple[str, ...]]] = []
+    for sec in by_type.get("SHT_GNU_verneed", []):
+        for i, (verneed, auxs) in enumerate(sec.iter_versions()):
+            clock.tick(i)
+            if i >= _MAX_VERNEED:
+                raise BinaryLimitError("too many version-needed entries")
+            names: list[str] = []
+            for j, aux in enumerate(auxs):
+                if j >= _MAX_VERNAUX:
+                    raise BinaryLimitError("too many version-needed auxiliary entries")
+                names.append(_s(aux.name) or "")
+            version_needs.append((_s(verneed.name) or "", tuple(names)))
+
+    # ---- DWARF (bounded, best effort: a broken DWARF does not make the binary unreadable)
+    units: list[DwarfUnit] = []
+    more_units = False
+    dwarf_error: Optional[str] = None
+    if debug_secs and max_cus > 0:
+        try:
+            units, more_units = _read_units(elf, mm, debug_secs, max_cus, clock)
+        except BinaryLimitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pyelftools' DWARF errors are many and untyped
+            dwarf_error = f"{type(exc).__name__}: {_short(exc)}"
+
+    # ---- build-host paths in the raw bytes
+    end = min(size, max(0, max_scan_bytes))
+    hits, count = scan_build_paths(mm, end, clock.deadline)
+
+    etype = hdr["e_type"]
+    elf_type = etype if isinstance(etype, str) else str(etype)
+    is_pie = elf_type == "ET_DYN" and (interpreter is not None or bool(flags_1 & DF_1_PIE))
+    return ElfFacts(
+        size=size,
+        elf_class=elf.elfclass,
+        little_endian=elf.little_endian,
+        machine=str(hdr["e_machine"]),
+        elf_type=elf_type,
+        interpreter=interpreter,
+        is_pie=is_pie,
+        is_executable=elf_type == "ET_EXEC" or is_pie,
+        has_dynamic=dynamic is not None,
+        needed=tuple(needed),
+        rpath=tuple(rpath),
+        runpath=tuple(runpath),
+        soname=soname,
+        flags=flags,
+        flags_1=flags_1,
+        bind_now=bind_now,
+        has_relro=has_relro,
+        has_gnu_stack=has_gnu_stack,
+        stack_executable=stack_exec,
+        rwx_segments=tuple(rwx),
+        textrel=textrel,
+        has_symtab=has_symtab,
+        debug_sections=tuple(sec.name for sec in debug_secs),
+        dwarf_units=tuple(units),
+        dwarf_more_units=more_units,
+        dwarf_error=dwarf_error,
+        imports=tuple(sorted(imports)),
+        canary_symbols=tuple(n for n in CANARY_SYMBOLS if n in canary),
+        fortified=tuple(fortified),
+        fortifiable=tuple(fortifiable),
+        version_needs=tuple(version_needs),
+        build_paths=hits,
+        build_path_count=count,
+        scanned_bytes=end,
+        scan_truncated=end < size,
+    )
+
+
+def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, clock: _Clock) -> tuple[list[DwarfUnit], bool]:
+    """Top DIEs of the first `max_cus` compilation units. Refuses sections whose (decompressed) size is
+    implausible before pyelftools loads them into memory."""
+    names = {sec.name for sec in debug_secs}
+    if ".debug_info" not in names and ".zdebug_info" not in names:
+        return [], False
+    for sec in debug_secs:
+        if sec.compressed:  # SHF_COMPRESSED: pyelftools decompresses at most the declared size
+            if sec.data_size > _MAX_DEBUG_SECTION:
+                raise ValueError(f"{sec.name}: declared decompressed size {sec.data_size} too large")
+        elif sec.name.startswith(".zdebug_"):  # GNU .zdebug: check the real decompressed size, bounded
+            raw = mm[sec["sh_offset"]:sec["sh_offset"] + sec["sh_size"]]
+            if raw[:4] != b"ZLIB":
+                raise ValueError(f"{sec.name}: unknown compression")
+            dec = zlib.decompressobj()
+            out = dec.decompress(raw[12:], _MAX_DEBUG_SECTION + 1)
+            if len(out) > _MAX_DEBUG_SECTION or dec.unconsumed_tail:
+                raise ValueError(f"{sec.name}: decompresses to more than {_MAX_DEBUG_SECTION} bytes")
+        elif sec["sh_size"] > _MAX_DEBUG_SECTION:
+            raise ValueError(f"{sec.name}: {sec['sh_size']} bytes, too large to read")
+    dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False, follow_links=False)
+    units: list[DwarfUnit] = []
+    more = False
+    for i, cu in enumerate(dwarf.iter_CUs()):
+        clock.tick(0)
+        if i >= max_cus:
+            more = True
+            break
+        top = cu.get_top_DIE()
+        attrs = top.attributes
+        name = _s(attrs["DW_AT_name"].value) if "DW_AT_name" in attrs else None
+        comp_dir = _s(attrs["DW_AT_comp_dir"].value) if "DW_AT_comp_dir" in attrs else None
+        offset = None
+        if comp_dir:
+            raw = attrs["DW_AT_comp_dir"].value
+            raw = raw if isinstance(raw, bytes) else comp_dir.encode("utf-8", "surrogateescape")
+            found = mm.find(raw + b"\0")
+            offset = found if found >= 0 else None
+        units.append(DwarfUnit(name, comp_dir, offset))
+    return units, more
