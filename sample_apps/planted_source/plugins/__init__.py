@@ -1,0 +1,1 @@
+"""Plugins of the planted_source sample."""
