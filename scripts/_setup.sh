@@ -30,8 +30,15 @@ fi
 stamp="$VENV/.hardnut-setup"
 if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ]; then
   echo "setup: installing hardnut and its build/test extras" >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip >/dev/null
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[build,fast,test]"
+  log="$(mktemp)"
+  if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip &&
+         "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[build,fast,test]"; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -30 >&2
+    rm -f "$log"
+    echo "setup: pip install failed" >&2
+    exit 2
+  fi
+  rm -f "$log"
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
