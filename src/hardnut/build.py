@@ -114,8 +114,14 @@ def _move_into_place(new: Path, final: Path, trash: Path) -> None:
 
 
 def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Optional[Callable] = None,
-              extra_steps: Optional[Callable] = None) -> BuildOutcome:
+              extra_steps: Optional[Callable] = None, before_build: Optional[Callable] = None) -> BuildOutcome:
+    """`before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
+    it stops the build by raising). `extra_steps(profile, target, report) -> {key: path}` runs after
+    verify; paths it returns inside the temporary build folder are moved into app.output_dir with the
+    artifact and reported as `extra[key]` (str of the final path)."""
     preflight(profile)
+    if before_build is not None:
+        before_build(profile, log)
     out = profile.app.output_dir
     artifact, dist, report, manifest = final_paths(profile)
     existing = [p for p in (dist if dist else artifact, report) if p.exists() or p.is_symlink()]
@@ -169,6 +175,11 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         _move_into_place(new_target, dist if dist else artifact, trash)
         if built_report is not None:
             _move_into_place(built_report, report, trash)
+        for key, value in list(extra.items()):  # e.g. the SBOM, written beside the temporary target
+            if isinstance(value, Path) and work in value.parents and value.exists():
+                final = out / value.name
+                _move_into_place(value, final, trash)
+                extra[key] = str(final)
         if result is not None:
             result.target = str(dist if dist else artifact)  # verified in the temporary folder, now in place
         outcome = BuildOutcome(artifact=artifact, dist=dist, report=report if built_report else None,

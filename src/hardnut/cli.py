@@ -86,7 +86,8 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
-    outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build)
+    outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build,
+                        before_build=_before_build)
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
@@ -126,8 +127,20 @@ def _verify_built(target: Path, profile):
     return verify_target(target, options)
 
 
+def _before_build(profile, log) -> None:
+    """check-source before Nuitka starts (source.check): findings at or above verify.fail_on stop the
+    build with exit code 1; the findings are logged with the text renderer."""
+    from hardnut.checks.source import preflight_source
+
+    preflight_source(profile, log)
+
+
 def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
-    return {}
+    """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir."""
+    from hardnut.sbom import write_sbom
+
+    path = target.parent / f"{profile.app.name}.cdx.json"
+    return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits)}
 
 
 # ----------------------------------------------------------------------------------------------- verify
@@ -172,6 +185,33 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         result.findings[:0] = compare(doc["files"], result.files)
     if write_baseline:
         write_atomic(write_baseline, json.dumps(baseline_document(result.findings), indent=2) + "\n")
+    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    sys.exit(1 if result.verdict == "fail" else 0)
+
+
+# ----------------------------------------------------------------------------------------------- check-source
+
+
+@cli.command("check-source")
+@click.option("-p", "--profile", "profile_path", metavar="PROFILE",
+              help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
+@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
+              help="Lowest severity that fails (default: the profile's verify.fail_on).")
+@click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+def check_source(profile_path, fail_on, fmt, output):
+    """Check the app before building: sources, bundled data and dependency files.
+
+    Reads (never imports or runs) the entry's Python files, the data app.include_data would bundle and
+    the requirements/pyproject/lock files. Exit 0 when nothing is at or above --fail-on, 1 when
+    something is, 2 when the profile cannot be used."""
+    from hardnut.checks import all_rules
+    from hardnut.checks.source import source_result
+    from hardnut.model import Severity
+    from hardnut.report import renderer
+
+    profile = _profile(profile_path)
+    result = source_result(profile, Severity.parse(fail_on) if fail_on else None)
     emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
     sys.exit(1 if result.verdict == "fail" else 0)
 

@@ -1,0 +1,229 @@
+"""A CycloneDX 1.6 SBOM (JSON) of what a build bundled.
+
+Components:
+- every Python distribution Nuitka recorded in its compilation report (`<distributions>` /
+  `<distribution name= version= installer=>`), with its version and a purl `pkg:pypi/<name>@<version>`;
+- the Python runtime the program embeds (`<python python_version=...>`), as a framework component;
+- every native file of the artifact (ELF or PE, onefile payload entries included, found by the
+  artifact walk, not by the report), as a `file` component with its SHA-256, and, when the report
+  says so, the distribution it came from (property `hardnut:distribution`).
+The program itself is the BOM's metadata component; hardnut and Nuitka are listed as tools.
+
+`build_bom(...)` is pure; `write_sbom(target, report_xml, out_path)` reads the report and walks the
+target (I/O at the edge) and writes the file atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from hardnut import __version__
+from hardnut.errors import HardnutError
+
+SPEC = "1.6"
+# how Nuitka's report spells the Python installation's own folders (lib-dynload, DLLs)
+RUNTIME_PREFIXES = ("${sys.real_prefix}", "${sys.base_prefix}")
+
+
+class SbomError(HardnutError):
+    """The report XML is malformed or the SBOM cannot be written."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+    installer: str = ""
+
+
+@dataclass(frozen=True)
+class NativeFile:
+    path: str  # relative to the target, '/' separated, 'BIN!/inner' inside a onefile payload
+    sha256: str
+    size: int
+    format: str  # "elf" or "pe"
+    distribution: Optional[str] = None  # distribution name from the report, when known
+
+
+@dataclass
+class ReportFacts:
+    """What the SBOM needs from Nuitka's report."""
+
+    nuitka_version: str = ""
+    mode: str = ""
+    python_version: str = ""
+    python_flavor: str = ""
+    distributions: list[Distribution] = field(default_factory=list)
+    file_distribution: dict[str, str] = field(default_factory=dict)  # dest path -> distribution name
+    runtime_files: set[str] = field(default_factory=set)  # dest paths copied from the Python installation
+
+
+# ----------------------------------------------------------------------------------------------
+# reading (the one place that touches the report XML)
+
+
+def read_report(path: Path) -> ReportFacts:
+    """Read the facts from Nuitka's --report XML. Raises SbomError for a missing or malformed file.
+
+    Interim reader (xml.etree, whose expat refuses entity-expansion bombs); to be replaced by
+    hardnut.nuitka.report_xml when that parser lands."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(str(path)).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise SbomError(f"cannot read Nuitka report {Path(path).name}: {exc}") from None
+    if root.tag != "nuitka-compilation-report":
+        raise SbomError(f"{Path(path).name} is not a Nuitka compilation report")
+    python = root.find("python")
+    facts = ReportFacts(
+        nuitka_version=root.get("nuitka_version", ""), mode=root.get("mode", ""),
+        python_version=python.get("python_version", "") if python is not None else "",
+        python_flavor=python.get("python_flavor", "") if python is not None else "",
+    )
+    dists = root.find("distributions")
+    for d in dists.findall("distribution") if dists is not None else ():
+        if d.get("name"):
+            facts.distributions.append(Distribution(d.get("name", ""), d.get("version", ""), d.get("installer", "")))
+    module_dist = {m.get("name"): m.get("distribution", "").split(",")[0]
+                   for m in root.findall("module") if m.get("distribution")}
+    for f in root.findall("included_extension"):
+        dest, name, package = f.get("dest_path", ""), f.get("name", ""), f.get("package", "")
+        source = f.get("source_path", "")
+        if dest and source.startswith(RUNTIME_PREFIXES) and "-packages" not in source:
+            facts.runtime_files.add(dest.replace("\\", "/"))
+        stem = name.split(".", 1)[0]
+        module = f"{package}.{stem}" if package else stem
+        if dest and module_dist.get(module):
+            facts.file_distribution[dest.replace("\\", "/")] = module_dist[module]
+    return facts
+
+
+def native_files(target: Path, limits=None) -> list[NativeFile]:
+    """ELF/PE files of the target (a dist folder or a onefile binary, whose payload is walked too)."""
+    from hardnut.artifact.walk import open_target
+
+    with open_target(Path(target), limits) as art:
+        return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind) for f in art.files if f.kind in ("elf", "pe")),
+                      key=lambda n: n.path)
+
+
+# ----------------------------------------------------------------------------------------------
+# the BOM (pure)
+
+
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+def purl_for(dist: Distribution) -> str:
+    from packageurl import PackageURL
+
+    return PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None).to_string()
+
+
+def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *, app_version: Optional[str] = None):
+    """The cyclonedx Bom for one build."""
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    tools = [Component(type=ComponentType.APPLICATION, name="hardnut", version=__version__,
+                       bom_ref="tool:hardnut")]
+    if facts.nuitka_version:
+        tools.append(Component(type=ComponentType.APPLICATION, name="Nuitka", version=facts.nuitka_version,
+                               bom_ref="tool:nuitka",
+                               purl=PackageURL(type="pypi", name="nuitka", version=facts.nuitka_version)))
+    app_props = [Property(name="hardnut:nuitka-mode", value=facts.mode)] if facts.mode else []
+    app = Component(type=ComponentType.APPLICATION, name=app_name, version=app_version, bom_ref=f"app:{app_name}",
+                    properties=app_props)
+    bom = Bom(metadata=BomMetaData(component=app))
+    for tool in tools:
+        bom.metadata.tools.components.add(tool)
+
+    direct = []
+    by_name: dict[str, Component] = {}
+    for dist in sorted(facts.distributions, key=lambda d: _canonical(d.name)):
+        purl = PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None)
+        props = [Property(name="hardnut:installer", value=dist.installer)] if dist.installer else []
+        comp = Component(type=ComponentType.LIBRARY, name=dist.name, version=dist.version or None, purl=purl,
+                         bom_ref=purl.to_string(), properties=props)
+        if _canonical(dist.name) in by_name:
+            continue
+        by_name[_canonical(dist.name)] = comp
+        bom.components.add(comp)
+        direct.append(comp)
+    runtime = None
+    if facts.python_version:
+        runtime = Component(type=ComponentType.FRAMEWORK, name="CPython", version=facts.python_version,
+                            bom_ref=f"runtime:cpython@{facts.python_version}",
+                            purl=PackageURL(type="generic", name="cpython", version=facts.python_version),
+                            properties=[Property(name="hardnut:python-flavor", value=facts.python_flavor)]
+                            if facts.python_flavor else [])
+        bom.components.add(runtime)
+        direct.append(runtime)
+    for f in files:
+        dist = f.distribution or facts.file_distribution.get(f.path)
+        owner = by_name.get(_canonical(dist)) if dist else None
+        props = [Property(name="hardnut:format", value=f.format), Property(name="hardnut:size", value=str(f.size))]
+        if dist:
+            props.append(Property(name="hardnut:distribution", value=dist))
+        elif runtime is not None and f.path in facts.runtime_files:
+            owner = runtime
+            props.append(Property(name="hardnut:origin", value="python-runtime"))
+        comp = Component(type=ComponentType.FILE, name=f.path, bom_ref=f"file:{f.path}",
+                         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=f.sha256)], properties=props)
+        bom.components.add(comp)
+        if owner is not None:
+            bom.register_dependency(owner, [comp])
+        else:
+            direct.append(comp)
+    bom.register_dependency(app, direct)
+    return bom
+
+
+def to_json(bom) -> str:
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+
+    return make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string(indent=2) + "\n"
+
+
+def validate_json(text: str) -> Optional[str]:
+    """None when `text` is valid CycloneDX 1.6 JSON, else the first schema error (for tests and doctors)."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    return None if error is None else str(error)
+
+
+def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_name: Optional[str] = None,
+               limits=None) -> Path:
+    """Write the SBOM of `target` (dist folder or onefile binary) to `out_path`; returns out_path.
+
+    Without a report the SBOM still lists the native files (no distributions, no runtime)."""
+    from hardnut.verify import write_atomic
+
+    target = Path(target)
+    facts = read_report(report_xml) if report_xml is not None else ReportFacts()
+    name = app_name or (target.name[: -len(".dist")] if target.name.endswith(".dist") else target.stem)
+    bom = build_bom(name, facts, native_files(target, limits))
+    try:
+        write_atomic(Path(out_path), to_json(bom))
+    except OSError as exc:
+        raise SbomError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    return Path(out_path)
+
+
+def default_path(output_dir: Path, name: str) -> Path:
+    return Path(output_dir) / f"{name}.cdx.json"
+
+
+__all__ = ["Distribution", "NativeFile", "ReportFacts", "SbomError", "build_bom", "default_path", "native_files",
+           "purl_for", "read_report", "to_json", "validate_json", "write_sbom"]
