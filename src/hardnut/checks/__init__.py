@@ -14,6 +14,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.dependency",
     "hardnut.checks.debug",
     "hardnut.checks.hardening",
+    "hardnut.checks.secrets",
 )
 
 

@@ -1,0 +1,223 @@
+"""Secrets shipped inside the artifact: in binaries (incl. Nuitka's constants blob and onefile
+payload entries), in archives inside the dist, and in data files (.env, JSON, YAML, INI, TOML).
+
+Every ELF/PE/data file is scanned byte-wise (ASCII/UTF-8 and UTF-16LE) by `hardnut.secrets`. For
+Nuitka binaries the constants blob is decoded too: its string constants are scanned one by one
+(so word boundaries hold at their edges), name/value pairs (module constants, default arguments,
+dict items) feed the context rules, and every finding inside the blob names its Python module.
+Findings carry the masked secret as evidence and a location-independent fingerprint.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Optional
+
+from hardnut.checks.base import CheckContext, rule_finding
+from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
+from hardnut.limits import Limits
+from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
+from hardnut.secrets.engine import Engine, FileScan, RawMatch, resolve_overlaps, scan_paths
+from hardnut.secrets.rules import RULES_BY_ID, SECRET_RULES
+
+PRIVATE_KEY_FILE = Rule(
+    "HN-SEC-200", "private key file", "secret", Severity.HIGH,
+    "A file whose content is a private key (PEM, OpenSSH, PuTTY) or a PKCS#12 / Java key store "
+    "(.p12, .pfx, .jks, .keystore). Key files shipped with an application are readable by every "
+    "user who installs it. The key material itself is also reported by HN-SEC-018/019.",
+)
+DOTENV_FILE = Rule(
+    "HN-SEC-201", "dotenv file", "secret", Severity.MEDIUM,
+    "A .env file in the artifact. These hold per-deployment configuration, typically credentials, "
+    "and are meant to stay on the machine they were written for. Templates (.env.example, "
+    ".env.sample, .env.template) are reported at low.",
+)
+SCAN_INCOMPLETE = Rule(
+    "HN-SEC-300", "secret scan incomplete", "secret", Severity.HIGH,
+    "Part of a file or archive was not scanned for secrets: the file is larger than "
+    "limits.max_scan_bytes / max_file_size, an archive is nested deeper than "
+    "limits.max_archive_depth, decompresses beyond max_payload_size or max_payload_ratio, or "
+    "cannot be read. What was not read cannot be proven free of secrets.",
+)
+
+RULES: list[Rule] = [r.as_rule() for r in SECRET_RULES] + [PRIVATE_KEY_FILE, DOTENV_FILE, SCAN_INCOMPLETE]
+_RULE = {r.id: r for r in RULES}
+
+ARCHIVE_SUFFIXES = (".zip", ".whl", ".egg", ".jar", ".pyz", ".apk", ".nupkg", ".war")
+KEYSTORE_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
+DOTENV_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults")
+_MEMBER_IN_MEMORY = 64 * 1024 * 1024  # nested archives are read into memory up to this size
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    limits = ctx.config.limits
+    engine = ctx.cached("secrets:engine", Engine)
+    files = [f for f in ctx.files() if f.kind in ("elf", "pe", "data")]
+    findings: list[Finding] = []
+    jobs = []
+    for f in files:
+        if f.size > limits.max_file_size:
+            findings.append(rule_finding(SCAN_INCOMPLETE, f.relpath,
+                                         f"{f.size} bytes exceed limits.max_file_size: not scanned for secrets"))
+        elif f.size > 0:
+            jobs.append((f.relpath, f.fs_path))
+    scans = scan_paths(jobs, limits.max_scan_bytes, engine)
+    for f in files:
+        scan = scans.get(f.relpath)
+        if scan is None:
+            continue
+        matches = list(scan.matches)
+        blob = None
+        if f.kind in ("elf", "pe") and not scan.error:
+            blob = constants_blob(ctx, f.relpath, f.fs_path, f.kind, limits)
+            if blob is not None:
+                matches = resolve_overlaps(matches + blob_matches(engine, blob))
+        findings.extend(_findings(f.relpath, matches, blob))
+        findings.extend(_scan_problems(f.relpath, scan, limits))
+        if f.kind == "data":
+            findings.extend(file_findings(f.relpath, f.fs_path))
+            if _looks_like_archive(f.relpath, f.fs_path):
+                depth = f.relpath.count("!/")
+                findings.extend(scan_archive(engine, f.relpath, f.fs_path, depth, limits))
+    return sorted(findings, key=lambda x: (x.path, x.offset if x.offset is not None else -1, x.rule, x.fingerprint))
+
+
+def constants_blob(ctx: CheckContext, relpath: str, path: Path, kind: str, limits: Limits) -> Optional[ConstantsBlob]:
+    """The decoded Nuitka constants blob of a binary (cached in ctx.cache), or None."""
+
+    def compute() -> Optional[ConstantsBlob]:
+        try:
+            return read_constants_blob(path, kind, limits.max_scan_bytes)
+        except BlobError:
+            return None  # raw scanning already covered the file; parse problems are other checks' job
+
+    return ctx.cached(f"constants_blob:{relpath}", compute)
+
+
+def blob_matches(engine: Engine, blob: ConstantsBlob) -> list[RawMatch]:
+    """Matches from the blob's decoded strings and name/value pairs (file offsets)."""
+    strings = [(s.offset, s.raw) for m in blob.modules for s in m.strings if s.length >= 8]
+    pairs = [(name.raw, value.offset, value.raw) for m in blob.modules for name, value in m.pairs(min_value=8)]
+    return engine.scan_strings(strings) + engine.scan_pairs(pairs)
+
+
+def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob]) -> list[Finding]:
+    out = []
+    for m in matches:
+        srule = RULES_BY_ID[m.rule_id]
+        module = None
+        if blob is not None:
+            part = blob.module_at(m.offset)
+            module = part.module if part is not None else None
+        where = f"constants of module {module}" if module else f"offset {m.offset}"
+        message = f"{srule.name} in {where}"
+        if m.encoding == "utf-16le":
+            message += " (UTF-16LE text)"
+        if m.note:
+            message += f": {m.note}"
+        out.append(rule_finding(
+            _RULE[m.rule_id], path, message, severity=m.severity, offset=m.offset, length=m.length,
+            module=module, evidence=mask(m.secret), fingerprint=secret_fingerprint(m.rule_id, m.secret)))
+    return out
+
+
+def _scan_problems(path: str, scan: FileScan, limits: Limits) -> list[Finding]:
+    if scan.error:
+        return [rule_finding(SCAN_INCOMPLETE, path, f"not scanned for secrets: {scan.error}")]
+    if scan.truncated:
+        return [rule_finding(SCAN_INCOMPLETE, path,
+                             f"only the first {scan.scanned} of {scan.size} bytes scanned (limits.max_scan_bytes)")]
+    return []
+
+
+def file_findings(relpath: str, path: Path) -> list[Finding]:
+    """Findings about the file itself: private key files, .env files."""
+    name = PurePosixPath(relpath).name.lower()
+    out = []
+    if name == ".env" or name.startswith(".env.") or name.endswith(".env"):
+        if name.endswith(DOTENV_TEMPLATES):
+            out.append(rule_finding(DOTENV_FILE, relpath, "dotenv template file shipped", severity=Severity.LOW))
+        else:
+            out.append(rule_finding(DOTENV_FILE, relpath, "dotenv file shipped: per-deployment settings and credentials"))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return out
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if (text.startswith(b"-----BEGIN") and b"PRIVATE KEY" in text[:80]) or text.startswith(b"PuTTY-User-Key-File-"):
+        out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "the file is a private key"))
+    elif name.endswith(KEYSTORE_SUFFIXES):
+        out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "key store file (PKCS#12 / Java key store) shipped"))
+    return out
+
+
+def _looks_like_archive(relpath: str, path: Path) -> bool:
+    if relpath.lower().endswith(ARCHIVE_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limits) -> list[Finding]:
+    """Scan the members of a zip-like archive (path or file object), recursing into nested ones.
+
+    Member paths are reported as 'archive!/member'; offsets are into the decompressed member.
+    """
+    out: list[Finding] = []
+    if depth >= limits.max_archive_depth:
+        return [rule_finding(SCAN_INCOMPLETE, relpath,
+                             f"archive nested deeper than limits.max_archive_depth ({limits.max_archive_depth}): not scanned")]
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        if relpath.lower().endswith(ARCHIVE_SUFFIXES):
+            out.append(rule_finding(SCAN_INCOMPLETE, relpath, f"archive cannot be opened: {type(exc).__name__}"))
+        return out
+    budget = limits.max_payload_size
+    with zf:
+        for info in sorted(zf.infolist(), key=lambda i: i.filename):
+            if info.is_dir():
+                continue
+            member = f"{relpath}!/{info.filename}"
+            ratio = info.file_size / max(1, info.compress_size)
+            if info.file_size > budget or (info.file_size > 1024 * 1024 and ratio > limits.max_payload_ratio):
+                out.append(rule_finding(SCAN_INCOMPLETE, member,
+                                        f"{info.file_size} bytes decompressed (ratio {ratio:.0f}) exceed "
+                                        "limits.max_payload_size / max_payload_ratio: not scanned"))
+                continue
+            budget -= info.file_size
+            try:
+                nested = info.filename.lower().endswith(ARCHIVE_SUFFIXES)
+                with zf.open(info) as fh:
+                    if nested and info.file_size <= _MEMBER_IN_MEMORY:
+                        data = fh.read(info.file_size + 1)
+                        scan = engine.scan_stream(io.BytesIO(data), limits.max_scan_bytes, info.file_size)
+                    else:
+                        data = None
+                        scan = engine.scan_stream(fh, limits.max_scan_bytes, info.file_size)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as exc:
+                # RuntimeError: encrypted member; NotImplementedError: unsupported compression
+                out.append(rule_finding(SCAN_INCOMPLETE, member, f"archive member cannot be read: {type(exc).__name__}"))
+                continue
+            out.extend(_findings(member, scan.matches, None))
+            out.extend(_scan_problems(member, scan, limits))
+            out.extend(_member_file_findings(member, info.filename))
+            if data is not None:
+                out.extend(scan_archive(engine, member, io.BytesIO(data), depth + 1, limits))
+    return out
+
+
+def _member_file_findings(member: str, filename: str) -> list[Finding]:
+    name = PurePosixPath(filename).name.lower()
+    if name == ".env" or name.startswith(".env.") or name.endswith(".env"):
+        sev = Severity.LOW if name.endswith(DOTENV_TEMPLATES) else DOTENV_FILE.severity
+        return [rule_finding(DOTENV_FILE, member, "dotenv file inside an archive", severity=sev)]
+    if name.endswith(KEYSTORE_SUFFIXES):
+        return [rule_finding(PRIVATE_KEY_FILE, member, "key store file inside an archive")]
+    return []

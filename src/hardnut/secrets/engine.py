@@ -1,0 +1,421 @@
+"""The secret scanning engine: one multi-literal pass per chunk, regex confirmation around hits.
+
+How a buffer is scanned
+1. Keyword pass. Every rule lists literal keywords that each of its matches contains. All keywords
+   of all rules, in ASCII and in UTF-16LE form (Windows binaries), are searched in ONE pass: a
+   hyperscan literal database when hyperscan is importable, else the `re` fallback (one
+   alternation of the case-sensitive keywords over the chunk, one of the caseless keywords over
+   its ASCII-lowercased copy, each hit completed by the keywords starting at or inside it). Both
+   report exactly the same set: every (position, keyword) occurrence, overlapping ones included.
+2. Confirmation. For each occurrence the keyword's rules run their Python regex over a window
+   [k - before, k + after] around it (for UTF-16LE hits, over the window narrowed to one byte per
+   code unit) and keep the first match that contains the keyword. The window depends only on the
+   occurrence and the file bytes, so results do not depend on the engine, on chunking or on the
+   order of hits.
+3. Validation. Entropy floor, placeholder filter and the rule's validators (checksums, base64/DER
+   structure, JSON of a JWT...) drop or re-grade candidates.
+
+Files are memory-mapped and scanned in chunks (only the first `max_bytes` bytes); a generic
+candidate that overlaps a provider match is dropped (the provider rule wins). `scan_paths` spreads
+files over worker processes for large dists; results are sorted, so output is deterministic.
+
+`HARDNUT_SECRETS_ENGINE=re|hyperscan` forces an engine ("hyperscan" raises EngineUnavailable when
+it cannot be loaded). Secrets never leave this module in a log or exception; callers mask them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from hardnut.model import Severity
+from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, entropy
+
+ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
+CHUNK = 16 * 1024 * 1024
+PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this total, scan in-process
+
+
+class EngineUnavailable(Exception):
+    """The engine forced via HARDNUT_SECRETS_ENGINE (or requested) cannot be used."""
+
+
+@dataclass(frozen=True, order=True)
+class RawMatch:
+    offset: int  # byte offset of the secret in the scanned buffer/file
+    length: int  # bytes it occupies there (2 per character for UTF-16LE)
+    rule_id: str
+    secret: str  # the secret text; callers must mask it before any output
+    severity: Severity
+    note: str = ""
+    encoding: str = "ascii"  # "ascii" (also UTF-8) or "utf-16le"
+
+
+@dataclass
+class FileScan:
+    matches: list[RawMatch] = field(default_factory=list)
+    scanned: int = 0
+    size: int = 0
+    error: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        return self.scanned < self.size
+
+
+@dataclass(frozen=True)
+class _Keyword:
+    text: bytes  # as searched (UTF-16LE interleaved when utf16), lowercase when caseless
+    caseless: bool
+    utf16: bool
+    ascii_len: int
+    rules: tuple[int, ...]  # indexes into Engine.rules
+
+
+def _utf16(b: bytes) -> bytes:
+    return b"".join(bytes((c, 0)) for c in b)
+
+
+def _hs_literal(b: bytes) -> bytes:
+    return b"".join(b"\\x%02x" % c for c in b)
+
+
+class Engine:
+    """A compiled rule set plus the keyword matcher. Build once, scan many buffers."""
+
+    def __init__(self, rules: Sequence[SecretRule] = SECRET_RULES, engine: Optional[str] = None) -> None:
+        self.rules = tuple(rules)
+        table: dict[tuple[bytes, bool, bool], list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            for kw in rule.keywords:
+                text = kw.lower() if rule.caseless else kw
+                for utf16 in (False, True):
+                    key = (text, rule.caseless, utf16)
+                    table.setdefault(key, [])
+                    if i not in table[key]:
+                        table[key].append(i)
+        self.keywords = tuple(
+            _Keyword(_utf16(text) if utf16 else text, caseless, utf16, len(text), tuple(idx))
+            for (text, caseless, utf16), idx in sorted(table.items())
+        )
+        self.max_kw = max(len(k.text) for k in self.keywords)
+        # re fallback: one alternation per case class (longest first), plus keywords by first byte
+        # to complete every occurrence that starts at or inside a match (overlaps)
+        self._re_alt: dict[bool, tuple[re.Pattern, dict[int, list[int]]]] = {}
+        for caseless in (False, True):
+            kids = [i for i, k in enumerate(self.keywords) if k.caseless == caseless]
+            if not kids:
+                continue
+            ordered = sorted(kids, key=lambda i: (-len(self.keywords[i].text), self.keywords[i].text))
+            pattern = re.compile(b"|".join(re.escape(self.keywords[i].text) for i in ordered))
+            first: dict[int, list[int]] = {}
+            for i in kids:
+                first.setdefault(self.keywords[i].text[0], []).append(i)
+            self._re_alt[caseless] = (pattern, first)
+        choice = (engine or os.environ.get(ENV_ENGINE, "") or "auto").strip().lower()
+        if choice not in ("auto", "re", "hyperscan"):
+            raise EngineUnavailable(f"{ENV_ENGINE} must be 're' or 'hyperscan', not {choice!r}")
+        self._hs = None
+        if choice in ("auto", "hyperscan"):
+            try:
+                self._hs = self._compile_hyperscan()
+            except Exception as exc:  # ImportError, unsupported CPU, compile error
+                if choice == "hyperscan":
+                    raise EngineUnavailable(f"hyperscan cannot be used: {type(exc).__name__}: {exc}") from None
+        self.name = "hyperscan" if self._hs is not None else "re"
+
+    # -- keyword pass -----------------------------------------------------------------------
+
+    def _compile_hyperscan(self):
+        import hyperscan
+
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        flags = [hyperscan.HS_FLAG_CASELESS if k.caseless else 0 for k in self.keywords]
+        db.compile(expressions=[_hs_literal(k.text) for k in self.keywords],
+                   ids=list(range(len(self.keywords))), elements=len(self.keywords), flags=flags)
+        return db
+
+    def occurrences(self, chunk: bytes) -> list[tuple[int, int]]:
+        """Every (position, keyword index) in `chunk`, sorted; overlapping occurrences included."""
+        out: list[tuple[int, int]] = []
+        if self._hs is not None:
+            kws = self.keywords
+
+            def on_match(kid: int, start: int, end: int, flags: int, ctx: object) -> None:
+                out.append((end - len(kws[kid].text), kid))
+
+            self._hs.scan(chunk, match_event_handler=on_match)
+        else:
+            kws = self.keywords
+            for caseless, (pattern, first) in self._re_alt.items():
+                hay = chunk.lower() if caseless else chunk
+                for m in pattern.finditer(hay):
+                    for q in range(m.start(), m.end()):
+                        for kid in first.get(hay[q], ()):
+                            if hay.startswith(kws[kid].text, q):
+                                out.append((q, kid))
+        out.sort()
+        return out
+
+    # -- confirmation -----------------------------------------------------------------------
+
+    def _confirm(self, data, limit: int, k: int, kid: int, found: dict) -> None:
+        kw = self.keywords[kid]
+        for ri in kw.rules:
+            rule = self.rules[ri]
+            if kw.utf16:
+                a = k - 2 * (rule.before + 1)
+                if a < 0:
+                    a = k % 2
+                b = min(limit, k + 2 * (kw.ascii_len + rule.after + 1))
+                raw = data[a:b]
+                narrow = bytearray(raw[0::2])
+                high = raw[1::2]
+                if high.count(0) != len(high):
+                    for i, h in enumerate(high):
+                        if h:
+                            narrow[i] = 0
+                window = bytes(narrow[:len(high)])
+                rel = (k - a) // 2
+                scale = 2
+            else:
+                a = max(0, k - rule.before - 1)
+                b = min(limit, k + kw.ascii_len + rule.after + 1)
+                window = bytes(data[a:b])
+                rel = k - a
+                scale = 1
+            for m in rule.regex.finditer(window):
+                if m.start() > rel:
+                    break
+                if m.end() < rel + kw.ascii_len:
+                    continue
+                self._accept(rule, m, a, scale, found)
+                break
+
+    def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
+        if "secret" in rule.regex.groupindex:
+            s, e = m.span("secret")
+        else:
+            s, e = m.span()
+        secret = m.string[s:e]
+        key = (rule.id, base + scale * s, scale * (e - s))
+        if key in found:
+            return
+        found[key] = None  # rejected unless accepted below
+        if rule.min_entropy and entropy(secret) < rule.min_entropy:
+            return
+        severity, notes = rule.severity, []
+        for name in rule.validators:
+            verdict = VALIDATORS[name](secret, m)
+            if verdict is None:
+                return
+            if verdict.severity is not None:
+                severity = verdict.severity
+            if verdict.note:
+                notes.append(verdict.note)
+        found[key] = RawMatch(key[1], key[2], rule.id, secret.decode("latin-1"), severity, "; ".join(notes),
+                              "utf-16le" if scale == 2 else "ascii")
+
+    # -- public scanning API ----------------------------------------------------------------
+
+    def scan_buffer(self, data, limit: Optional[int] = None) -> list[RawMatch]:
+        """Scan `data` (bytes, mmap, memoryview) up to `limit` bytes; sorted, deduplicated."""
+        limit = len(data) if limit is None else min(limit, len(data))
+        found: dict = {}
+        for own in range(0, limit, CHUNK):
+            own_end = min(limit, own + CHUNK)
+            seg = bytes(data[own:min(limit, own_end + self.max_kw)])
+            for pos, kid in self.occurrences(seg):
+                if pos >= own_end - own:
+                    break
+                self._confirm(data, limit, own + pos, kid, found)
+        return _finish(found.values(), self.rules)
+
+    def scan_file(self, path: Path, max_bytes: Optional[int] = None) -> FileScan:
+        """Memory-map and scan one file (its first `max_bytes` bytes). Never raises for I/O errors."""
+        result = FileScan()
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                result.size = size
+                limit = size if max_bytes is None else min(size, max_bytes)
+                result.scanned = limit
+                if limit == 0:
+                    return result
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                    result.matches = self.scan_buffer(mm, limit)
+        except (OSError, ValueError) as exc:
+            result.scanned = 0
+            result.error = f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+        return result
+
+    def scan_stream(self, fh, max_bytes: int, size_hint: int = 0) -> FileScan:
+        """Scan a non-seekable stream (e.g. a zip member) in overlapping blocks.
+
+        The block keeps as much history and look-ahead as the widest rule window, so results
+        equal those of scanning the whole content at once.
+        """
+        result = FileScan(size=size_hint)
+        reach = max(r.before for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
+        reach *= 2  # UTF-16LE windows are twice as wide
+        buf = b""
+        base = 0  # file offset of buf[0]
+        owned = 0  # occurrences before this file offset are done
+        found: dict = {}
+        total = 0
+        while True:
+            want = min(CHUNK, max_bytes - total)
+            block = fh.read(want) if want > 0 else b""
+            total += len(block)
+            done = not block or total >= max_bytes
+            buf += block
+            own_end = base + len(buf) if done else base + len(buf) - reach
+            if own_end > owned:
+                s, e = owned - base, own_end - base
+                for pos, kid in self.occurrences(buf[s:min(len(buf), e + self.max_kw)]):
+                    if s + pos >= e:
+                        break
+                    local: dict = {}
+                    self._confirm(buf, len(buf), s + pos, kid, local)
+                    for (rid, off, ln), m in local.items():
+                        key = (rid, base + off, ln)
+                        if key not in found:
+                            found[key] = None if m is None else RawMatch(
+                                base + off, ln, rid, m.secret, m.severity, m.note, m.encoding)
+                owned = own_end
+            if done:
+                break
+            keep = max(base, owned - reach)
+            buf = buf[keep - base:]
+            base = keep
+        result.scanned = total
+        if not result.size:
+            result.size = total
+        result.matches = _finish(found.values(), self.rules)
+        return result
+
+    def scan_strings(self, items: Sequence[tuple[int, bytes]]) -> list[RawMatch]:
+        """Scan separate strings (file offset, raw bytes), e.g. decoded blob constants: each is
+        bounded by NULs, so word boundaries hold at its edges. Offsets are file offsets."""
+        if not items:
+            return []
+        starts, parts, pos = [], [], 1
+        for _off, raw in items:
+            starts.append(pos)
+            parts.append(raw)
+            pos += len(raw) + 1
+        joined = b"\x00" + b"\x00".join(parts) + b"\x00"
+        out = []
+        for m in self.scan_buffer(joined):
+            i = bisect.bisect_right(starts, m.offset) - 1
+            if i < 0:
+                continue
+            rel = m.offset - starts[i]
+            if rel + m.length > len(items[i][1]):
+                continue
+            out.append(RawMatch(items[i][0] + rel, m.length, m.rule_id, m.secret, m.severity, m.note, m.encoding))
+        return sorted(set(out))
+
+    def scan_pairs(self, pairs: Iterable[tuple[bytes, int, bytes]]) -> list[RawMatch]:
+        """Scan (name, value offset, value) pairs as `name = "value"` lines; only matches whose
+        secret lies inside the value are kept, at the value's file offset."""
+        parts, spans = [], []
+        pos = 1
+        for name, off, value in pairs:
+            quote = b'"' if b'"' not in value else (b"'" if b"'" not in value else None)
+            if quote is None or b"\x00" in value or b"\x00" in name:
+                continue
+            line = name + b" = " + quote + value + quote
+            vstart = pos + len(name) + 4
+            spans.append((pos, vstart, vstart + len(value), off))
+            parts.append(line)
+            pos += len(line) + 1
+        if not parts:
+            return []
+        joined = b"\x00" + b"\x00".join(parts) + b"\x00"
+        starts = [s[0] for s in spans]
+        out = set()
+        for m in self.scan_buffer(joined):
+            i = bisect.bisect_right(starts, m.offset) - 1
+            if i < 0:
+                continue
+            _, vs, ve, off = spans[i]
+            if m.encoding != "ascii" or m.offset < vs or m.offset + m.length > ve or off < 0:
+                continue
+            out.add(RawMatch(off + m.offset - vs, m.length, m.rule_id, m.secret, m.severity, m.note, m.encoding))
+        return sorted(out)
+
+
+def _finish(matches: Iterable[Optional[RawMatch]], rules: Sequence[SecretRule]) -> list[RawMatch]:
+    return resolve_overlaps([m for m in matches if m is not None], rules)
+
+
+def resolve_overlaps(matches: Sequence[RawMatch], rules: Sequence[SecretRule] = SECRET_RULES) -> list[RawMatch]:
+    """Drop exact duplicates, and generic-rule matches that overlap a provider-rule match."""
+    generic_ids = {r.id for r in rules if r.generic}
+    provider = sorted({(m.offset, m.offset + m.length) for m in matches if m.rule_id not in generic_ids})
+    starts = [p[0] for p in provider]
+    max_end, top = [], -1
+    for _, end in provider:
+        top = max(top, end)
+        max_end.append(top)
+    out = []
+    for m in sorted(set(matches)):
+        if m.rule_id in generic_ids:
+            i = bisect.bisect_left(starts, m.offset + m.length)
+            if i > 0 and max_end[i - 1] > m.offset:
+                continue
+        out.append(m)
+    return out
+
+
+# -- process-parallel scanning ----------------------------------------------------------------
+
+_WORKER: Optional[Engine] = None
+
+
+def _worker_init(engine_name: str) -> None:
+    global _WORKER
+    _WORKER = Engine(engine=engine_name)
+
+
+def _worker_scan(job: tuple[str, str, Optional[int]]) -> tuple[str, FileScan]:
+    key, path, max_bytes = job
+    assert _WORKER is not None
+    return key, _WORKER.scan_file(Path(path), max_bytes)
+
+
+def scan_paths(jobs: Sequence[tuple[str, Path]], max_bytes: Optional[int] = None,
+               engine: Optional[Engine] = None, workers: Optional[int] = None) -> dict[str, FileScan]:
+    """Scan many files; uses worker processes when the total size is large. Deterministic."""
+    engine = engine or Engine()
+    sizes = {}
+    for key, path in jobs:
+        try:
+            sizes[key] = os.path.getsize(path)
+        except OSError:
+            sizes[key] = 0
+    total = sum(min(s, max_bytes or s) for s in sizes.values())
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    results: dict[str, FileScan] = {}
+    if workers <= 1 or total < PARALLEL_MIN_BYTES or len(jobs) < 2:
+        for key, path in jobs:
+            results[key] = engine.scan_file(Path(path), max_bytes)
+        return results
+    # biggest files first so the two workers finish together
+    ordered = sorted(jobs, key=lambda j: -sizes[j[0]])
+    try:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(engine.name,)) as pool:
+            for key, scan in pool.map(_worker_scan, [(k, str(p), max_bytes) for k, p in ordered], chunksize=4):
+                results[key] = scan
+    except (OSError, RuntimeError):  # no process support (sandbox): fall back to in-process
+        for key, path in jobs:
+            if key not in results:
+                results[key] = engine.scan_file(Path(path), max_bytes)
+    return results
