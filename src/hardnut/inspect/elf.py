@@ -335,12 +335,17 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
                 rwx.append(i)
         elif ptype == "PT_DYNAMIC":
             dyn_segment = seg
+        if seg["p_filesz"] and seg["p_offset"] + seg["p_filesz"] > size:
+            raise BinaryParseError(f"truncated: segment {i} ({ptype}) extends beyond the end of the file")
 
     # ---- sections
     sections: list[Any] = []
     for i in range(nsec):
         clock.tick(i)
-        sections.append(elf.get_section(i))
+        sec = elf.get_section(i)
+        if sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] and sec["sh_offset"] + sec["sh_size"] > size:
+            raise BinaryParseError(f"truncated: section {i} ({sec.name}) extends beyond the end of the file")
+        sections.append(sec)
     by_type: dict[str, list[Any]] = {}
     for sec in sections:
         by_type.setdefault(sec["sh_type"], []).append(sec)

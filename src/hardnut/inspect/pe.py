@@ -162,6 +162,15 @@ def _facts(pe: Any, mm: mmap.mmap, size: int, max_scan_bytes: int, deadline: flo
     imports = tuple(_name(e.dll) for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])[:_MAX_IMPORT_DLLS] if e.dll)
     delay = tuple(_name(e.dll) for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])[:_MAX_IMPORT_DLLS] if e.dll)
 
+    declared = int(fh.NumberOfSections)
+    if declared != len(pe.sections):
+        raise BinaryParseError(f"malformed: {declared} sections declared, {len(pe.sections)} readable")
+    if int(oh.SizeOfHeaders) > size:
+        raise BinaryParseError("truncated: the headers extend beyond the end of the file")
+    for sec in pe.sections:
+        if sec.SizeOfRawData and sec.PointerToRawData + sec.SizeOfRawData > size:
+            name = bytes(sec.Name).split(b"\0", 1)[0].decode("ascii", "replace")
+            raise BinaryParseError(f"truncated: section {name} extends beyond the end of the file")
     strtab = _coff_string_table(fh, mm, size)
     sections = []
     for sec in pe.sections:
@@ -194,7 +203,9 @@ def _facts(pe: Any, mm: mmap.mmap, size: int, max_scan_bytes: int, deadline: flo
         guard_flags = int(load_config.struct.GuardFlags)
 
     sec_off, sec_size = _dir(_DIR_SECURITY)  # the security directory holds a file offset, not an RVA
-    has_signature = bool(sec_off and sec_size >= 8 and sec_off + sec_size <= size)
+    if sec_off and sec_size and sec_off + sec_size > size:
+        raise BinaryParseError("truncated: the Authenticode certificate table extends beyond the end of the file")
+    has_signature = bool(sec_off and sec_size >= 8)
     reloc_rva, reloc_size = _dir(_DIR_BASERELOC)
 
     end = min(size, max(0, max_scan_bytes))
@@ -250,9 +261,11 @@ def _coff_string_table(fh: Any, mm: mmap.mmap, size: int) -> Optional[tuple[int,
         return None
     start = ptr + count * 18
     if start + 4 > size:
-        return None
+        raise BinaryParseError("truncated: the COFF symbol table extends beyond the end of the file")
     length = int.from_bytes(mm[start:start + 4], "little")
-    return (start, min(size, start + max(4, length)))
+    if start + length > size:
+        raise BinaryParseError("truncated: the COFF string table extends beyond the end of the file")
+    return (start, start + max(4, length))
 
 
 def _section_name(raw: bytes, strtab: Optional[tuple[int, int]], mm: mmap.mmap) -> str:
