@@ -44,10 +44,12 @@ DATA_FILE = "hello from the hardnut onefile fixture\n"
 
 # variant -> extra Nuitka options
 VARIANTS: dict[str, tuple[str, ...]] = {
-    # zstd stream, temporary unpack folder (no CRC32 per entry): Nuitka's default onefile
-    "compressed": (),
-    # raw payload, fixed cache folder (cached mode: CRC32 per entry)
-    "plain": ("--onefile-no-compression", "--onefile-tempdir-spec={CACHE_DIR}/hardnut-fixture-plain"),
+    # zstd stream, temporary unpack folder (no CRC32 per entry): Nuitka's default onefile; the report
+    # records that downloads were allowed and that it is not a deployment build
+    "compressed": ("--assume-yes-for-downloads",),
+    # raw payload, fixed cache folder (cached mode: CRC32 per entry), a deployment build
+    "plain": ("--onefile-no-compression", "--onefile-tempdir-spec={CACHE_DIR}/hardnut-fixture-plain",
+              "--deployment"),
     # archive mode: each entry compressed on its own
     "archive": ("--onefile-as-archive",),
 }
@@ -89,7 +91,7 @@ def build_onefile(variant: str) -> OnefileBuild:
         (folder / "src" / "app.py").write_text(APP_SOURCE)
         (folder / "src" / "data" / "greeting.txt").write_text(DATA_FILE)
         cmd = [
-            sys.executable, "-m", "nuitka", "--mode=onefile", "--assume-yes-for-downloads",
+            sys.executable, "-m", "nuitka", "--mode=onefile",
             "--output-dir=" + str(folder / "out"), "--output-filename=app.bin",
             "--report=" + str(result.report), "--remove-output",
             "--include-data-files=" + str(folder / "src" / "data" / "greeting.txt") + "=data/greeting.txt",
@@ -117,13 +119,86 @@ def onefile_build(variant: str) -> OnefileBuild:
     return _cache[variant]
 
 
-def payload_region(binary: Path) -> tuple[int, int]:
-    """(offset, length) of the payload in `binary`, via hardnut's own locator (for mutation tests)."""
+def rodata_end(binary: Path, offset: int) -> int:
+    """File offset where the section holding `offset` ends (room for a planted payload)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(binary, "rb") as fh:
+        for sec in ELFFile(fh).iter_sections():
+            if sec["sh_type"] != "SHT_NOBITS" and sec["sh_offset"] <= offset < sec["sh_offset"] + sec["sh_size"]:
+                return sec["sh_offset"] + sec["sh_size"]
+    raise AssertionError(f"offset {offset} is in no section of {binary}")
+
+
+def nuitka_payload(dist: Path, first: str, *, compressed: bool = False, archive: bool = False,
+                   checksums: bool = False, win_sep: bool = False) -> bytes:
+    """A payload blob ("KA..." + trailer) for folder `dist`, written by Nuitka's own onefile compressor
+    (the code every onefile build runs), with `first` (relative) as the start binary."""
+    from nuitka.tools.onefile_compressor.OnefileCompressor import attachOnefilePayload
+
+    out = dist.parent / (dist.name + ".payload")
+    if out.exists():
+        out.unlink()
+    attachOnefilePayload(
+        dist_dir=str(dist), onefile_output_filename=str(out), start_binary=str(dist / first),
+        include_start_binary=True, expect_compression=compressed, as_archive=archive,
+        use_compression_cache=False, file_checksums=checksums, win_path_sep=win_sep, low_memory=True,
+        job_limit=1, expected_files=None)
+    blob = out.read_bytes()
+    out.unlink()
+    return blob
+
+
+def windows_payload(entries: list[tuple[str, bytes]], checksums: bool = False) -> bytes:
+    """A payload as Nuitka writes it on Windows (OnefileCompressor.py with isWin32Windows()): names
+    UTF-16LE with '\\' separators, no flags byte, padding to 8 before the u64 trailer. Nuitka's writer
+    picks the encoding from the host OS, so on Linux this mirrors that branch by hand."""
+    import struct
+    import zlib
+
+    body = bytearray(b"KAX")
+    for name, data in entries:
+        body += (name.replace("/", "\\") + "\0").encode("utf-16le")
+        body += struct.pack("<Q", len(data))
+        if checksums:
+            body += struct.pack("<I", zlib.crc32(data) or 1)
+        body += data
+    body += "\0".encode("utf-16le")
+    body += bytes((8 - len(body) % 8) % 8)
+    return bytes(body) + struct.pack("<Q", len(body))
+
+
+def posix_payload(entries: list[tuple[str, bytes | str, int]], checksums: bool = False) -> bytes:
+    """A raw payload in Nuitka's POSIX layout (OnefileCompressor._attachOnefilePayloadFile), for entries
+    its writer cannot produce from a real folder (it skips symlinks to folders): (name, data, flags)
+    with flags 1 = executable, 2 = symlink (data is then the link target)."""
+    import struct
+    import zlib
+
+    body = bytearray(b"KAX")
+    for name, data, flags in entries:
+        body += name.encode() + b"\0" + bytes([flags])
+        if flags & 2:
+            body += str(data).encode() + b"\0"
+            continue
+        assert isinstance(data, bytes)
+        body += struct.pack("<Q", len(data))
+        if checksums:
+            body += struct.pack("<I", zlib.crc32(data) or 1)
+        body += data
+    body += b"\0"
+    return bytes(body) + struct.pack("<Q", len(body))
+
+
+def plant(binary: Path, dest: Path, blob: bytes) -> Path:
+    """A copy of the real onefile `binary` whose linked-in payload is replaced by `blob` (same offset)."""
     from hardnut.artifact import onefile
 
     info = onefile.find_payload(binary, "elf")
     assert info is not None, f"no payload found in {binary}"
-    return info.offset, info.length
+    room = rodata_end(binary, info.offset) - info.offset
+    assert len(blob) <= room, f"planted payload of {len(blob)} bytes does not fit in {room}"
+    return copy_with(binary, dest, info.offset, blob + bytes(min(64, room - len(blob))))
 
 
 def copy_with(binary: Path, dest: Path, patch_at: int, data: bytes) -> Path:

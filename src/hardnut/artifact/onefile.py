@@ -65,6 +65,9 @@ MAX_CANDIDATES = 64  # "KA[XY]" spots validated per file before giving up
 RATIO_FLOOR = 16 * 1024 * 1024  # below this many decompressed bytes the ratio is not judged
 CHUNK = 1 << 20
 _HEADER_RE = re.compile(rb"KA[XY]")
+# A message only OnefileBootstrap.c contains (fatalErrorHeaderAttachedData), in every version seen:
+# marks a file as a Nuitka onefile bootstrap, whose payload must then be found and readable.
+BOOTSTRAP_MARKER = b"Error, couldn't find attached data header."
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _PAYLOAD_SYMBOLS = ("payload_bin_data",)  # incbin / C23 embed / C array / COFF object; ld -b binary below
 
@@ -252,6 +255,7 @@ class _RawSource(_Source):
     def __init__(self, fh: BinaryIO, start: int, end: int) -> None:
         super().__init__()
         self.region = _Region(fh, start, end)
+        self.verified = 0  # CRC32s checked and found right (layout detection)
 
     def _pull(self, n: int) -> bytes:
         return self.region.read(n)
@@ -367,10 +371,11 @@ def _crc_matches(stored: Optional[int], actual: int) -> bool:
 # ------------------------------------------------------------------------------------ locating a payload
 
 def _layouts(kind: str) -> list[Layout]:
+    """Candidate layouts, most specific first: a layout with CRC32s is tried before the same without,
+    because a wrong no-CRC reading of a CRC payload can walk a while by chance, the reverse cannot."""
     if kind == "pe":
-        return [Layout("utf-16-le", False, c) for c in (False, True)] + \
-               [Layout("utf-8", False, c) for c in (False, True)]
-    return [Layout("utf-8", True, c, legacy) for legacy in (False, True) for c in (False, True)]
+        return [Layout(enc, False, c) for enc in ("utf-16-le", "utf-8") for c in (True, False)]
+    return [Layout("utf-8", True, c, legacy) for legacy in (False, True) for c in (True, False)]
 
 
 def _plausible_start(head: bytes, kind: str) -> bool:
@@ -466,7 +471,7 @@ def _walk_raw(fh: BinaryIO, offset: int, limit: int, kind: str, layout: Layout, 
     except PayloadLimit:
         raise
     except PayloadError as exc:
-        exc.progress = src.consumed  # type: ignore[attr-defined]
+        exc.progress = (src.verified, src.consumed)  # type: ignore[attr-defined]
         raise
 
 
@@ -486,6 +491,10 @@ def _walk_raw_entries(src: _RawSource, layout: Layout, archive: bool, max_entrie
             if (hdr.csize or 0) < 4 or src.read(4, what) != ZSTD_MAGIC:
                 raise PayloadError(f"{what}: not a zstd frame")
             src.skip((hdr.csize or 0) - 4, what)
+        elif layout.checksums:  # a CRC32 that verifies is what tells this layout from the one without
+            if not _crc_matches(hdr.crc, src.copy(hdr.size, None, what)):
+                raise PayloadError(f"entry '{display(hdr.name)}': CRC32 mismatch (corrupted or altered)")
+            src.verified += 1
         else:
             src.skip(hdr.size, what)
 
@@ -508,15 +517,14 @@ def _validate(fh: BinaryIO, offset: int, limit: int, kind: str, location: str, l
     if compressed and head[3:7] == ZSTD_MAGIC:
         end = _zstd_frames_end(fh, offset + 3, limit)
         trailer_end = _trailer_ok(fh, offset, end, limit, kind)
-        if trailer_end is None and location == "appended":
-            raise PayloadError("onefile payload size trailer does not match its zstd stream")
-        return PayloadInfo(kind, offset, (trailer_end or end) - offset, "zstd", False, location,
-                           None, trailer_end is not None, None, end)
-    # raw stream, or archive mode (compressed data per entry): the headers say it all. A wrong layout
-    # can still walk (e.g. without CRC it skips 4 bytes short and may hit zeros as the end marker), so
-    # keep all that walk and prefer the one the size trailer confirms, then the one with most entries.
+        if trailer_end is None:
+            raise PayloadError(f"malformed onefile payload ({location}): its size trailer does not match "
+                               f"the zstd stream")
+        return PayloadInfo(kind, offset, trailer_end - offset, "zstd", False, location, None, True, None, end)
+    # raw stream, or archive mode (compressed data per entry): the headers say it all. Every Nuitka
+    # version writes the u64 size trailer right after the end marker, and a wrong layout that walks
+    # by chance does not end there, so the trailer decides.
     errors: list[PayloadError] = []
-    fits: list[tuple[bool, int, Layout, int, Optional[int]]] = []
     for layout in _layouts(kind):
         try:
             count, end = _walk_raw(fh, offset, limit, kind, layout, compressed, limits.max_files)
@@ -525,34 +533,41 @@ def _validate(fh: BinaryIO, offset: int, limit: int, kind: str, location: str, l
         except PayloadError as exc:
             errors.append(exc)
             continue
-        if count == 0:
-            errors.append(PayloadError("payload has no entries"))
-            continue
         trailer_end = _trailer_ok(fh, offset, end, limit, kind)
-        if trailer_end is None and location == "appended":
-            errors.append(PayloadError("onefile payload size trailer does not match its entries"))
+        if count == 0 or trailer_end is None:
+            exc = PayloadError("the entries do not end where the payload's size trailer says"
+                               if count else "payload has no entries")
+            exc.progress = (0, end - offset)  # type: ignore[attr-defined]
+            errors.append(exc)
             continue
-        fits.append((trailer_end is not None, count, layout, end, trailer_end))
-    if fits:
-        has_trailer, count, layout, end, trailer_end = max(fits, key=lambda f: (f[0], f[1]))
-        return PayloadInfo(kind, offset, (trailer_end or end) - offset, "zstd" if compressed else "none",
-                           compressed, location, layout, has_trailer, count, end)
+        return PayloadInfo(kind, offset, trailer_end - offset, "zstd" if compressed else "none",
+                           compressed, location, layout, True, count, end)
     # the structure fits no layout: report the error of the layout that got furthest
-    best = max(errors, key=lambda e: getattr(e, "progress", -1), default=None)
+    # (a layout whose CRC32s verified before it failed is the right one; else the one that read most)
+    best = max(errors, key=lambda e: getattr(e, "progress", (-1, -1)), default=None)
     raise PayloadError(f"malformed onefile payload ({location}): {best or 'no layout fits'}")
 
 
 def _scan(fh: BinaryIO, mm: mmap.mmap, ranges: list[tuple[int, int, str]], kind: str,
-          limits: Limits) -> Optional[PayloadInfo]:
+          limits: Limits, bootstrap: bool) -> Optional[PayloadInfo]:
+    """Find the payload among the "KA[XY]" spots of the data ranges.
+
+    Spots whose next bytes do not look like a payload start are skipped (over 1607 ELF files of a
+    Debian system: 59 "KA[XY]" spots, none plausible). The first plausible one decides: it validates,
+    or the payload is broken (PayloadError) - a later spot may well be a nested onefile inside the
+    payload's own data and must not stand in for it. A file carrying the bootstrap's marker without any
+    plausible spot is a bootstrap whose payload is gone: PayloadError too."""
     tried = 0
     for start, end, location in ranges:
         for m in _HEADER_RE.finditer(mm, start, end):
             tried += 1
             if tried > MAX_CANDIDATES:
-                return None
+                break
             info = _validate(fh, m.start(), end, kind, location, limits, strong=False)
             if info is not None:
                 return info
+    if bootstrap:
+        raise PayloadError("Nuitka onefile bootstrap without a readable payload (no plausible payload header)")
     return None
 
 
@@ -570,7 +585,10 @@ def _appended(fh: BinaryIO, size: int, content_end: int, kind: str, limits: Limi
     fh.seek(start)
     if fh.read(2) != MAGIC:
         return None
-    return _validate(fh, start, end - 8, kind, "appended", limits, strong=True)
+    info = _validate(fh, start, end, kind, "appended", limits, strong=True)
+    if info is not None and info.offset + info.length != end:
+        raise PayloadError("malformed onefile payload (appended): the size trailer is not where it should be")
+    return info
 
 
 def _elf_ranges(fh: BinaryIO, size: int) -> tuple[list[tuple[int, int, str]], int, Optional[int]]:
@@ -712,8 +730,11 @@ def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Opti
             # 4. a linked-in blob inside a data section
             if not ranges:
                 return None
+            # (appended blobs live outside every section, so a bootstrap that reaches this point with
+            # an unreadable trailer is caught by the marker test too)
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return _scan(fh, mm, ranges, kind, limits)
+                bootstrap = any(mm.find(BOOTSTRAP_MARKER, start, end) >= 0 for start, end, _ in ranges)
+                return _scan(fh, mm, ranges, kind, limits, bootstrap)
     except PayloadError:
         raise
     except (OSError, ValueError, OverflowError, struct.error, MemoryError) as exc:
@@ -723,19 +744,19 @@ def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Opti
 # ------------------------------------------------------------------------------------- decoding entries
 
 def _stream_layout(fh: BinaryIO, info: PayloadInfo, limits: Limits) -> Layout:
-    """For a zstd stream the layout needs decompressed bytes: try each on the first entries."""
+    """For a zstd stream the layout needs decompressed bytes: read the first entries with each
+    candidate (CRC layouts first: a verified CRC32 settles it) and keep the first that holds."""
     first_error: Optional[PayloadError] = None
     for layout in _layouts(info.kind):
         src = _ZstdSource(fh, info.offset + 3, info.stream_end, _Budget(limits))
-        assert layout is not None
         try:
             for _ in range(3):
                 hdr = _read_header(src, layout, False)
                 if hdr is None:
+                    if not src.at_end():
+                        raise PayloadError("data after the payload's end marker")
                     break
                 if hdr.link_target is None:
-                    if hdr.size > limits.max_payload_size:
-                        raise PayloadError(f"entry '{display(hdr.name)}' size {hdr.size} is implausible")
                     crc = src.copy(hdr.size, None, f"data of entry '{display(hdr.name)}'")
                     if not _crc_matches(hdr.crc, crc):
                         raise PayloadError(f"entry '{display(hdr.name)}': CRC32 mismatch")
