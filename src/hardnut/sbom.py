@@ -36,6 +36,7 @@ class Distribution:
     name: str
     version: str
     installer: str = ""
+    vendored: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class ReportFacts:
     nuitka_version: str = ""
     mode: str = ""
     python_version: str = ""
-    python_flavor: str = ""
+    python_flavor: str = ""  # not in report_xml's model; kept for callers that know it
     distributions: list[Distribution] = field(default_factory=list)
     file_distribution: dict[str, str] = field(default_factory=dict)  # dest path -> distribution name
     runtime_files: set[str] = field(default_factory=set)  # dest paths copied from the Python installation
@@ -65,39 +66,30 @@ class ReportFacts:
 
 
 def read_report(path: Path) -> ReportFacts:
-    """Read the facts from Nuitka's --report XML. Raises SbomError for a missing or malformed file.
-
-    Interim reader (xml.etree, whose expat refuses entity-expansion bombs); to be replaced by
-    hardnut.nuitka.report_xml when that parser lands."""
-    import xml.etree.ElementTree as ET
+    """The facts the SBOM needs, from Nuitka's --report XML (parsed by hardnut.nuitka.report_xml).
+    Raises SbomError for a missing, malformed or refused (DOCTYPE, oversized) report."""
+    from hardnut.nuitka.report_xml import ReportError, parse_report
 
     try:
-        root = ET.parse(str(path)).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise SbomError(f"cannot read Nuitka report {Path(path).name}: {exc}") from None
-    if root.tag != "nuitka-compilation-report":
-        raise SbomError(f"{Path(path).name} is not a Nuitka compilation report")
-    python = root.find("python")
-    facts = ReportFacts(
-        nuitka_version=root.get("nuitka_version", ""), mode=root.get("mode", ""),
-        python_version=python.get("python_version", "") if python is not None else "",
-        python_flavor=python.get("python_flavor", "") if python is not None else "",
-    )
-    dists = root.find("distributions")
-    for d in dists.findall("distribution") if dists is not None else ():
-        if d.get("name"):
-            facts.distributions.append(Distribution(d.get("name", ""), d.get("version", ""), d.get("installer", "")))
-    module_dist = {m.get("name"): m.get("distribution", "").split(",")[0]
-                   for m in root.findall("module") if m.get("distribution")}
-    for f in root.findall("included_extension"):
-        dest, name, package = f.get("dest_path", ""), f.get("name", ""), f.get("package", "")
-        source = f.get("source_path", "")
-        if dest and source.startswith(RUNTIME_PREFIXES) and "-packages" not in source:
-            facts.runtime_files.add(dest.replace("\\", "/"))
-        stem = name.split(".", 1)[0]
-        module = f"{package}.{stem}" if package else stem
-        if dest and module_dist.get(module):
-            facts.file_distribution[dest.replace("\\", "/")] = module_dist[module]
+        report = parse_report(Path(path))
+    except ReportError as exc:
+        raise SbomError(f"cannot use Nuitka report {Path(path).name}: {exc}") from None
+    facts = ReportFacts(nuitka_version=report.nuitka_version, mode=report.mode,
+                        python_version=report.python_version)
+    facts.distributions = [Distribution(d.name, d.version, d.installer, d.vendored)
+                           for d in report.distributions if d.name]
+    module_dist = {m.name: m.distributions[0] for m in report.modules if m.distributions}
+    for f in report.included:
+        dest = f.dest_path.replace("\\", "/")
+        if not dest or f.ignored:
+            continue
+        if f.kind == "extension":
+            stem = f.name.split(".", 1)[0]
+            module = f"{f.package}.{stem}" if f.package else stem
+            if module in module_dist:
+                facts.file_distribution[dest] = module_dist[module]
+        if f.source_path.startswith(RUNTIME_PREFIXES) and "-packages" not in f.source_path:
+            facts.runtime_files.add(dest)
     return facts
 
 
@@ -151,6 +143,8 @@ def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *,
     for dist in sorted(facts.distributions, key=lambda d: _canonical(d.name)):
         purl = PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None)
         props = [Property(name="hardnut:installer", value=dist.installer)] if dist.installer else []
+        if dist.vendored:
+            props.append(Property(name="hardnut:vendored", value="true"))
         comp = Component(type=ComponentType.LIBRARY, name=dist.name, version=dist.version or None, purl=purl,
                          bom_ref=purl.to_string(), properties=props)
         if _canonical(dist.name) in by_name:
