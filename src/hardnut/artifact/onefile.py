@@ -43,6 +43,7 @@ import zstandard
 
 from hardnut.errors import HardnutError
 from hardnut.limits import Limits
+from hardnut.timebudget import expired
 
 __all__ = [
     "PayloadError", "PayloadLimit", "Layout", "PayloadInfo", "PayloadEntry",
@@ -135,6 +136,8 @@ class _Budget:
         self.entries = 0
 
     def entry(self, size: int, name: str) -> None:
+        if expired():  # cooperative: where no timer can interrupt (threads, Windows)
+            raise PayloadLimit("onefile payload: time limit reached (limits.file_timeout)")
         self.entries += 1
         if self.entries > self.limits.max_files:
             raise PayloadLimit(f"payload has more than {self.limits.max_files} entries (limits.max_files)")
@@ -243,6 +246,8 @@ class _Source:
             n -= len(chunk)
             self.consumed += len(chunk)
             crc = zlib.crc32(chunk, crc)
+            if len(chunk) >= CHUNK and expired():
+                raise PayloadLimit("onefile payload: time limit reached (limits.file_timeout)")
             if sink is not None:
                 sink(chunk)
         return crc
