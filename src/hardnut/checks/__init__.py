@@ -15,6 +15,8 @@ CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.debug",
     "hardnut.checks.hardening",
     "hardnut.checks.secrets",
+    "hardnut.checks.leftovers",
+    "hardnut.checks.build",
 )
 
 
