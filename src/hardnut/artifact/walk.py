@@ -1,5 +1,16 @@
 """Walk a verify target into an `Artifact`: every regular file, classified by magic, never following
 symlinks, with onefile payloads extracted (bounded) into a temporary folder that is removed on exit.
+
+Hostile input (issue 6): the walk is iterative (no recursion limit on deep trees); files are opened
+with O_NOFOLLOW|O_NONBLOCK and checked to be regular *after* opening, so a FIFO, device or link swapped
+in after the listing is never read or followed and never blocks; symlinks are judged lexically and by
+where they really resolve; names that are not UTF-8 or hold control characters are shown escaped.
+Limits (hardnut.limits), each reported as HN-WALK-004 when hit:
+  max_files          files and folders walked (payload entries included); the rest is not listed
+  max_file_size      larger files are listed (size, kind) but not hashed, unpacked or inspected
+  max_archive_depth  onefile payloads nested deeper are not unpacked
+  file_timeout       seconds for one file's walk work (hash, payload search and extraction)
+  max_payload_size / max_payload_ratio   enforced by hardnut.artifact.onefile while extracting
 """
 
 from __future__ import annotations
@@ -16,8 +27,11 @@ from hardnut.artifact.model import Artifact, ArtifactFile
 from hardnut.errors import UnreadableTarget
 from hardnut.limits import Limits
 from hardnut.model import Finding, Severity
+from hardnut.timebudget import FileTimeout, within
 
 ELF_MAGIC = b"\x7fELF"
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+    | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
 
 
 def sniff(head: bytes) -> str:
@@ -32,26 +46,62 @@ def sniff(head: bytes) -> str:
     return "data"
 
 
+def _escape_controls(text: str) -> str:
+    return "".join(c if (c.isprintable() or c == " ") else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def display_name(rel: str | bytes) -> tuple[str, bool]:
-    """A printable '/'-separated name, and whether the original was valid UTF-8."""
+    """A printable '/'-separated name, and whether the original was clean (valid UTF-8, no control or
+    other unprintable characters). Unclean names are shown with backslash escapes."""
     if isinstance(rel, bytes):
         try:
-            return rel.decode("utf-8"), True
+            text = rel.decode("utf-8")
         except UnicodeDecodeError:
-            return rel.decode("utf-8", "backslashreplace"), False
-    try:
-        rel.encode("utf-8")
-        return rel, True
-    except UnicodeEncodeError:
-        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), False
+            return _escape_controls(rel.decode("utf-8", "backslashreplace")), False
+    else:
+        try:
+            rel.encode("utf-8")
+            text = rel
+        except UnicodeEncodeError:
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return _escape_controls(shown), False
+    shown = _escape_controls(text)
+    return shown, shown == text
 
 
 def file_digest(path: Path, limit: Optional[int] = None) -> str:
+    """sha256 of a regular file (opened without following links or blocking)."""
+    with _open_regular(path) as fh:
+        return _digest(fh)
+
+
+def _digest(fh) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    fh.seek(0)
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
+
+
+class _NotRegular(OSError):
+    pass
+
+
+@contextlib.contextmanager
+def _open_regular(path: Path):
+    """Open for reading only if it is (still) a regular file: no link followed, no FIFO waited on."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRegular(0, "not a regular file (changed while walking)")
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        yield fh
 
 
 def _problem(rule_id: str, severity: Severity, path: str, message: str, category: str = "leftover") -> Finding:
@@ -65,87 +115,160 @@ class _Walker:
         self.count = 0
         self.limit_hit = False
 
-    def add_tree(self, art: Artifact, root: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
-        """Add every entry below `root` (a real folder or an extraction folder)."""
-        root_b = os.fsencode(root)
-        for dirpath, dirnames, filenames in os.walk(root_b, followlinks=False, onerror=lambda e: self._walk_error(art, e, root, prefix)):
-            dirnames.sort()
-            # directory symlinks: os.walk lists them in dirnames but does not descend (followlinks=False)
-            for name in list(dirnames):
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full):
-                    self.add_entry(art, root, Path(os.fsdecode(full)), prefix, depth, payload_of)
-            for name in sorted(filenames):
-                self.add_entry(art, root, Path(os.fsdecode(os.path.join(dirpath, name))), prefix, depth, payload_of)
-
-    def _walk_error(self, art: Artifact, exc: OSError, root: Path, prefix: str) -> None:
-        rel = os.path.relpath(os.fsdecode(exc.filename or b"."), root) if exc.filename else "."
-        name, _ = display_name(prefix + rel.replace(os.sep, "/"))
-        art.problems.append(_problem("HN-WALK-003", Severity.HIGH, name, f"cannot read folder: {exc.strerror}"))
-
-    def add_entry(self, art: Artifact, root: Path, full: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
-        rel_raw = os.path.relpath(full, root).replace(os.sep, "/")
-        rel, valid = display_name(prefix + rel_raw)
-        if not valid:
-            art.problems.append(_problem("HN-WALK-005", Severity.MEDIUM, rel, "file name is not valid UTF-8"))
+    def _over_limit(self, art: Artifact, rel: str) -> bool:
         self.count += 1
         if self.count > self.limits.max_files:
             if not self.limit_hit:
                 self.limit_hit = True
                 art.problems.append(_problem(
                     "HN-WALK-004", Severity.HIGH, rel,
-                    f"more than {self.limits.max_files} files (limits.max_files): the rest was not inspected"))
+                    f"more than {self.limits.max_files} files and folders (limits.max_files): the rest was "
+                    f"not inspected"))
+            return True
+        return False
+
+    def add_tree(self, art: Artifact, root: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
+        """Add every entry below `root` (a real folder or an extraction folder), depth first in sorted
+        order, with an explicit stack (a tree of any depth cannot exhaust the recursion limit)."""
+        pending: list[bytes] = [os.fsencode(root)]
+        while pending and not self.limit_hit:
+            folder = pending.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self._walk_error(art, exc, folder, root, prefix)
+                continue
+            subdirs = []
+            for entry in entries:
+                if self.limit_hit:
+                    return
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    rel, _ = display_name(prefix + os.path.relpath(os.fsdecode(entry.path), root).replace(os.sep, "/"))
+                    if self._over_limit(art, rel):
+                        return
+                    subdirs.append(entry.path)
+                else:
+                    self.add_entry(art, root, Path(os.fsdecode(entry.path)), prefix, depth, payload_of)
+            pending.extend(reversed(subdirs))
+
+    def _walk_error(self, art: Artifact, exc: OSError, folder: bytes, root: Path, prefix: str) -> None:
+        rel = os.path.relpath(os.fsdecode(folder), root).replace(os.sep, "/")
+        name, _ = display_name(prefix + rel)
+        art.problems.append(_problem("HN-WALK-003", Severity.HIGH, name, f"cannot read folder: {exc.strerror or exc}"))
+
+    def add_entry(self, art: Artifact, root: Path, full: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
+        rel_raw = os.path.relpath(full, root).replace(os.sep, "/")
+        rel, clean = display_name(prefix + rel_raw)
+        if self._over_limit(art, rel):
             return
+        if not clean:
+            art.problems.append(_problem("HN-WALK-005", Severity.MEDIUM, rel,
+                                         "file name is not valid UTF-8 or holds control characters; shown escaped"))
         try:
             st = os.lstat(full)
         except OSError as exc:
             art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot stat: {exc.strerror}"))
             return
         if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(full)
-            escapes = os.path.isabs(target) or not _inside(root, full.parent / target)
-            kind = "symlink"
-            art.files.append(ArtifactFile(rel, full, 0, kind, root, link_target=target, payload_of=payload_of,
-                                          sha256=hashlib.sha256(os.fsencode(target)).hexdigest()))
-            if escapes:
-                art.problems.append(_problem(
-                    "HN-WALK-001", Severity.HIGH, rel,
-                    f"symlink points outside the artifact ({display_name(target)[0]}); not followed"))
-            else:
-                art.problems.append(_problem("HN-WALK-001", Severity.LOW, rel,
-                                             f"symlink to {display_name(target)[0]}; not followed"))
+            self._add_link(art, root, full, rel, payload_of)
             return
         if not stat.S_ISREG(st.st_mode):
             art.files.append(ArtifactFile(rel, full, 0, "special", root, payload_of=payload_of))
             art.problems.append(_problem("HN-WALK-002", Severity.HIGH, rel, "special file (FIFO, socket or device); not read"))
             return
-        try:
-            with open(full, "rb") as fh:
-                head = fh.read(4096)
-            digest = file_digest(full)
-        except OSError as exc:
-            art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot read file: {exc.strerror}"))
+        limits = self.limits
+        if st.st_size > limits.max_file_size:
+            kind = "data"
+            try:
+                with _open_regular(full) as fh:
+                    kind = sniff(fh.read(4096))
+            except OSError:
+                pass
+            art.files.append(ArtifactFile(rel, full, st.st_size, kind, root, payload_of=payload_of, sha256=""))
+            art.problems.append(_problem(
+                "HN-WALK-004", Severity.HIGH, rel,
+                f"{st.st_size} bytes, larger than limits.max_file_size ({limits.max_file_size}): listed, but not "
+                f"hashed, unpacked or inspected"))
             return
-        kind = sniff(head)
-        entry = ArtifactFile(rel, full, st.st_size, kind, root, payload_of=payload_of, sha256=digest)
+        try:
+            entry = within(limits.file_timeout, self._read_file, full, rel, st.st_size, root, payload_of, what=rel)
+        except FileTimeout:
+            art.files.append(ArtifactFile(rel, full, st.st_size, "data", root, payload_of=payload_of))
+            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, rel,
+                                         f"reading the file took longer than limits.file_timeout "
+                                         f"({limits.file_timeout:g} s): not inspected"))
+            return
+        except OSError as exc:
+            art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot read file: {exc.strerror or exc}"))
+            return
         art.files.append(entry)
-        if kind in ("elf", "pe") and depth < self.limits.max_archive_depth:
+        if entry.kind in ("elf", "pe"):
             self.expand_onefile(art, entry, depth)
+
+    def _read_file(self, full: Path, rel: str, size: int, root: Path, payload_of: Optional[str]) -> ArtifactFile:
+        with _open_regular(full) as fh:
+            head = fh.read(4096)
+            digest = _digest(fh)
+        return ArtifactFile(rel, full, size, sniff(head), root, payload_of=payload_of, sha256=digest)
+
+    def _add_link(self, art: Artifact, root: Path, full: Path, rel: str, payload_of: Optional[str]) -> None:
+        try:
+            target = os.readlink(full)
+        except OSError as exc:
+            art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot read link: {exc.strerror}"))
+            return
+        # outside when the text climbs out, or when what it really leads to (through other links) is
+        # outside; realpath only reads links, never file contents, and stops on loops
+        escapes = os.path.isabs(target) or not _inside(root, full.parent / target) \
+            or not _inside(os.path.realpath(root), os.path.realpath(full))
+        shown = display_name(target)[0]
+        art.files.append(ArtifactFile(rel, full, 0, "symlink", root, link_target=shown, payload_of=payload_of,
+                                      sha256=hashlib.sha256(os.fsencode(target)).hexdigest()))
+        if escapes:
+            art.problems.append(_problem(
+                "HN-WALK-001", Severity.HIGH, rel, f"symlink points outside the artifact ({shown}); not followed"))
+        else:
+            art.problems.append(_problem("HN-WALK-001", Severity.LOW, rel, f"symlink to {shown}; not followed"))
 
     def expand_onefile(self, art: Artifact, entry: ArtifactFile, depth: int) -> None:
         from hardnut.artifact import onefile
 
+        limits = self.limits
         try:
-            info = onefile.find_payload(entry.fs_path, entry.kind)
+            info = within(limits.file_timeout, onefile.find_payload, entry.fs_path, entry.kind, limits,
+                          what=entry.relpath)
+        except FileTimeout:
+            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, entry.relpath,
+                                         f"looking for a onefile payload took longer than limits.file_timeout "
+                                         f"({limits.file_timeout:g} s): not unpacked"))
+            return
+        except onefile.PayloadLimit as exc:
+            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, entry.relpath, str(exc)))
+            return
         except onefile.PayloadError as exc:
             art.problems.append(_problem("HN-WALK-003", Severity.HIGH, entry.relpath, f"unreadable onefile payload: {exc}"))
             return
         if info is None:
             return
         entry.onefile_payload = True
+        if depth >= limits.max_archive_depth:
+            art.problems.append(_problem(
+                "HN-WALK-004", Severity.HIGH, entry.relpath,
+                f"onefile payload nested {depth} levels deep (limits.max_archive_depth {limits.max_archive_depth}): "
+                f"not unpacked"))
+            return
         dest = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="hardnut-onefile-")))
         try:
-            onefile.extract(entry.fs_path, info, dest, self.limits)
+            within(limits.file_timeout, onefile.extract, entry.fs_path, info, dest, limits, what=entry.relpath)
+        except FileTimeout:
+            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, entry.relpath,
+                                         f"unpacking the onefile payload took longer than limits.file_timeout "
+                                         f"({limits.file_timeout:g} s): only part of it is inspected"))
         except onefile.PayloadLimit as exc:
             art.problems.append(_problem("HN-WALK-004", Severity.HIGH, entry.relpath, str(exc)))
         except onefile.PayloadError as exc:
@@ -153,10 +276,10 @@ class _Walker:
         self.add_tree(art, dest, entry.relpath + "!/", depth + 1, entry.relpath)
 
 
-def _inside(root: Path, candidate: Path) -> bool:
+def _inside(root, candidate) -> bool:
     root_abs = os.path.abspath(root)
     cand = os.path.abspath(candidate)
-    return cand == root_abs or cand.startswith(root_abs + os.sep)
+    return cand == root_abs or cand.startswith(root_abs.rstrip(os.sep) + os.sep)
 
 
 @contextlib.contextmanager
@@ -168,32 +291,45 @@ def open_target(target: Path, limits: Optional[Limits] = None) -> Iterator[Artif
         st = os.lstat(target)
     except OSError as exc:
         raise UnreadableTarget(f"cannot read target {target}: {exc.strerror}") from None
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        raise UnreadableTarget(f"target {target} is neither a folder nor a regular file")
+    if not os.access(target, os.R_OK | (os.X_OK if stat.S_ISDIR(st.st_mode) else 0)):
+        raise UnreadableTarget(f"cannot read target {target}: permission denied")
     with contextlib.ExitStack() as stack:
         walker = _Walker(limits, stack)
         if stat.S_ISDIR(st.st_mode):
             art = Artifact(target=target, kind="dir")
             walker.add_tree(art, target, "", 0, None)
-            report = _find_report(target)
-            art.report_xml = report
-        elif stat.S_ISREG(st.st_mode):
+            art.report_xml = _find_report(art, target, limits)
+        else:
             art = Artifact(target=target, kind="file")
             walker.add_entry(art, target.parent, target, "", 0, None)
             if art.files and art.files[0].onefile_payload:
                 art.kind = "onefile"
             if art.files:
                 art.main_programs.add(art.files[0].relpath)
-            art.report_xml = _find_report(target.parent)
-        else:
-            raise UnreadableTarget(f"target {target} is neither a folder nor a regular file")
-        if not os.access(target, os.R_OK):
-            raise UnreadableTarget(f"cannot read target {target}: permission denied")
+            art.report_xml = _find_report(art, target.parent, limits)
         yield art
 
 
-def _find_report(folder: Path) -> Optional[Path]:
-    """Nuitka's --report XML: inside the dist, or beside it (hardnut writes `<name>.report.xml`)."""
-    candidates = sorted(folder.glob("*.report.xml")) + sorted(folder.parent.glob("*.report.xml"))
+def _find_report(art: Artifact, folder: Path, limits: Limits) -> Optional[Path]:
+    """Nuitka's --report XML: inside the dist, or beside it (hardnut writes `<name>.report.xml`).
+    Only a regular file (not a link, FIFO or device) within limits.max_file_size is used."""
+    try:
+        candidates = sorted(folder.glob("*.report.xml")) + sorted(folder.parent.glob("*.report.xml"))
+    except OSError:
+        return None
     for c in candidates:
-        if c.is_file():
-            return c
+        try:
+            st = os.lstat(c)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if st.st_size > limits.max_file_size:
+            art.problems.append(_problem(
+                "HN-WALK-004", Severity.HIGH, c.name,
+                f"Nuitka report of {st.st_size} bytes is larger than limits.max_file_size: not read"))
+            continue
+        return c
     return None
