@@ -92,7 +92,7 @@ exec(code, {})
     assert [(u.line, u.what, u.detail) for u in facts.dynamic_imports] == [
         (6, "importlib.import_module", "name"), (7, "importlib.import_module", "<expression>")]
     assert [(u.line, u.what) for u in facts.import_state] == [
-        (8, "sys.path.append"), (9, "sys.path[…] ="), (10, "sys.path +="), (11, "sys.meta_path.insert"),
+        (8, "sys.path.append"), (9, "sys.path[…] = …"), (10, "sys.path += …"), (11, "sys.meta_path.insert"),
         (12, "site.addsitedir")]
     assert [(u.line, u.what, u.detail) for u in facts.code_exec] == [(16, "exec", "code")]  # eval is shadowed
 
@@ -221,3 +221,18 @@ def test_build_stops_before_nuitka_on_source_findings(sample):
     assert "check-source: " in res.stderr and "the build was not started" in res.stderr
     assert "HN-SEC-003" in res.stderr and "ghp_T86D" not in res.stderr
     assert not (sample / "dist").exists() or not any((sample / "dist").iterdir())
+
+
+def test_fifos_and_dangling_links_do_not_block(sample):
+    import os
+
+    os.mkfifo(sample / "plugins" / "pipe.py")
+    os.mkfifo(sample / "data" / "pipe.json")
+    (sample / "data" / "dangling.txt").symlink_to(sample / "nowhere")
+    (sample / "requirements.txt").unlink()
+    os.mkfifo(sample / "requirements.txt")
+    res = hardnut_cli("check-source", "--format", "json", cwd=sample, timeout=60)
+    assert res.returncode == 1, res.stderr
+    got = {(f["rule"], f["path"]) for f in json.loads(res.stdout)["findings"]}
+    assert {("HN-SRC-012", "plugins/pipe.py"), ("HN-SRC-012", "data/pipe.json"), ("HN-SRC-012", "data/dangling.txt"),
+            ("HN-SRC-021", "hardnut.toml")} <= got  # the FIFO requirements.txt is not taken as one

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -213,6 +214,25 @@ def _line_numbers(path: Path, offsets: list[int]) -> dict[int, int]:
     return out
 
 
+def _not_regular(path: Path) -> Optional[str]:
+    """Why `path` is not read (a FIFO or device would block or never end), or None for a regular file.
+    Symlinks are followed: what they point to is what a build would copy."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (FIFO, socket or device); not read"
+    return None
+
+
+def _read_bounded(path: Path, limit: int) -> Optional[bytes]:
+    """The whole file, or None when it is larger than `limit` (read at most limit + 1 bytes)."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def _looks_binary(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -239,6 +259,8 @@ def _secret_findings(secrets: _Secrets, path: Path, shown: str, max_bytes: int, 
         rule = secrets.rules.get(m.rule_id)
         name = rule.name if rule else m.rule_id
         note = f" ({m.note})" if m.note else ""
+        if m.encoding == "utf-16le":
+            note += " (UTF-16LE text)"
         scan.findings.append(Finding(
             rule=m.rule_id, category="secret", severity=m.severity, path=shown,
             message=f"{name} in {where}{note}", line=lines.get(m.offset),
@@ -275,9 +297,13 @@ def _source_findings(profile, sources: list[Path], secrets: Optional[_Secrets], 
     imports: dict[str, tuple[str, int]] = {}
     for path in sources:
         shown = _rel(path, root)
+        problem = _not_regular(path)
+        if problem:
+            scan.findings.append(rule_finding(NOT_SCANNED, shown, problem))
+            continue
         try:
             size = path.stat().st_size
-            data = path.read_bytes() if size <= MAX_PARSE_BYTES else None
+            data = _read_bounded(path, MAX_PARSE_BYTES)
         except OSError as exc:
             scan.findings.append(rule_finding(NOT_SCANNED, shown, f"cannot be read ({exc.strerror or 'error'})"))
             continue
@@ -375,6 +401,10 @@ def _data_findings(profile, secrets: Optional[_Secrets], scan: _Scan) -> None:
         if item.vcs:
             continue  # reported above as one finding per folder
         shown = _rel(item.src, root)
+        problem = _not_regular(item.src)
+        if problem:
+            scan.findings.append(rule_finding(NOT_SCANNED, shown, problem))
+            continue
         record = _record(item.src, shown, "data")
         if record:
             scan.files.append(record)

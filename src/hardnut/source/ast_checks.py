@@ -59,7 +59,7 @@ class Use:
     printed without leaking a literal from the source."""
 
     line: int
-    what: str  # qualified name, e.g. "importlib.import_module", "sys.path.insert", "sys.path ="
+    what: str  # qualified name, e.g. "importlib.import_module", "sys.path.insert", "sys.path = …"
     detail: str = ""  # e.g. "name", "<f-string>", "'plugins.csv'" (literal module names only)
     literal: Optional[str] = None  # the module name, when it is a constant string
 
@@ -225,7 +225,7 @@ class _Collector(ast.NodeVisitor):
         inner = target.value if isinstance(target, ast.Subscript) else target
         name = self.qualname(inner)
         if name in IMPORT_STATE:
-            what = f"{name}[…] {op}" if isinstance(target, ast.Subscript) else f"{name} {op}"
+            what = f"{name}[…] {op} …" if isinstance(target, ast.Subscript) else f"{name} {op} …"
             self.facts.import_state.append(Use(line, what))
 
     def visit_Assign(self, node: ast.Assign) -> None:

@@ -13,7 +13,9 @@ Facts only; hardnut.checks.source decides what is a finding. Display strings nev
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +100,15 @@ def discover(folders: Iterable[Path]) -> list[Path]:
 
 def _read(path: Path, result: Declarations) -> Optional[str]:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            result.problems.append(DepProblem(path, None, "not a regular file; not read"))
+            return None
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
             result.problems.append(DepProblem(path, None, f"larger than {MAX_FILE_BYTES} bytes; not read"))
             return None
-        return path.read_bytes().decode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
     except OSError as exc:
         result.problems.append(DepProblem(path, None, f"cannot be read ({exc.strerror or type(exc).__name__})"))
         return None
