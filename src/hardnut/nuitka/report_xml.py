@@ -26,6 +26,7 @@ from hardnut.model import mask
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]{0,200}\?>")
 
 
 class ReportError(HardnutError):
@@ -230,12 +231,27 @@ def _check_text(raw: bytes) -> None:
         raise ReportError("report uses a DOCTYPE or entity declaration; refused (Nuitka never writes one)")
 
 
+def _decode(raw: bytes) -> str:
+    """The report as text. Nuitka declares encoding='utf8', a name expat only copes with while the
+    content is ASCII, so decode here (per the declaration) and hand expat the declaration-free text."""
+    m = _DECLARATION.match(raw)
+    encoding = "utf-8"
+    if m:
+        enc = re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""", m.group(0))
+        encoding = enc.group(1).decode("ascii") if enc else "utf-8"
+        raw = raw[m.end():]
+    try:
+        return raw.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise ReportError(f"report text cannot be decoded as {encoding}: {exc}") from None
+
+
 def parse_report_text(text: str | bytes) -> NuitkaReport:
     """Parse report XML text. Raises ReportError."""
     raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     _check_text(raw)
     try:
-        root = ET.fromstring(raw)
+        root = ET.fromstring(_decode(raw))
     except ET.ParseError as exc:
         raise ReportError(f"report is not well-formed XML: {exc}") from None
     if root.tag != "nuitka-compilation-report":
@@ -337,9 +353,17 @@ def entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+def _path_like(value: str) -> bool:
+    if value.startswith(("/", "./", "../", "~", "{", "$", "%")) or re.match(r"^[A-Za-z]:[\\/]", value):
+        return True
+    segments = re.split(r"[\\/]", value)
+    return len(segments) > 1 and any("." in seg or not seg for seg in segments)
+
+
 def _looks_secret(value: str) -> bool:
-    """A long, high-entropy token that is not a path, a list or a number."""
-    if len(value) < 16 or any(c in value for c in "/\\ ,;{}") or value.replace(".", "").isdigit():
+    """A long, high-entropy token that is not a path, a list or a number (base64 keys may hold '/')."""
+    if len(value) < 16 or any(c in value for c in " ,;{}") or _path_like(value) \
+            or value.replace(".", "").isdigit():
         return False
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     return entropy(value) >= 3.5 and classes >= 2
@@ -352,12 +376,14 @@ def redact_option(option: str) -> str:
         name, value = option.split("=", 1)
         if "…(" in value:  # already masked
             return option
+        inner = re.match(r"^([A-Za-z_][A-Za-z0-9_.-]{0,60})=(.+)$", value)
+        if inner and not _SECRET_NAME.search(name.lstrip("-")):  # KEY=VALUE options (--report-user-provided)
+            key, secret = inner.groups()
+            if _SECRET_NAME.search(key) or _looks_secret(secret):
+                return f"{name}={key}={mask(secret)}"
+            return option
         if value and (_SECRET_NAME.search(name.lstrip("-")) or _looks_secret(value)):
             return f"{name}={mask(value)}"
-        if "=" in value:  # KEY=VALUE options (--report-user-provided=token=...)
-            inner, secret = value.split("=", 1)
-            if secret and (_SECRET_NAME.search(inner) or _looks_secret(secret)):
-                return f"{name}={inner}={mask(secret)}"
     return option
 
 
