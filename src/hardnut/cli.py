@@ -160,7 +160,10 @@ def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
               help="Write the current findings as a baseline.")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
               help="hardnut manifest of the build: any added, removed or changed file is critical.")
-def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline, write_baseline, manifest_path):
+@click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
+def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline, write_baseline, manifest_path,
+           limit_overrides):
     """Inspect a dist folder, a onefile binary or a single binary and report findings.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read."""
@@ -173,6 +176,10 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
     profile = _profile(profile_path, require_entry=False) if profile_path else default_profile()
     options = VerifyOptions.from_profile(profile, Severity.parse(fail_on) if fail_on else None)
     options.config.allow_external = tuple(options.config.allow_external) + tuple(allow_external)
+    try:
+        options.config.limits = options.config.limits.override(limit_overrides)
+    except ValueError as exc:
+        raise HardnutError(str(exc)) from None
     if baseline:
         options.baseline = read_baseline(baseline)
     if not target.exists() and not target.is_symlink():

@@ -1,8 +1,15 @@
-"""Resource limits applied to every target; each is configurable in `[verify.limits]`."""
+"""Resource limits applied to every target; each is configurable in `[verify.limits]` and, for one run,
+with `hardnut verify --limit KEY=VALUE`."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from dataclasses import dataclass, fields
+from typing import Iterable
+
+_SUFFIX = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -18,3 +25,37 @@ class Limits:
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    def override(self, assignments: Iterable[str]) -> "Limits":
+        """A copy with `KEY=VALUE` assignments applied (`--limit max_files=500`, `max_file_size=512M`,
+        `file_timeout=30`). Integers take an optional K/M/G/T suffix (powers of 1024). Raises
+        ValueError with a one-line message for an unknown key or a value that is not a positive number."""
+        changes: dict[str, object] = {}
+        for text in assignments:
+            key, sep, raw = str(text).partition("=")
+            key, raw = key.strip(), raw.strip()
+            if not sep or key not in self.keys():
+                raise ValueError(f"--limit {text!r}: expected KEY=VALUE with KEY one of {', '.join(self.keys())}")
+            changes[key] = parse_limit(key, raw)
+        return dataclasses.replace(self, **changes)
+
+
+def parse_limit(key: str, raw: str) -> int | float:
+    """The value of one limit from text: a positive integer (K/M/G/T suffix allowed) or, for
+    file_timeout, a positive finite number of seconds."""
+    kind = type(getattr(Limits(), key))
+    if kind is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"limit {key}: {raw!r} is not a number of seconds") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"limit {key}: must be a positive, finite number of seconds")
+        return value
+    m = re.fullmatch(r"([0-9][0-9_]*)\s*([kKmMgGtT]?)(i?[bB])?", raw)
+    if not m:
+        raise ValueError(f"limit {key}: {raw!r} is not a positive integer (K/M/G/T suffixes allowed)")
+    value = int(m.group(1).replace("_", "")) * _SUFFIX[m.group(2).lower()]
+    if value <= 0:
+        raise ValueError(f"limit {key}: must be positive")
+    return value

@@ -39,14 +39,26 @@ class VerifyOptions:
 
 
 def run_checks(ctx: CheckContext) -> list[Finding]:
+    """Every check module in turn. A module gets limits.file_timeout seconds per file of the artifact
+    (a backstop: the walk and the inspectors bound each file themselves); one that runs out is
+    stopped and reported as HN-WALK-004, and the others still run."""
+    from hardnut.checks.walk import LIMIT
+    from hardnut.timebudget import FileTimeout, within
+
     findings: list[Finding] = []
+    per_file = ctx.config.limits.file_timeout
     for module in checks.modules():
+        name = module.__name__.rsplit(".", 1)[-1]
         try:
-            findings.extend(module.run(ctx))
+            budget = per_file * max(1, len(ctx.artifact.files))
+            findings.extend(within(budget, lambda: list(module.run(ctx)), what=f"check '{name}'"))
+        except FileTimeout as exc:
+            findings.append(Finding(LIMIT.id, LIMIT.category, LIMIT.severity, ".",
+                                    f"check '{name}' stopped after {exc.seconds:g} s (limits.file_timeout "
+                                    f"{per_file:g} s per file); its rules did not finish"))
         except HardnutError:
             raise
         except Exception as exc:  # a check bug must not hide the rest of the report
-            name = module.__name__.rsplit(".", 1)[-1]
             findings.append(Finding(TOOL_ERROR.id, TOOL_ERROR.category, TOOL_ERROR.severity, ".",
                                     f"check '{name}' failed with {type(exc).__name__}; its rules did not run"))
     return findings
