@@ -16,9 +16,9 @@ import os
 import re
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Optional, Union
 
 __all__ = [
     "BinaryParseError",
@@ -356,7 +356,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     ]
 
     # ---- dynamic tags
-    dynamic = by_type.get("SHT_DYNAMIC", [None])[0] or dyn_segment
+    dynamic = by_type["SHT_DYNAMIC"][0] if by_type.get("SHT_DYNAMIC") else dyn_segment
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []
@@ -393,7 +393,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     # ---- dynamic symbols
     imports: set[str] = set()
     dyn_names: set[str] = set()
-    dynsym = by_type.get("SHT_DYNSYM", [None])[0]
+    dynsym = by_type["SHT_DYNSYM"][0] if by_type.get("SHT_DYNSYM") else None
     symbol_source = dynsym if dynsym is not None else (dyn_segment if nsec == 0 else None)
     if symbol_source is not None:
         for i, sym in enumerate(symbol_source.iter_symbols()):
