@@ -337,8 +337,34 @@ def test_real_nuitka_standalone(planted_standalone):
     assert all(linux.allows(lib) for lib in ctx.facts["system_libraries"])
     assert not any(lib.startswith(("libpython", "libssl", "libcrypto")) for lib in ctx.facts["system_libraries"])
     assert rules_of(findings, main, "HN-ELF") == {}
+    # the interpreter's own prefix and build tree (pyenv: /root/.pyenv/..., /tmp/python-build...) are low
+    assert by_rule(findings, "HN-DBG-003") == [] and by_rule(findings, "HN-DBG-001") == []
+    assert all(f.severity == Severity.LOW for f in by_rule(findings, "HN-DBG-005"))
     assert re.fullmatch(r"2\.\d+", ctx.facts["glibc_max"])
     # bundled CPython extension modules: reported, but never above low for these gaps
     for f in findings:
         if f.path != main and f.rule in ("HN-ELF-002", "HN-ELF-003", "HN-ELF-005", "HN-DBG-011", "HN-DBG-012"):
             assert f.severity <= Severity.LOW
+
+
+def test_time_limit_gives_limit_finding(binfix):
+    from hardnut.limits import Limits
+
+    findings, _ = run_binary_checks(binfix.elf("debug"), VerifyConfig(limits=Limits(file_timeout=1e-6)))
+    (f,) = by_rule(findings, "HN-WALK-004")
+    assert f.path == "debug" and f.message.startswith("ELF binary not fully inspected")
+    assert by_rule(findings, "HN-WALK-003") == [] and rules_of(findings, "debug", "HN-DBG") == {}
+
+
+def test_python_installation_paths_are_told_apart():
+    from hardnut.checks.debug import split_runtime_paths
+
+    paths = [(p, None, None) for p in (
+        "/root/.pyenv/versions/3.11.7", "/root/.pyenv/versions/3.11.7/lib/python3.11",
+        "/root/.pyenv/versions/3.11.7/include", "/tmp/python-build.2026/Python-3.11.7/Modules",
+        "/build/python3.11-kWXy/Objects", "/tmp/myimport.zip/mydirectory",
+        "/home/alice/src/app/main.c", "/root/project/build/x.c", "/root/.pyenv/versions/3.11.7x/evil")]
+    own, runtime = split_runtime_paths(paths)
+    assert [p for p, _, _ in own] == ["/home/alice/src/app/main.c", "/root/project/build/x.c",
+                                      "/root/.pyenv/versions/3.11.7x/evil"]
+    assert len(runtime) == 6

@@ -221,3 +221,12 @@ def test_random_corruption_only_raises_parse_error(binfix, tmp_path, data):
     except BinaryParseError:
         pass
     assert time.monotonic() - start < 5
+
+
+def test_bounds(binfix):
+    path = binfix.elf("debug")
+    f = inspect_elf(path, max_scan_bytes=1000, max_cus=0)
+    assert (f.scanned_bytes, f.scan_truncated, f.build_paths, f.build_path_count) == (1000, True, (), 0)
+    assert f.dwarf_units == () and f.debug_sections  # DWARF listed, not read
+    with pytest.raises(BinaryParseError, match="time limit"):
+        inspect_elf(path, timeout=0)

@@ -8,6 +8,7 @@ rebuilding them. One finding per file per rule, with at most three examples.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
@@ -48,6 +49,16 @@ MAIN_PDB_PATH = Rule(
     "name. The finding points at the path's offset.",
     ("https://learn.microsoft.com/cpp/build/reference/pdbaltpath-use-alternate-pdb-path",),
 )
+MAIN_RUNTIME_PATHS = Rule(
+    "HN-DBG-005", "Python installation paths in the main program", "debug", Severity.LOW,
+    "The main program contains absolute paths of the Python installation it was built with: its prefix "
+    "(e.g. /root/.pyenv/versions/3.11.7, with lib/python3.X below it) and CPython's own build tree "
+    "(e.g. /tmp/python-build.../Python-3.11.7). A statically linked libpython bakes them in (getpath, "
+    "sysconfig data, frozen modules); they disclose the build machine's Python layout and user, but only "
+    "a Python built with a neutral prefix (python-build-standalone, manylinux /opt/python) avoids them, "
+    "hence low. Paths count as the Python installation's when they lie under a prefix that the file also "
+    "names with /lib/python3.X, or inside a Python-3.X.Y / python3.X-... source tree.",
+)
 BUNDLED_DEBUG_INFO = Rule(
     "HN-DBG-011", "debug information in a bundled file", "debug", Severity.INFO,
     "A bundled third-party binary (extension module, shared library, DLL) carries DWARF, a symbol table or "
@@ -62,7 +73,15 @@ BUNDLED_BUILD_PATHS = Rule(
     "path's offset in the file.",
 )
 
-RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, BUNDLED_DEBUG_INFO, BUNDLED_BUILD_PATHS]
+RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, MAIN_RUNTIME_PATHS, BUNDLED_DEBUG_INFO,
+         BUNDLED_BUILD_PATHS]
+
+# Python installation prefix: what precedes /lib/python3.X (or lib64) in a path
+_PY_LIBDIR = re.compile(r"^(/.*?)/lib(?:64)?/python3\.\d+(?:/|$)")
+# a CPython source/build tree: Python-3.11.7 (python-build, pyenv), python3.11-3.11.2 (Debian)
+_PY_SOURCE_TREE = re.compile(r"/(?:Python-3\.\d+[^/]*|python3\.\d+-[^/]+)(?:/|$)")
+# example paths in CPython's frozen stdlib modules (zipimport's docstring)
+_CPYTHON_STRINGS = ("/tmp/myimport.zip",)
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -82,8 +101,11 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if symbols:
                 table = ".symtab" if isinstance(facts, ElfFacts) else "a COFF symbol table"
                 out.append(rule_finding(MAIN_SYMBOLS, path, f"{path} is not stripped: it has {table}"))
-            if paths:
-                out.append(_paths_finding(MAIN_BUILD_PATHS, path, paths, facts))
+            own, runtime = split_runtime_paths(paths)
+            if own:
+                out.append(_paths_finding(MAIN_BUILD_PATHS, path, own, facts))
+            if runtime:
+                out.append(_paths_finding(MAIN_RUNTIME_PATHS, path, runtime, facts))
             for pdb in pdbs[:1]:
                 out.append(rule_finding(MAIN_PDB_PATH, path, f"{path} names its PDB file: {pdb.text}",
                                         offset=pdb.offset, length=pdb.length, evidence=pdb.text,
@@ -132,15 +154,29 @@ def _paths(facts: ElfFacts | PeFacts) -> list[tuple[str, Optional[int], Optional
     return list(seen.values())
 
 
+def split_runtime_paths(paths: list[tuple[str, Optional[int], Optional[int]]]):
+    """(own paths, Python installation paths): see MAIN_RUNTIME_PATHS for the attribution."""
+    prefixes = {m.group(1) for p, _o, _l in paths if (m := _PY_LIBDIR.match(p))}
+    own, runtime = [], []
+    for item in paths:
+        text = item[0]
+        if (any(text == pre or text.startswith(pre + "/") for pre in prefixes)
+                or _PY_SOURCE_TREE.search(text) or text.startswith(_CPYTHON_STRINGS)):
+            runtime.append(item)
+        else:
+            own.append(item)
+    return own, runtime
+
+
 def _paths_finding(rule: Rule, path: str, paths: list[tuple[str, Optional[int], Optional[int]]],
                    facts: ElfFacts | PeFacts) -> Finding:
     with_offset = [p for p in paths if p[1] is not None]
     first = min(with_offset, key=lambda p: p[1] or 0) if with_offset else None
-    where = f", first at offset {first[1]:#x}" if first else ""
-    noun = "path" if len(paths) == 1 else "paths"
+    where = f" (first at offset {first[1]:#x})" if first else ""
+    what = "Python installation path" if rule is MAIN_RUNTIME_PATHS else "build-host path"
+    noun = what if len(paths) == 1 else what + "s"
+    more = " (the string scan stopped at limits.max_scan_bytes)" if facts.scan_truncated else ""
     return rule_finding(
-        rule, path,
-        f"{path} contains {len(paths)} distinct build-host {noun} ({facts.build_path_count} occurrences in "
-        f"strings{where}), e.g. {examples([p[0] for p in paths])}",
+        rule, path, f"{path} contains {len(paths)} distinct {noun}{where}, e.g. {examples([p[0] for p in paths])}{more}",
         offset=first[1] if first else None, length=first[2] if first else None, evidence=paths[0][0],
         fingerprint=stable_fingerprint(rule, path))

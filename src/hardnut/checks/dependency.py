@@ -18,6 +18,7 @@ from hardnut.inspect import lddtree
 from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, ElfFacts, inspect_elf, parse_glibc_version
 from hardnut.inspect.pe import PeFacts, inspect_pe
 from hardnut.model import Finding, Rule, Severity
+from hardnut.timebudget import FileTimeout, within
 
 UNRESOLVED = Rule(
     "HN-DEP-001", "unresolved library", "dependency", Severity.HIGH,
@@ -74,13 +75,18 @@ def binary_facts(ctx: CheckContext, f: ArtifactFile) -> Optional[Facts]:
         return None
     limits = ctx.config.limits
     if f.size > limits.max_file_size:
-        ctx.cache[err_key] = BinaryLimitError(
-            f"{f.size} bytes, larger than limits.max_file_size ({limits.max_file_size}): not inspected")
+        ctx.cache[err_key] = None  # the walk already reported it (HN-WALK-004)
         return None
-    kwargs = {"max_scan_bytes": limits.max_scan_bytes, "timeout": limits.file_timeout}
     inspect = inspect_elf if f.kind == "elf" else inspect_pe
     try:
-        return ctx.cached(key, lambda: inspect(f.fs_path, **kwargs))
+        # cooperative deadline inside the parser, and the SIGALRM backstop around it
+        return ctx.cached(key, lambda: within(
+            limits.file_timeout, inspect, f.fs_path, what=f.relpath,
+            max_scan_bytes=limits.max_scan_bytes, timeout=limits.file_timeout))
+    except FileTimeout:
+        ctx.cache[err_key] = BinaryLimitError(f"parsing took longer than limits.file_timeout "
+                                              f"({limits.file_timeout:g} s)")
+        return None
     except BinaryParseError as exc:
         ctx.cache[err_key] = exc
         return None
