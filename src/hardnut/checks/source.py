@@ -68,10 +68,11 @@ PROJECT_OPTION = Rule(
     ("https://nuitka.net/user-documentation/user-manual.html#nuitka-project-options",),
 )
 UNPARSABLE = Rule(
-    "HN-SRC-006", "source cannot be parsed", "source", Severity.MEDIUM,
+    "HN-SRC-006", "source cannot be parsed", "source", Severity.LOW,
     "A Python file of the app does not parse (syntax error, null bytes, bad encoding, nesting too "
-    "deep) or is too large to parse, so none of the source checks could look at it. If it is "
-    "imported, the build fails or leaves it out.",
+    "deep) or is too large to parse, so the import, eval and sys.path checks could not look at it "
+    "(its bytes are still scanned for secrets). If the program imports it, Nuitka stops the build "
+    "with the compiler's own error; if not, it is dead code worth deleting.",
 )
 SENSITIVE_FILE = Rule(
     "HN-SRC-010", "sensitive file would be bundled", "source", Severity.HIGH,
