@@ -160,7 +160,7 @@ def _has_hash(options: list[str]) -> bool:
     return any(o == "--hash" or o.startswith("--hash=") for o in options)
 
 
-def _direct(name: Optional[str], url: str) -> tuple[bool, bool]:
+def _direct(url: str) -> tuple[bool, bool]:
     """(pinned, hashed) for a direct reference."""
     hashed = bool(_URL_HASH.search(url))
     pinned = hashed or bool(_COMMIT.search(url)) or (not url.startswith(("git+", "hg+", "svn+", "bzr+"))
@@ -186,7 +186,7 @@ def _requirement(text: str, options: list[str], path: Path, line: int, kind: str
                     result.problems.append(DepProblem(path, line, "direct reference without a name (#egg=)"))
                 return
             name = canonicalize_name(egg.group(1))
-            pinned, url_hashed = _direct(name, text)
+            pinned, url_hashed = _direct(text)
             result.declared.append(Declared(name, path, line, kind, pinned or local, hashed or url_hashed,
                                             f"{name} @ <url>", local=local))
             return
@@ -196,7 +196,7 @@ def _requirement(text: str, options: list[str], path: Path, line: int, kind: str
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     if req.url:
         local = req.url.startswith("file:")
-        pinned, url_hashed = _direct(name, req.url)
+        pinned, url_hashed = _direct(req.url)
         result.declared.append(Declared(name, path, line, kind, pinned or local, hashed or url_hashed,
                                         f"{name}{extras} @ <url>", local=local))
         return
