@@ -194,16 +194,21 @@ def _imports(report: NuitkaReport, where: str) -> list[Finding]:
         severity = max(_importer_class(m) or Severity.LOW for m, _ in users)
         first, line = users[0]
         out.append(rule_finding(
-            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _ in users)} but was not found at build time",
-            severity=severity, module=first.name, line=line))
+            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _ in users)}{_at(line)} but was not "
+                              "found at build time", severity=severity, module=first.name))
     for name, users in sorted(excluded.items()):
         severity = max(_importer_class(m) or Severity.LOW for m, _, _ in users)
         first, line, reason = users[0]
         out.append(rule_finding(
-            EXCLUDED, where, f"'{name}' is imported by {_names(m for m, _, _ in users)} but excluded from the "
-                             f"build ({reason or 'no reason given'})",
-            severity=severity, module=first.name, line=line))
+            EXCLUDED, where, f"'{name}' is imported by {_names(m for m, _, _ in users)}{_at(line)} but excluded "
+                             f"from the build ({reason or 'no reason given'})", severity=severity, module=first.name))
     return out
+
+
+def _at(line: Optional[int]) -> str:
+    # the line is in the importing module's source, not in the report: keep it out of Finding.line,
+    # which reports render as path:line
+    return f" (line {line})" if line else ""
 
 
 def _names(modules: Iterable[Module]) -> str:
