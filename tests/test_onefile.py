@@ -238,6 +238,70 @@ def test_pe_with_windows_layout_in_rdata(tmp_path):
     assert onefile.find_payload(tmp_path / "plain.exe", "pe") is None
 
 
+def _mingw(tmp_path: Path, name: str, source: str, *extra: str) -> Path:
+    gcc = shutil.which("x86_64-w64-mingw32-gcc")
+    assert gcc, "mingw-w64 is part of the test environment"
+    (tmp_path / f"{name}.c").write_text(source)
+    exe = tmp_path / f"{name}.exe"
+    subprocess.run([gcc, "-O0", "-o", str(exe), str(tmp_path / f"{name}.c"), *extra], check=True, capture_output=True)
+    return exe
+
+
+WIN_FILES = [("main.exe", b"MZ" + bytes(300)), ("lib\\x.dll", b"MZ" + bytes(50)), ("data/readme.txt", b"hello\n")]
+
+
+def test_pe_appended_before_authenticode_table(tmp_path):
+    """Older Nuitka on Windows appended the blob; a signature then follows it and the trailer sits
+    right before the certificate table the security directory points to."""
+    import pefile
+
+    exe = _mingw(tmp_path, "boot", 'int main(void) { puts("Error, couldn\'t find attached data header."); return 0; }\n'
+                 .replace("int main", "#include <stdio.h>\nint main"))
+    body = exe.read_bytes()
+    body += bytes((8 - len(body) % 8) % 8)
+    blob = windows_payload(WIN_FILES)
+    cert_at = len(body) + len(blob)
+    cert = struct.pack("<IHH", 64, 0x0200, 0x0002) + bytes(56)  # a WIN_CERTIFICATE header and filler
+    signed = tmp_path / "signed.exe"
+    signed.write_bytes(body + blob + cert)
+    pe = pefile.PE(str(signed))
+    security = pe.OPTIONAL_HEADER.DATA_DIRECTORY[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]]
+    security.VirtualAddress, security.Size = cert_at, len(cert)
+    pe.write(str(signed))
+    pe.close()
+    info = onefile.find_payload(signed, "pe")
+    assert info is not None and info.location == "appended" and info.offset == len(body)
+    entries = list(onefile.iter_entries(signed, info))
+    assert [e.name for e in entries] == ["main.exe", "lib/x.dll", "data/readme.txt"]
+
+
+def test_pe_payload_as_rcdata_resource(tmp_path):
+    windres = shutil.which("x86_64-w64-mingw32-windres")
+    assert windres
+    (tmp_path / "payload.bin").write_bytes(windows_payload(WIN_FILES, checksums=True))
+    (tmp_path / "res.rc").write_text('27 RCDATA "payload.bin"\n')
+    subprocess.run([windres, str(tmp_path / "res.rc"), "-O", "coff", "-o", str(tmp_path / "res.o")], check=True,
+                   cwd=tmp_path, capture_output=True)
+    exe = _mingw(tmp_path, "res", "int main(void) { return 0; }\n", str(tmp_path / "res.o"))
+    info = onefile.find_payload(exe, "pe")
+    assert info is not None and info.location == "resource RCDATA" and info.layout.checksums
+    dest = tmp_path / "out"
+    dest.mkdir()
+    onefile.extract(exe, info, dest)
+    assert (dest / "lib" / "x.dll").read_bytes() == b"MZ" + bytes(50)
+
+
+def test_pe_unsafe_windows_names(tmp_path):
+    for bad in ("..\\evil.dll", "C:\\Windows\\evil.dll", "\\\\server\\share\\x", "ok\\name:stream"):
+        payload = windows_payload([("main.exe", b"MZ" + bytes(10)), (bad, b"x")])
+        exe = tmp_path / "bad.exe"
+        exe.write_bytes(_mingw(tmp_path, "plain2", "int main(void) { return 0; }\n").read_bytes() + payload)
+        info = onefile.find_payload(exe, "pe")
+        assert info is not None and info.location == "appended"
+        with pytest.raises(PayloadError, match="unsafe entry name"):
+            list(onefile.iter_entries(exe, info))
+
+
 # ------------------------------------------------------------------------------------ hostile input
 
 def _plain(builds):
