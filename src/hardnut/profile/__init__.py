@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -136,22 +138,47 @@ def list_templates() -> list[tuple[str, str]]:
     return out
 
 
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse one TOML file. Only a regular file of at most MAX_PROFILE_BYTES is read (an `extends`
+    pointing at /dev/zero, a FIFO or a huge file is an error, not a hang)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ProfileError(f"profile not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ProfileError(f"cannot read profile {path}: not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"cannot read profile {path}: larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"cannot read profile {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: malformed TOML: arrays or tables nested too deeply") from None
 
 
 def _resolve_extends(ref: str, base_dir: Path) -> Path:
     if not isinstance(ref, str) or not ref.strip():
         raise ProfileError("profile.extends must be a template name or a relative path")
+    if not ref.isprintable():
+        raise ProfileError(f"profile.extends: {ref!r} holds control characters")
     if "/" in ref or "\\" in ref or ref.endswith(".toml"):
         return (base_dir / ref).resolve()
     path = templates_dir() / f"{ref}.toml"
@@ -206,17 +233,23 @@ def _line_of(path: Optional[Path], key: str) -> str:
     return ""
 
 
+def _shown(text: str) -> str:
+    """A name from the profile, safe in a one-line message: unprintable characters escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def _check_unknown(data: dict[str, Any], path: Optional[Path]) -> None:
     where = f"{path}: " if path else ""
     for table, value in data.items():
         if table not in SCHEMA:
-            raise ProfileError(f"{where}unknown table [{table}]{_line_of(path, table)} (known: {', '.join(SCHEMA)})")
+            raise ProfileError(f"{where}unknown table [{_shown(table)}]{_line_of(path, table)} "
+                               f"(known: {', '.join(SCHEMA)})")
         if not isinstance(value, dict):
             raise ProfileError(f"{where}[{table}] must be a table")
         for key in value:
             if key not in SCHEMA[table]:
-                raise ProfileError(
-                    f"{where}unknown key {table}.{key}{_line_of(path, key)} (known: {', '.join(SCHEMA[table])})")
+                raise ProfileError(f"{where}unknown key {table}.{_shown(key)}{_line_of(path, key)} "
+                                   f"(known: {', '.join(SCHEMA[table])})")
 
 
 class _Validator:
@@ -447,6 +480,8 @@ def _limits(v: _Validator, raw: Any) -> Limits:
         expected = type(getattr(defaults, key))
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (expected is int and not isinstance(value, int)):
             raise v.fail(f"verify.limits.{key}", f"must be a {expected.__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise v.fail(f"verify.limits.{key}", "must be a finite number")
         if value <= 0:
             raise v.fail(f"verify.limits.{key}", "must be positive")
         kwargs[key] = expected(value)
@@ -477,9 +512,12 @@ def load_profile(path: Optional[Path] = None, *, require_entry: bool = True, cwd
         if not isinstance(tool, dict):
             raise ProfileError(f"{path}: no [tool.hardnut] table")
         data = tool
-    _check_unknown(data, path)
-    merged, chain = _load_chain(path, data, ())
-    return validate(merged, path.resolve().parent, path.resolve(), tuple(str(p) for p in chain), require_entry)
+    try:
+        _check_unknown(data, path)
+        merged, chain = _load_chain(path, data, ())
+        return validate(merged, path.resolve().parent, path.resolve(), tuple(str(p) for p in chain), require_entry)
+    except RecursionError:
+        raise ProfileError(f"{path}: values nested too deeply") from None
 
 
 def load_template(name: str) -> Profile:
