@@ -63,6 +63,7 @@ MAGIC = b"KA"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_NAME_UNITS = 1024  # the bootstrap's own filename buffer (OnefileBootstrap.c readPayloadFilename)
 MAX_CANDIDATES = 64  # "KA[XY]" spots validated per file before giving up
+MAX_ZSTD_BLOCKS = 2_000_000  # Nuitka writes ~128 KiB blocks: 4 GiB is ~33,000 of them
 RATIO_FLOOR = 16 * 1024 * 1024  # below this many decompressed bytes the ratio is not judged
 CHUNK = 1 << 20
 _HEADER_RE = re.compile(rb"KA[XY]")
@@ -125,6 +126,19 @@ def display(name: str, limit: int = 200) -> str:
 
 # --------------------------------------------------------------------------------------------- reading
 
+class _Where:
+    """An error-message fragment naming an entry, escaped only if an error is actually raised
+    (escaping a long name for every entry would dominate the walk)."""
+
+    __slots__ = ("template", "name")
+
+    def __init__(self, template: str, name: str) -> None:
+        self.template, self.name = template, name
+
+    def __str__(self) -> str:
+        return self.template.format(display(self.name))
+
+
 class _Budget:
     """Totals for limits: declared file bytes, decompressed bytes vs compressed bytes, entry count."""
 
@@ -176,75 +190,87 @@ class _Region:
 
 
 class _Source:
-    """A byte stream with bounded primitives; every shortfall is a PayloadError."""
+    """A byte stream with bounded primitives; every shortfall is a PayloadError.
+
+    Buffered with a read cursor (`_pos`) so small reads never shift the buffer; it is compacted when
+    the consumed part dominates."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._pos = 0
         self._eof = False
         self.consumed = 0  # bytes handed out (or skipped) so far
 
     def _pull(self, n: int) -> bytes:  # up to n bytes, b"" at the end
         raise NotImplementedError
 
+    @property
+    def _avail(self) -> int:
+        return len(self._buf) - self._pos
+
     def _fill(self, n: int) -> None:
-        while len(self._buf) < n and not self._eof:
-            chunk = self._pull(max(n - len(self._buf), 65536))
+        if self._pos > 65536 and self._pos * 2 > len(self._buf):
+            del self._buf[:self._pos]
+            self._pos = 0
+        while self._avail < n and not self._eof:
+            chunk = self._pull(max(n - self._avail, 65536))
             if not chunk:
                 self._eof = True
             self._buf += chunk
 
-    def read(self, n: int, what: str) -> bytes:
-        self._fill(n)
-        if len(self._buf) < n:
-            raise PayloadError(f"payload truncated while reading {what}")
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        self.consumed += n
+    def _take(self, n: int) -> bytes:
+        out = bytes(self._buf[self._pos:self._pos + n])
+        self._pos += len(out)
+        self.consumed += len(out)
         return out
 
-    def cstring(self, unit: int, what: str) -> bytes:
+    def read(self, n: int, what: object) -> bytes:
+        self._fill(n)
+        if self._avail < n:
+            raise PayloadError(f"payload truncated while reading {what}")
+        return self._take(n)
+
+    def cstring(self, unit: int, what: object) -> bytes:
         """Bytes up to a NUL code unit (not included), at most MAX_NAME_UNITS units."""
         limit = (MAX_NAME_UNITS + 1) * unit
         start = 0
         while True:
-            self._fill(min(len(self._buf) + 4096, limit))
-            hit = -1
+            self._fill(min(self._avail + 4096, limit))
+            base = self._pos
+            end = base + min(self._avail, limit)
             if unit == 1:
-                hit = self._buf.find(b"\0", start, limit)
-            else:
-                for i in range(start, min(len(self._buf), limit) - 1, 2):
-                    if self._buf[i] == 0 and self._buf[i + 1] == 0:
-                        hit = i
-                        break
-            if hit >= 0:
-                out = bytes(self._buf[:hit])
-                del self._buf[:hit + unit]
-                self.consumed += hit + unit
+                at = self._buf.find(b"\0", base + start, end)
+            else:  # a NUL code unit: two zero bytes at an even offset
+                at = self._buf.find(b"\0\0", base + start, end)
+                while at >= 0 and (at - base) % 2:
+                    at = self._buf.find(b"\0\0", at + 1, end)
+            if at >= 0:
+                out = self._take(at - base)
+                self._take(unit)
                 return out
-            start = len(self._buf) - len(self._buf) % unit
-            if len(self._buf) >= limit:
+            start = max(0, (end - base) - (end - base) % unit - unit)
+            if self._avail >= limit:
                 raise PayloadError(f"{what} longer than {MAX_NAME_UNITS} characters or not terminated")
             if self._eof:
                 raise PayloadError(f"payload truncated while reading {what}")
 
     def at_end(self) -> bool:
         self._fill(1)
-        return not self._buf
+        return self._avail == 0
 
-    def copy(self, n: int, sink: Optional[Callable[[bytes], None]], what: str) -> int:
+    def copy(self, n: int, sink: Optional[Callable[[bytes], None]], what: object) -> int:
         """Pass the next n bytes to sink (or drop them); return their CRC32."""
         crc = 0
         while n > 0:
-            if self._buf:
-                chunk = bytes(self._buf[:n])
-                del self._buf[:len(chunk)]
+            if self._avail:
+                chunk = self._take(min(n, self._avail))
             else:
                 chunk = self._pull(min(n, CHUNK)) if not self._eof else b""
                 if not chunk:
                     self._eof = True
                     raise PayloadError(f"payload truncated inside {what}")
+                self.consumed += len(chunk)
             n -= len(chunk)
-            self.consumed += len(chunk)
             crc = zlib.crc32(chunk, crc)
             if len(chunk) >= CHUNK and expired():
                 raise PayloadLimit("onefile payload: time limit reached (limits.file_timeout)")
@@ -252,7 +278,7 @@ class _Source:
                 sink(chunk)
         return crc
 
-    def skip(self, n: int, what: str) -> None:
+    def skip(self, n: int, what: object) -> None:
         self.copy(n, None, what)
 
 
@@ -269,22 +295,22 @@ class _RawSource(_Source):
     def file_pos(self) -> int:
         return self.region.start + self.consumed
 
-    def skip(self, n: int, what: str) -> None:  # seek instead of reading: header walks stay cheap
-        buffered = min(n, len(self._buf))
-        del self._buf[:buffered]
+    def skip(self, n: int, what: object) -> None:  # seek instead of reading: header walks stay cheap
+        buffered = min(n, self._avail)
+        self._pos += buffered
         rest = n - buffered
         if self.region.pos + rest > self.region.end:
             raise PayloadError(f"payload truncated inside {what}")
         self.region.pos += rest
         self.consumed += n
 
-    def sub_region(self, n: int, what: str) -> _Region:
+    def sub_region(self, n: int, what: object) -> _Region:
         """The next n bytes as their own region (archive mode: one zstd frame), consumed here."""
         start = self.file_pos
         if start + n > self.region.end:
             raise PayloadError(f"payload truncated inside {what}")
-        buffered = min(n, len(self._buf))
-        del self._buf[:buffered]
+        buffered = min(n, self._avail)
+        self._pos += buffered
         self.region.pos += n - buffered
         self.consumed += n
         return _Region(self.region.fh, start, start + n)
@@ -329,7 +355,7 @@ class _Header:
     link_target: Optional[str] = None
 
 
-def _decode(raw: bytes, layout: Layout, what: str) -> str:
+def _decode(raw: bytes, layout: Layout, what: object) -> str:
     try:
         text = raw.decode(layout.encoding)
     except UnicodeDecodeError:
@@ -346,25 +372,25 @@ def _read_header(src: _Source, layout: Layout, archive_compressed: bool) -> Opti
     if not raw:
         return None
     hdr = _Header(raw, _decode(raw, layout, "entry name"))
-    where = f"entry '{display(hdr.name)}'"
+    where = _Where("entry '{}'", hdr.name)
     if layout.legacy:
-        hdr.size = _u64(src.read(8, f"size of {where}"))
-        hdr.flags = src.read(1, f"flags of {where}")[0] if layout.flags else 0
+        hdr.size = _u64(src.read(8, _Where("size of entry '{}'", hdr.name)))
+        hdr.flags = src.read(1, _Where("flags of entry '{}'", hdr.name))[0] if layout.flags else 0
         if hdr.flags & ~1:
             raise PayloadError(f"{where}: unknown flags {hdr.flags:#x}")
     else:
-        hdr.flags = src.read(1, f"flags of {where}")[0] if layout.flags else 0
+        hdr.flags = src.read(1, _Where("flags of entry '{}'", hdr.name))[0] if layout.flags else 0
         if hdr.flags & ~3:
             raise PayloadError(f"{where}: unknown flags {hdr.flags:#x}")
         if hdr.flags & 2:
-            target_raw = src.cstring(layout.unit, f"link target of {where}")
-            hdr.link_target = _decode(target_raw, layout, f"link target of {where}")
+            target_raw = src.cstring(layout.unit, _Where("link target of entry '{}'", hdr.name))
+            hdr.link_target = _decode(target_raw, layout, _Where("link target of entry '{}'", hdr.name))
             return hdr
-        hdr.size = _u64(src.read(8, f"size of {where}"))
+        hdr.size = _u64(src.read(8, _Where("size of entry '{}'", hdr.name)))
     if layout.checksums:
-        hdr.crc = _u32(src.read(4, f"checksum of {where}"))
+        hdr.crc = _u32(src.read(4, _Where("checksum of entry '{}'", hdr.name)))
     if archive_compressed:
-        hdr.csize = _u32(src.read(4, f"compressed size of {where}"))
+        hdr.csize = _u32(src.read(4, _Where("compressed size of entry '{}'", hdr.name)))
     return hdr
 
 
@@ -423,7 +449,7 @@ def _zstd_frames_end(fh: BinaryIO, start: int, end: int) -> int:
     """Offset just past the zstd frame(s) starting at `start` (python-zstandard does not expose
     ZSTD_findFrameCompressedSize, so walk the block headers; RFC 8878 section 3.1.1)."""
     src = _RawSource(fh, start, end)
-    frames = 0
+    frames = blocks = 0
     while True:
         pos = src.file_pos
         fh.seek(pos)
@@ -439,6 +465,11 @@ def _zstd_frames_end(fh: BinaryIO, start: int, end: int) -> int:
             raise PayloadError(f"corrupt zstd frame header in payload: {exc}") from None
         src.skip(header_size, "zstd frame header")
         while True:
+            blocks += 1
+            if blocks > MAX_ZSTD_BLOCKS:
+                raise PayloadError(f"zstd stream of more than {MAX_ZSTD_BLOCKS} blocks: not a Nuitka payload")
+            if blocks % 65536 == 0 and expired():
+                raise PayloadLimit("onefile payload: time limit reached (limits.file_timeout)")
             block = int.from_bytes(src.read(3, "zstd block header"), "little")
             last, btype, bsize = block & 1, (block >> 1) & 3, block >> 3
             if btype == 3:
@@ -491,7 +522,7 @@ def _walk_raw_entries(src: _RawSource, layout: Layout, archive: bool, max_entrie
             raise PayloadLimit(f"payload has more than {max_entries} entries (limits.max_files)")
         if hdr.link_target is not None:
             continue
-        what = f"data of entry '{display(hdr.name)}'"
+        what = _Where("data of entry '{}'", hdr.name)
         if archive:
             if (hdr.csize or 0) < 4 or src.read(4, what) != ZSTD_MAGIC:
                 raise PayloadError(f"{what}: not a zstd frame")
@@ -762,7 +793,7 @@ def _stream_layout(fh: BinaryIO, info: PayloadInfo, limits: Limits) -> Layout:
                         raise PayloadError("data after the payload's end marker")
                     break
                 if hdr.link_target is None:
-                    crc = src.copy(hdr.size, None, f"data of entry '{display(hdr.name)}'")
+                    crc = src.copy(hdr.size, None, _Where("data of entry '{}'", hdr.name))
                     if not _crc_matches(hdr.crc, crc):
                         raise PayloadError(f"entry '{display(hdr.name)}': CRC32 mismatch")
             return layout
@@ -792,7 +823,7 @@ def _records(fh: BinaryIO, info: PayloadInfo, limits: Limits
                 raise PayloadError("data after the payload's end marker")
             return
         budget.entry(hdr.size, hdr.name)
-        what = f"data of entry '{display(hdr.name)}'"
+        what = _Where("data of entry '{}'", hdr.name)
 
         if hdr.link_target is not None:
             yield hdr, lambda sink: 0
@@ -825,19 +856,21 @@ def _records(fh: BinaryIO, info: PayloadInfo, limits: Limits
 
 def _safe_parts(name: str, kind: str) -> list[str]:
     """The path components of an entry name, or PayloadError when it could leave the destination."""
-    shown = display(name)
+    def unsafe(why: str) -> PayloadError:
+        return PayloadError(f"unsafe entry name '{display(name)}': {why}")
+
     if "\0" in name:
-        raise PayloadError(f"unsafe entry name '{shown}': contains NUL")
+        raise unsafe("contains NUL")
     if name.startswith(("/", "\\")) or _DRIVE_RE.match(name):
-        raise PayloadError(f"unsafe entry name '{shown}': absolute path")
+        raise unsafe("absolute path")
     parts = re.split(r"[\\/]", name)
     for part in parts:
         if part == "..":
-            raise PayloadError(f"unsafe entry name '{shown}': '..' component")
+            raise unsafe("'..' component")
         if part in ("", "."):
-            raise PayloadError(f"unsafe entry name '{shown}': empty or '.' component")
+            raise unsafe("empty or '.' component")
         if kind == "pe" and ":" in part:
-            raise PayloadError(f"unsafe entry name '{shown}': ':' (drive or stream) in a Windows name")
+            raise unsafe("':' (drive or stream) in a Windows name")
     return parts
 
 
