@@ -39,14 +39,16 @@ def _build_sample(name: str, mode: str, dest: Path):
 
 
 @pytest.fixture(scope="session")
-def planted_standalone() -> Path:
-    """sample_apps/planted built standalone: the dist folder; `<name>.report.xml` sits beside it."""
-    outcome = _build_sample("planted", "standalone", BUILD_ROOT / "planted-standalone")
+def planted_standalone(tmp_path_factory) -> Path:
+    """sample_apps/planted built standalone: the dist folder; `<name>.report.xml` sits beside it.
+
+    Each test session builds into its own folder (ccache keeps rebuilds fast), so sessions never collide."""
+    outcome = _build_sample("planted", "standalone", tmp_path_factory.mktemp("planted-standalone"))
     return outcome.dist
 
 
 @pytest.fixture(scope="session")
-def planted_onefile() -> Path:
+def planted_onefile(tmp_path_factory) -> Path:
     """sample_apps/planted built as one compressed onefile executable."""
-    outcome = _build_sample("planted", "onefile", BUILD_ROOT / "planted-onefile")
+    outcome = _build_sample("planted", "onefile", tmp_path_factory.mktemp("planted-onefile"))
     return outcome.artifact

@@ -12,16 +12,14 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from conftest import BUILD_ROOT, SAMPLES, hardnut_cli
+from conftest import SAMPLES, hardnut_cli
 
 pytestmark = pytest.mark.nuitka
 
 
 @pytest.fixture(scope="module")
-def hello_build():
-    work = BUILD_ROOT / "hello-release"
-    if work.exists():
-        shutil.rmtree(work)
+def hello_build(tmp_path_factory):
+    work = tmp_path_factory.mktemp("hello") / "hello-release"
     shutil.copytree(SAMPLES / "hello", work, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
     (work / "dist").mkdir()
     (work / "dist" / "NOTES.txt").write_text("not hardnut's: must survive every build\n")

@@ -124,7 +124,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         before_build(profile, log)
     out = profile.app.output_dir
     artifact, dist, report, manifest = final_paths(profile)
-    existing = [p for p in (dist if dist else artifact, report) if p.exists() or p.is_symlink()]
+    sbom = out / f"{profile.app.name}.cdx.json"
+    existing = [p for p in (dist if dist else artifact, report, sbom) if p.exists() or p.is_symlink()]
     if existing and not _owned(manifest):
         raise HardnutError(f"refusing to replace {existing[0]}: it was not made by hardnut (no {manifest.name}); "
                            f"move it away or choose another app.output_dir")
@@ -193,10 +194,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
 
 def redact_report(path: Path) -> None:
     """Nuitka's report keeps the command line unredacted: mask secret-looking values in place."""
-    try:
-        from hardnut.nuitka.report_xml import redact
-    except ImportError:  # pragma: no cover - module arrives with report parsing
-        return
+    from hardnut.nuitka.report_xml import redact
+
     text = path.read_text(encoding="utf-8", errors="replace")
     redacted = redact(text)
     if redacted != text:

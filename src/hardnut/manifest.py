@@ -66,9 +66,21 @@ def build_manifest(profile: "Profile", outcome: "BuildOutcome", versions: dict[s
         "hardening_env": dict(outcome.command.env),
         "smoke": {"ran": outcome.smoke.ran, "exit_code": outcome.smoke.exit_code, "ok": outcome.smoke.ok},
         "verification": verification,
-        **{k: v for k, v in outcome.extra.items() if k in ("sbom",)},
+        **_extra_files(outcome.extra, base),
         "files": [r.to_dict() for r in files],
     }
+
+
+def _extra_files(extra: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Side files of the build (the SBOM): path relative to the manifest, and their sha256."""
+    import hashlib
+
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        path = Path(value)
+        if path.is_file():
+            out[key] = {"path": _rel(path, base), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return out
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class VerifyResult:
     files: list[FileRecord] = field(default_factory=list)
     suppressed: int = 0
     facts: dict[str, Any] = field(default_factory=dict)  # e.g. max GLIBC version
+    command: str = "verify"  # which command produced it: "verify" or "check-source"
 
     @property
     def verdict(self) -> str:

@@ -540,7 +540,7 @@ def source_result(profile, fail_on: Optional[Severity] = None) -> VerifyResult:
         kept.append(f)
     files = sorted({r.path: r for r in scan.files}.values(), key=lambda r: r.path)
     return VerifyResult(target=str(profile.root), fail_on=fail_on if fail_on is not None else profile.verify.fail_on,
-                        findings=kept, files=files, suppressed=suppressed)
+                        findings=kept, files=files, suppressed=suppressed, command="check-source")
 
 
 def preflight_source(profile, log: Callable[[str], None]) -> Optional[VerifyResult]:

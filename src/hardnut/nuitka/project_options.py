@@ -21,6 +21,8 @@ class ProjectOption:
 
 
 def scan_file(path: Path, max_bytes: int = 8 * 1024 * 1024) -> list[ProjectOption]:
+    if not path.is_file():  # a FIFO or device named *.py would block the read
+        return []
     try:
         with open(path, "rb") as fh:
             data = fh.read(max_bytes)

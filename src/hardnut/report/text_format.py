@@ -26,7 +26,7 @@ def finding_line(f, color: bool) -> str:
 
 
 def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) -> str:
-    lines = [f"hardnut verify {result.target}"]
+    lines = [f"hardnut {result.command} {result.target}"]
     for sev in sorted(Severity, reverse=True):
         group = [f for f in result.findings if f.severity == sev]
         if not group:
