@@ -1,0 +1,146 @@
+"""The engine: hyperscan and `re` give identical results on a fixed corpus (ASCII and UTF-16LE),
+independent of chunking, streaming and process parallelism. Fake secrets come from Fakes."""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardnut.secrets import engine as engine_mod
+from hardnut.secrets.engine import Engine, EngineUnavailable, scan_paths
+from hardnut.secrets.rules import SECRET_RULES
+from helpers_secrets import ALNUM, Fakes, check
+
+hyperscan = pytest.importorskip("hyperscan")
+
+
+def _snippets(f: Fakes) -> list[str]:
+    return [
+        f"AWS_ACCESS_KEY_ID={f.aws_id()}\naws_secret_access_key = {f.b64(30)}\n",
+        f"token {f.github('ghp_')} and {f.github('gho_', valid=False)}\x00",
+        "github_pat_" + f.text(22) + "_" + f.text(59),
+        "glpat-" + f.text(20),
+        "xoxe.xoxb-1-" + f.text(120),  # overlapping slack keywords
+        "hook=https://hooks.slack.com/services/T" + f.text(10, "ABCDEFGH012") + "/B" + f.text(10, "JKLMN3456") + "/" + f.text(24),
+        "sk_live_" + f.text(30) + " rk_live_" + f.text(40),
+        "AIza" + f.text(35, ALNUM + "_-"),
+        "sk-" + f.text(20) + "T3BlbkFJ" + f.text(20) + " sk-ant-api03-" + f.text(93) + "AA",
+        "AccountKey=" + f.b64(64) + ";",
+        f.github("npm_"),
+        "pypi-AgEIcHlwaS5vcmc" + f.b64url(60),
+        "SK" + f.text(32, "0123456789abcdef"),
+        "SG." + f.text(22) + "." + f.text(43),
+        f.jwt(),
+        f.pem("EC"),
+        "PuTTY-User-Key-File-2: ssh-rsa\r\nEncryption: none\r\nComment: x\r\nPublic-Lines: 1\r\n" + f.b64(30)
+        + "\r\nPrivate-Lines: 1\r\n" + f.b64(60) + "\r\nPrivate-MAC: " + f.text(40, "0123456789abcdef") + "\r\n",
+        "amqp://svc:" + f.text(14) + "3!@mq.internal:5672/",
+        '{"client_secret": "' + f.text(30) + '"}',
+        "password=" + f.text(12) + "9%" + f.text(4) + "\n",
+        "passwordpasswordsecretsecrettokentoken:",  # dense overlapping keywords, no secret
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> bytes:
+    """~2 MB: random bytes with every snippet planted as ASCII and as UTF-16LE, some across the
+    64 KiB chunk boundaries used below, plus the running Python executable (a real ELF/PE)."""
+    rnd = random.Random(1234)
+    f = Fakes(99)
+    out = bytearray(rnd.getrandbits(8) for _ in range(1_500_000))
+    snippets = _snippets(f)
+    places = []
+    for i, s in enumerate(snippets * 3):
+        raw = s.encode() if i % 2 == 0 else s.encode("utf-16-le")
+        pos = (i + 1) * 65536 - len(raw) // 2 if i % 3 == 0 else rnd.randrange(0, len(out) - len(raw))
+        places.append((pos, raw))
+    for pos, raw in places:
+        out[pos:pos + len(raw)] = raw
+    exe = Path(sys.executable).resolve().read_bytes()[:400_000]
+    return bytes(out) + exe
+
+
+def test_hyperscan_and_re_agree(corpus):
+    hs, rx = Engine(engine="hyperscan"), Engine(engine="re")
+    assert (hs.name, rx.name) == ("hyperscan", "re")
+    occ_hs = hs.occurrences(corpus)
+    assert occ_hs == rx.occurrences(corpus)
+    a, b = hs.scan_buffer(corpus), rx.scan_buffer(corpus)
+    check(a == b, f"hyperscan found {len(a)}, re {len(b)}: results differ")
+    assert {m.encoding for m in a} == {"ascii", "utf-16le"}
+    assert {m.rule_id for m in a} >= {r.id for r in SECRET_RULES}
+    for m in a:
+        expected = m.secret.encode("latin-1")
+        if m.encoding == "utf-16le":
+            expected = m.secret.encode("utf-16-le")
+        check(corpus[m.offset:m.offset + m.length] == expected, f"{m.rule_id} at {m.offset}: offset/length wrong")
+
+
+def test_results_do_not_depend_on_chunk_size(corpus, monkeypatch):
+    whole = Engine(engine="re").scan_buffer(corpus)
+    monkeypatch.setattr(engine_mod, "CHUNK", 65536)
+    for name in ("hyperscan", "re"):
+        check(Engine(engine=name).scan_buffer(corpus) == whole, f"{name}: chunked results differ")
+
+
+def test_stream_equals_buffer(corpus, monkeypatch):
+    eng = Engine()
+    whole = eng.scan_buffer(corpus)
+    monkeypatch.setattr(engine_mod, "CHUNK", 65536)
+    streamed = eng.scan_stream(io.BytesIO(corpus), max_bytes=len(corpus) + 1)
+    check(streamed.matches == whole, "streamed results differ")
+    assert streamed.scanned == len(corpus) and not streamed.truncated
+
+
+def test_file_scan_respects_max_bytes(corpus, tmp_path):
+    path = tmp_path / "blob.bin"
+    path.write_bytes(corpus)
+    eng = Engine()
+    full = eng.scan_file(path)
+    check(full.matches == eng.scan_buffer(corpus) and not full.truncated, "file scan differs from buffer scan")
+    half = eng.scan_file(path, max_bytes=len(corpus) // 2)
+    assert half.truncated and half.scanned == len(corpus) // 2
+    check(half.matches == eng.scan_buffer(corpus[:len(corpus) // 2]), "limited scan differs")
+    assert all(m.offset + m.length <= len(corpus) // 2 for m in half.matches)
+    missing = eng.scan_file(tmp_path / "nope")
+    assert missing.error and not missing.matches
+
+
+def test_parallel_scan_is_deterministic(corpus, tmp_path, monkeypatch):
+    jobs = []
+    for i in range(4):
+        p = tmp_path / f"f{i}.bin"
+        p.write_bytes(corpus[i * 1000:])
+        jobs.append((f"f{i}.bin", p))
+    serial = scan_paths(jobs, workers=1)
+    monkeypatch.setattr(engine_mod, "PARALLEL_MIN_BYTES", 0)
+    parallel = scan_paths(jobs, workers=2)
+    assert set(serial) == set(parallel) == {k for k, _ in jobs}
+    for key in serial:
+        check(parallel[key].matches == serial[key].matches, f"{key}: parallel results differ")
+        assert serial[key].matches
+
+
+def test_environment_forces_engine(monkeypatch):
+    monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "re")
+    assert Engine().name == "re"
+    monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "hyperscan")
+    assert Engine().name == "hyperscan"
+    monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "grep")
+    with pytest.raises(EngineUnavailable):
+        Engine()
+
+
+def test_strings_and_pairs_map_to_file_offsets():
+    f = Fakes(5)
+    eng = Engine()
+    token, value = f.github(), f.text(14) + "#4" + f.text(8)
+    [m] = eng.scan_strings([(1000, b"x" * 3), (5000, token.encode())])
+    assert (m.offset, m.length, m.rule_id) == (5000, len(token), "HN-SEC-003")
+    # a Nuitka blob gives (name, value offset, value): the value is reported where it lies in the file
+    [p] = eng.scan_pairs([(b"DB_PASSWORD", 7000, value.encode()), (b"title", 9000, b"hello world")])
+    assert (p.offset, p.length, p.rule_id) == (7000, len(value), "HN-SEC-100")

@@ -1,0 +1,207 @@
+"""Each secret rule: values it must report (positives) and look-alikes it must not (negatives).
+
+All credentials here are FAKE, generated at test time by tests/helpers_secrets.Fakes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hardnut.model import Severity
+from hardnut.secrets.engine import Engine
+from hardnut.secrets.rules import SECRET_RULES, base62_crc32, entropy, wordiness
+from helpers_secrets import ALNUM, Fakes, check
+
+F = Fakes(11)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+def hits(engine: Engine, text: str | bytes) -> list[tuple[str, str, Severity]]:
+    data = text.encode() if isinstance(text, str) else text
+    return [(m.rule_id, m.secret, m.severity) for m in engine.scan_buffer(data)]
+
+
+def rule_hits(engine: Engine, rule: str, text: str | bytes) -> list[str]:
+    return [secret for rid, secret, _ in hits(engine, text) if rid == rule]
+
+
+GH = F.github()
+GH_BAD = F.github(valid=False)
+AWS_ID = F.aws_id()
+AWS_SECRET = F.b64(30)  # 40 base64 characters
+NPM = F.github("npm_")
+AZURE = F.b64(64)
+STRIPE = "sk_live_" + F.text(40)
+JWT = F.jwt()
+
+POSITIVES = [
+    ("HN-SEC-001", f'key_id = "{AWS_ID}"', AWS_ID),
+    ("HN-SEC-002", f"aws_secret_access_key = {AWS_SECRET}", AWS_SECRET),
+    ("HN-SEC-002", f'"SecretAccessKey": "{AWS_SECRET}"', AWS_SECRET),
+    ("HN-SEC-003", f"token={GH}\n", GH),
+    ("HN-SEC-003", f"\x00a{GH}\x00", GH),  # right after a Nuitka blob tag byte
+    ("HN-SEC-003", F.github("ghs_"), None),
+    ("HN-SEC-004", "github_pat_" + F.text(22) + "_" + F.text(59), None),
+    ("HN-SEC-005", "glpat-" + F.text(20, ALNUM + "_-"), None),
+    ("HN-SEC-006", "xoxb-" + F.text(12, "0123456789") + "-" + F.text(13, "0123456789") + "-" + F.text(24), None),
+    ("HN-SEC-006", "xoxp-" + "-".join(F.text(12, "0123456789") for _ in range(3)) + "-" + F.text(32, "0123456789abcdef"), None),
+    ("HN-SEC-007", "url: https://hooks.slack.com/services/T" + F.text(10, "ABCDEFGHJK0123") + "/B" + F.text(10, "LMNPQRS4567") + "/" + F.text(24), None),
+    ("HN-SEC-008", STRIPE, STRIPE),
+    ("HN-SEC-008", "rk_live_" + F.text(60), None),
+    ("HN-SEC-009", "AIza" + F.text(35, ALNUM + "_-"), None),
+    ("HN-SEC-010", "sk-" + F.text(20) + "T3BlbkFJ" + F.text(20), None),
+    ("HN-SEC-010", "sk-proj-" + F.text(48, ALNUM + "-_") + "T3BlbkFJ" + F.text(48), None),
+    ("HN-SEC-011", "sk-ant-api03-" + F.text(93, ALNUM + "_-") + "AA", None),
+    ("HN-SEC-012", f"DefaultEndpointsProtocol=https;AccountName=fake;AccountKey={AZURE};EndpointSuffix=core.windows.net", AZURE),
+    ("HN-SEC-012", f'AZURE_STORAGE_KEY="{AZURE}"', AZURE),
+    ("HN-SEC-013", NPM, NPM),
+    ("HN-SEC-014", "pypi-AgEIcHlwaS5vcmc" + F.b64url(70), None),
+    ("HN-SEC-015", "sid SK" + F.text(32, "0123456789abcdef") + " end", None),
+    ("HN-SEC-016", "SG." + F.text(22, ALNUM + "_-") + "." + F.text(43, ALNUM + "_-"), None),
+    ("HN-SEC-017", JWT, JWT),
+    ("HN-SEC-018", F.pem("RSA"), None),
+    ("HN-SEC-018", F.pem(""), None),
+    ("HN-SEC-018", F.pem("OPENSSH", openssh=True), None),
+    ("HN-SEC-018", F.pem("RSA").replace("\n", "\\n"), None),  # JSON-escaped newlines
+    ("HN-SEC-019", "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: fake\nPublic-Lines: 2\n"
+                   + F.b64(48) + "\n" + F.b64(3) + "\nPrivate-Lines: 1\n" + F.b64(48) + "\nPrivate-MAC: "
+                   + F.text(64, "0123456789abcdef") + "\n", None),
+    ("HN-SEC-020", "postgresql://svc:Qx7" + F.text(12) + "@db.internal:5432/app", None),
+    ("HN-SEC-020", "DATABASE_URL=mysql://app:" + F.text(16) + "@10.0.0.5/app", None),
+    ("HN-SEC-100", 'password = "' + F.text(18, ALNUM + "#%&!") + '"', None),
+    ("HN-SEC-100", '"client_secret": "' + F.text(32) + '"', None),
+    ("HN-SEC-100", "DB_PASSWORD=" + F.text(10) + "7#" + F.text(6), None),
+    ("HN-SEC-100", "auth_token: " + F.text(32, "0123456789abcdef"), None),
+]
+
+
+@pytest.mark.parametrize("rule,text,secret", POSITIVES, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(POSITIVES)])
+def test_positive(engine, rule, text, secret):
+    found = rule_hits(engine, rule, text)
+    check(bool(found), f"{rule} did not fire")
+    if secret is not None:
+        check(found == [secret], f"{rule}: {len(found)} secrets found, or not the planted one")
+
+
+def test_every_rule_has_a_positive():
+    assert {r.id for r in SECRET_RULES} <= {rule for rule, _, _ in POSITIVES}
+
+
+NEGATIVES = [
+    ("HN-SEC-001", "AKIAIOSFODNN7EXAMPLE"),  # AWS documentation key
+    ("HN-SEC-001", "AKIA" + "A" * 16),  # no entropy
+    ("HN-SEC-001", "AKIA" + F.text(16, "ABCDEFGH234567") + "X"),  # 21 chars: part of a longer word
+    ("HN-SEC-002", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("HN-SEC-002", "aws_secret_access_key = " + "a" * 40),
+    ("HN-SEC-003", "ghp_" + "x" * 36),
+    ("HN-SEC-003", "ghp_" + F.text(35)),  # too short
+    ("HN-SEC-003", "ghp_" + F.text(40)),  # too long
+    ("HN-SEC-004", "github_pat_" + F.text(30)),
+    ("HN-SEC-005", "glpat-short"),
+    ("HN-SEC-006", "xoxb-not-a-token"),
+    ("HN-SEC-007", "https://hooks.slack.com/services/"),
+    ("HN-SEC-008", "sk_test_" + F.text(40)),  # test mode keys are not live
+    ("HN-SEC-008", "pk_live_" + F.text(40)),  # publishable
+    ("HN-SEC-009", "AIza" + F.text(20)),
+    ("HN-SEC-010", "task-" + F.text(60)),
+    ("HN-SEC-010", "sk-" + F.text(48)),  # no T3BlbkFJ marker, no project prefix
+    ("HN-SEC-012", "AccountKey=" + "A" * 86 + "=="),
+    ("HN-SEC-012", "AccountKey=" + F.b64(63)),  # not a 64-byte key
+    ("HN-SEC-013", "npm_" + F.text(20)),
+    ("HN-SEC-014", "pypi-AgEnotatoken"),
+    ("HN-SEC-015", "xSK" + F.text(32, "0123456789abcdef")),  # inside a word
+    ("HN-SEC-016", "SG.short.short"),
+    ("HN-SEC-017", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0"),  # no signature
+    ("HN-SEC-017", "eyJub3RqcyI6MX0.eyJzdWIiOiJ4In0." + F.b64url(32)),  # header has no alg
+    ("HN-SEC-018", "-----BEGIN RSA PRIVATE KEY-----"),  # libcrypto's PEM label string
+    ("HN-SEC-018", "-----BEGIN RSA PRIVATE KEY-----\n" + "QUFB" * 40 + "\n-----END RSA PRIVATE KEY-----"),  # not DER
+    ("HN-SEC-018", "-----BEGIN PUBLIC KEY-----\n" + F.pem_body() + "\n-----END PUBLIC KEY-----"),
+    ("HN-SEC-019", "PuTTY-User-Key-File-3: ssh-ed25519\n"),
+    ("HN-SEC-020", "postgresql://user:password@db.internal/app"),
+    ("HN-SEC-020", "https://user:${DB_PASSWORD}@db.internal/app"),
+    ("HN-SEC-020", "https://joe:s3cr3tPw@www.example.com/"),
+    ("HN-SEC-020", "redis://:<password>@cache:6379"),
+    ("HN-SEC-020", "http://admin:admin@router/"),
+    ("HN-SEC-020", "ftp://anonymous:%s@%s/"),
+    ("HN-SEC-100", "password = get_password()"),
+    ("HN-SEC-100", "password=%s"),
+    ("HN-SEC-100", 'token_type = "bearer_token_x"'),
+    ("HN-SEC-100", "secret_name = MySecretName2024"),
+    ("HN-SEC-100", 'password: "planted-sample-value"'),
+    ("HN-SEC-100", "APT::Authentication::TrustCDROM"),
+    ("HN-SEC-100", "Token = std::__cxx11::basic_string<char>"),
+    ("HN-SEC-100", "passwd='geheim$parole'"),
+    ("HN-SEC-100", '"NextToken": "' + F.text(40) + '"'),
+    ("HN-SEC-100", '"ChangeToken": "abcd12f2-46da-4fdb-b8d5-fbd4c466928f"'),
+    ("HN-SEC-100", '"PasswordLastUsed": "2016-09-08T21:47:36Z"'),
+    ("HN-SEC-100", "oauth1_client_cls = DjangoOAuth1App"),
+    ("HN-SEC-100", "private_key: x25519.X25519PrivateKey"),
+    ("HN-SEC-100", 'api_key = "AB1C2defGHijkLMNo3PqQRstUvwxyzaBCDEfghh4"'),  # hand-typed example
+    ("HN-SEC-100", "password = /usr/local/etc/secret.conf"),
+    ("HN-SEC-100", "auth_key = ${AUTH_KEY_FROM_ENV}"),
+    ("HN-SEC-100", "Bypass_cache_stage: Aggregate_mesh:"),
+    ("HN-SEC-100", "token: 12345678901234"),
+]
+
+
+@pytest.mark.parametrize("rule,text", NEGATIVES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(NEGATIVES)])
+def test_negative(engine, rule, text):
+    check(rule_hits(engine, rule, text) == [], f"{rule} fired on a look-alike")
+
+
+def test_github_checksum_grades_severity(engine):
+    check(hits(engine, GH) == [("HN-SEC-003", GH, Severity.CRITICAL)], "valid GitHub token not critical")
+    assert [(r, s) for r, _, s in hits(engine, GH_BAD)] == [("HN-SEC-003", Severity.MEDIUM)]
+    body = GH[4:]
+    check(base62_crc32(body[:30].encode()) == body[30:], "checksum helper")
+
+
+def test_npm_checksum(engine):
+    check(hits(engine, NPM) == [("HN-SEC-013", NPM, Severity.CRITICAL)], "valid npm token not critical")
+    bad = NPM[:-1] + ("A" if NPM[-1] != "A" else "B")
+    assert [s for _, _, s in hits(engine, bad)] == [Severity.MEDIUM]
+
+
+def test_encrypted_private_keys_are_high(engine):
+    enc = F.pem("ENCRYPTED")
+    assert [s for r, _, s in hits(engine, enc) if r == "HN-SEC-018"] == [Severity.HIGH]
+    ossh = F.pem("OPENSSH", openssh=True, cipher="aes256-ctr")
+    assert [s for r, _, s in hits(engine, ossh) if r == "HN-SEC-018"] == [Severity.HIGH]
+    legacy = F.pem("RSA").replace("KEY-----\n", "KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00FF\n\n", 1)
+    assert [s for r, _, s in hits(engine, legacy) if r == "HN-SEC-018"] == [Severity.HIGH]
+
+
+def test_unsigned_jwt_is_low(engine):
+    token = F.jwt(alg="none")
+    assert [(r, s) for r, _, s in hits(engine, token)] == [("HN-SEC-017", Severity.LOW)]
+
+
+def test_provider_wins_over_generic_on_the_same_secret(engine):
+    text = f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}\nSTRIPE_SECRET_KEY={STRIPE}\n"
+    rules = [r for r, _, _ in hits(engine, text)]
+    assert rules == ["HN-SEC-002", "HN-SEC-008"]
+
+
+def test_utf16le_text_is_scanned(engine):
+    text = f"config token={GH} end".encode("utf-16-le")
+    [m] = engine.scan_buffer(text)
+    assert (m.rule_id, m.encoding) == ("HN-SEC-003", "utf-16le")
+    check(m.secret == GH and text[m.offset:m.offset + m.length] == GH.encode("utf-16-le"), "UTF-16 offset/secret")
+
+
+def test_helpers():
+    assert entropy(b"aaaa") == 0.0
+    assert abs(entropy(bytes(range(256))) - 8.0) < 1e-9
+    assert wordiness(b"oauth2_client_cls") >= 0.85 > 0.5 > wordiness(b"xfGuc97VE8s7xPnZY4FDXtAiEfd5qhlC")
+
+
+def test_rule_ids_unique_and_documented():
+    ids = [r.id for r in SECRET_RULES]
+    assert len(ids) == len(set(ids))
+    for r in SECRET_RULES:
+        assert r.id.startswith("HN-SEC-") and len(r.explanation) > 60 and r.keywords
+        assert "secret" in r.regex.groupindex
