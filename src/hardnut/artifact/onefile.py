@@ -35,7 +35,7 @@ import stat
 import struct
 import tempfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Optional
 
@@ -1082,4 +1082,3 @@ def describe(info: PayloadInfo) -> str:
             f"{info.location}")
 
 
-_ = replace  # re-exported helper for tests that derive layouts
