@@ -241,9 +241,14 @@ def payload_fields(data: bytes, start: int, layout_flags: bool = True, checksums
 
 # ----------------------------------------------------------------------------------------- mutation
 
-N_OPS = 10
+N_OPS = 12
 OP_NAMES = ("bitflip", "bytes", "truncate", "field", "field+delta", "splice", "insert", "delete",
-            "hot-bitflip", "field-huge")
+            "hot-bitflip", "field-huge", "name-attack", "nasty-token")
+# written over the end of an onefile entry name (op 10) or over a hot range, e.g. an XML attribute value (op 11)
+NAME_ATTACKS = (b"../", b"..", b"/", b"a/../../", b"C:", b"..\\", b"./", b"//", b"\x01", b"\xff\xfe")
+NASTY_TOKENS = (b"", b"-1", b"0", b"99999999999999999999999", b"nan", b"../../../etc/passwd", b"/dev/zero",
+                b"&amp;", b"&#0;", b"<", b"\"", b"\x00", b"\xff\xfe", "\u202e".encode(), b"x" * 3000,
+                b"yes", b"no", b"<!DOCTYPE x [<!ENTITY a 'aa'>]>")
 
 
 def _value_for(field: Field, size_of_file: int, b: int, c: int) -> int:
@@ -306,6 +311,17 @@ def mutate(seed: Seed, plan: Sequence[tuple[int, int, int, int]]) -> bytes:
             if lo < hi:
                 pos = lo + b % (hi - lo)
                 buf[pos] ^= 1 << (c % 8)
+        elif op == 10:
+            names = [f for f in seed.fields if f[0].endswith("name_end")]
+            if names:
+                end = names[a % len(names)][1]
+                attack = NAME_ATTACKS[b % len(NAME_ATTACKS)]
+                start = max(0, end - len(attack)) if c % 2 else end  # overwrite the name's end, or insert
+                buf[start:end] = attack
+        elif op == 11 and seed.hot:
+            lo, hi = seed.hot[a % len(seed.hot)]
+            if lo < hi <= n:
+                buf[lo:hi] = NASTY_TOKENS[b % len(NASTY_TOKENS)]
     return bytes(buf)
 
 
@@ -313,7 +329,7 @@ def describe_plan(seed: Seed, plan: Sequence[tuple[int, int, int, int]]) -> str:
     parts = []
     for op, a, b, c in plan:
         name = OP_NAMES[op % N_OPS]
-        if op % N_OPS in (3, 4, 9) and seed.fields:
+        if op % N_OPS in (3, 4, 9, 10) and seed.fields:
             name += f"({seed.fields[a % len(seed.fields)][0]})"
         parts.append(name)
     return f"{seed.name}: " + ", ".join(parts)
@@ -449,6 +465,15 @@ def all_binary_seeds(nuitka_dists: Sequence[Path] = (), small: int = 400_000) ->
                 s = binary_seed(p, f"{sub}/{p.name}")
                 if s:
                     seeds.append(s)
+    debug = (fixtures / "elf" / "debug") if fixtures is not None else None
+    if debug is not None and debug.is_file() and shutil.which("objcopy"):
+        zdebug = FUZZ_BUILD / "debug-zlib"
+        FUZZ_BUILD.mkdir(parents=True, exist_ok=True)
+        if not zdebug.is_file():
+            subprocess.run(["objcopy", "--compress-debug-sections=zlib", str(debug), str(zdebug)], check=False)
+        s = binary_seed(zdebug, "elf/debug-zlib") if zdebug.is_file() else None
+        if s:
+            seeds.append(s)
     for dist in nuitka_dists:
         for p in _small_files(dist, small, 4):
             s = binary_seed(p, f"nuitka:{dist.name}/{p.name}")
@@ -477,7 +502,8 @@ class _Hang:
     pass
 
 
-def check_verify(data: bytes, name: str, work: Path, limits=None) -> Optional[str]:
+def check_verify(data: bytes, name: str, work: Path, limits=None,
+                 extra_files: Optional[dict[str, bytes]] = None) -> Optional[str]:
     """verify_target on a temp folder holding the mutated file (and on the file alone). Documented
     outcomes: a VerifyResult without HN-TOOL-001 (a check that crashed). Returns None or a problem."""
     from hardnut.checks.base import VerifyConfig
@@ -489,6 +515,8 @@ def check_verify(data: bytes, name: str, work: Path, limits=None) -> Optional[st
         target = folder / name.replace("/", "_").replace(":", "_")
         target.write_bytes(data)
         os.chmod(target, 0o755)
+        for extra, content in (extra_files or {}).items():
+            (folder / extra).write_bytes(content)
         options = VerifyOptions(config=VerifyConfig(limits=limits or Limits(file_timeout=HANG_SECONDS / 3)))
         for tgt in (folder, target):
             start = time.monotonic()
@@ -624,6 +652,52 @@ def check_profile(data: bytes, work: Path) -> Optional[str]:
                     return f"ProfileError is not one line: {str(exc)[:300]!r}"
             except Exception:
                 return f"load_profile raised:\n{traceback.format_exc(limit=-6)}"
+        return None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def report_seed(path: Path) -> Seed:
+    """Nuitka's --report XML; the hot ranges are its attribute values (and text), for op 11."""
+    import re
+
+    data = path.read_bytes()
+    hot = tuple((m.start(1), m.end(1)) for m in re.finditer(rb'="([^"]*)"', data))
+    return Seed(f"report:{path.parent.name}/{path.name}", "report", data, (), hot)
+
+
+def check_report(data: bytes, work: Path, program: Path) -> Optional[str]:
+    """A dist holding a small program and a mutated `app.report.xml`: verify (checks.build reads the
+    report) and the SBOM writer (hardnut.sbom, which reads it at build time). Documented outcomes: a
+    VerifyResult without HN-TOOL-001; SbomError (a HardnutError) or an SBOM."""
+    from hardnut.errors import HardnutError
+
+    folder = Path(tempfile.mkdtemp(prefix="report-", dir=work))
+    try:
+        dist = folder / "app.dist"
+        dist.mkdir()
+        shutil.copy(program, dist / "app")
+        (dist / "app.report.xml").write_bytes(data)
+        problem = check_verify(program.read_bytes(), "app", folder, extra_files={"app.report.xml": data})
+        if problem:
+            return problem
+        try:
+            from hardnut.sbom import write_sbom
+        except ImportError:
+            return None
+
+        def sbom():
+            try:
+                write_sbom(dist, dist / "app.report.xml", folder / "app.cdx.json", app_name="app")
+            except HardnutError:
+                pass
+
+        try:
+            result = _hard_limit(sbom)
+        except Exception:
+            return f"write_sbom raised:\n{traceback.format_exc(limit=-6)}"
+        if isinstance(result, _Hang):
+            return f"write_sbom did not finish within {HANG_SECONDS} s"
         return None
     finally:
         shutil.rmtree(folder, ignore_errors=True)

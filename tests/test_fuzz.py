@@ -129,6 +129,27 @@ def test_fuzz_nuitka_built_binaries(nuitka_seeds, work, index, plan):
     _verify(seed, plan, work)
 
 
+@pytest.fixture(scope="module")
+def report_seed(planted_standalone) -> fh.Seed:
+    reports = sorted(planted_standalone.parent.glob("*.report.xml"))
+    if not reports:
+        pytest.skip("the planted build kept no report XML")
+    return fh.report_seed(reports[0])
+
+
+@pytest.mark.nuitka
+@budget(60)
+@given(plan=st.lists(st.tuples(st.sampled_from([0, 1, 2, 5, 6, 7, 8, 11, 11, 11]), st.integers(0, 2**32 - 1),
+                               st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
+def test_fuzz_report_xml(report_seed, seeds, work, plan):
+    """Nuitka's report XML beside the dist, mutated (attribute values replaced by nasty tokens, bytes
+    flipped, cut): verify (checks.build) and the SBOM writer."""
+    program = fh.FUZZ_BUILD / "onefile" / "tinydist" / "prog"
+    data = fh.mutate(report_seed, plan)
+    problem = fh.check_report(data, work, program)
+    assert problem is None, f"{fh.describe_plan(report_seed, plan)}\nplan={plan!r}\n{problem}"
+
+
 # ---------------------------------------------------------------------------------------- TOML
 
 TOML_SEEDS = fh.toml_seeds()
