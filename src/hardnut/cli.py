@@ -230,12 +230,16 @@ def check_source(profile_path, fail_on, fmt, output):
 @click.argument("binary", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder to extract into (must not exist or be empty).")
-def unpack(binary, out_dir):
+@click.option("--force", is_flag=True, help="Replace the contents of a non-empty output folder.")
+def unpack(binary, out_dir, force):
     """Extract a Nuitka onefile binary's payload (names with '..' or absolute paths are refused)."""
     from hardnut.artifact import onefile
 
-    entries = onefile.unpack(binary, out_dir)
+    entries = onefile.unpack(binary, out_dir, overwrite=force)
     click.echo(f"extracted {len(entries)} entries to {out_dir}")
+    for e in entries:
+        if e.is_symlink and not e.created:
+            click.echo(f"  not created: {onefile.display(e.name)} -> {onefile.display(e.link_target)} ({e.note})")
 
 
 @cli.command()

@@ -264,7 +264,13 @@ class _Walker:
             return
         dest = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="hardnut-onefile-")))
         try:
-            within(limits.file_timeout, onefile.extract, entry.fs_path, info, dest, limits, what=entry.relpath)
+            entries = within(limits.file_timeout, onefile.extract, entry.fs_path, info, dest, limits,
+                             what=entry.relpath)
+            for e in entries:  # payload symlinks that would leave the payload are recorded, not created
+                if e.is_symlink and not e.created:
+                    art.problems.append(_problem(
+                        "HN-WALK-001", Severity.HIGH, f"{entry.relpath}!/{onefile.display(e.name)}",
+                        f"payload symlink to {onefile.display(e.link_target)}: {e.note}; not created"))
         except FileTimeout:
             art.problems.append(_problem("HN-WALK-004", Severity.HIGH, entry.relpath,
                                          f"unpacking the onefile payload took longer than limits.file_timeout "
