@@ -310,15 +310,23 @@ MANAGED_EXTRA = (
 
 
 def check_extra_args(args: list[str], fail) -> None:
-    """Refuse positional arguments, options that undo hardening, and options the profile manages."""
+    """Refuse positional arguments, options that undo hardening, and options the profile manages.
+
+    Nuitka's option parser (optparse) accepts any unambiguous prefix of a long option (`--unstrip`
+    is `--unstripped`), so a prefix of a refused or managed option is refused as well."""
     for arg in args:
         name = arg.split("=", 1)[0]
-        if not arg.startswith("--"):
+        if not arg.startswith("--") or name == "--":
             raise fail("build.extra_args", f"{arg!r}: only --long-options are allowed (no positional arguments)")
-        if name in REFUSED_EXTRA:
-            raise fail("build.extra_args", f"{name} is refused in a hardened build ({REFUSED_EXTRA[name]})")
-        if name in MANAGED_EXTRA:
-            raise fail("build.extra_args", f"{name} is set by the profile itself; use the profile key instead")
+        refused = [o for o in REFUSED_EXTRA if o.startswith(name)]
+        if refused:
+            full = name if name in REFUSED_EXTRA else refused[0]
+            shown = name if name == full else f"{name!r} (Nuitka reads it as {full})"
+            raise fail("build.extra_args", f"{shown} is refused in a hardened build ({REFUSED_EXTRA[full]})")
+        managed = [o for o in MANAGED_EXTRA if o.startswith(name)]
+        if managed:
+            shown = name if name in MANAGED_EXTRA else f"{name!r} (Nuitka reads it as {managed[0]})"
+            raise fail("build.extra_args", f"{shown} is set by the profile itself; use the profile key instead")
 
 
 def _data_include(v: _Validator, root: Path, item: Any, index: int) -> DataInclude:
