@@ -138,6 +138,8 @@ def test_not_a_binary_and_broken_headers(tmp_path):
     assert read_constants_blob(text) is None
     broken = tmp_path / "broken.bin"
     broken.write_bytes(b"\x7fELF\x02\x01\x01" + b"\xff" * 57)
+    assert read_constants_blob(broken) is None  # no Nuitka marker: headers are not even parsed
+    broken.write_bytes(b"\x7fELF\x02\x01\x01" + b"\xff" * 57 + b"a__compiled__\x00")
     with pytest.raises(BlobError):
         read_constants_blob(broken)
     with pytest.raises(BlobError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ import pytest
 from hardnut.artifact.walk import open_target
 from hardnut.checks import secrets as secrets_check
 from hardnut.checks.base import CheckContext, VerifyConfig
+from hardnut.limits import Limits
 from hardnut.model import Severity, secret_fingerprint
-from helpers_secrets import check, planted_manifest
+from helpers_secrets import Fakes, check, planted_manifest
 
 PLANTED_FILES = {"config.json", ".env"}
 
@@ -114,3 +116,60 @@ def test_every_planted_secret_found_in_onefile(planted_onefile):
     prefix = planted_onefile.name + "!/"
     assert any(p.startswith(prefix) for p in files), "the onefile payload was not expanded"
     _expect_all_planted(findings, files, prefix)
+
+
+# -- archives, key files, limits: a small dist assembled here ---------------------------------
+
+def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path.read_bytes()
+
+
+def test_archives_key_files_and_limits(tmp_path):
+    f = Fakes(3)
+    token, stripe = f.github(), "sk_live_" + f.text(32)
+    dist = tmp_path / "dist"
+    (dist / "data").mkdir(parents=True)
+    (dist / "data" / "id_rsa").write_text(f.pem("RSA"))
+    (dist / "data" / "client.p12").write_bytes(b"\x30\x82\x01\x00" + bytes(64))
+    (dist / ".env.example").write_text("GITHUB_TOKEN=\n")
+    inner = _zip(tmp_path / "inner.zip", {"conf/.env": f"STRIPE_KEY={stripe}\n".encode()})
+    _zip(dist / "data" / "bundle.whl", {"pkg/settings.py": f'TOKEN = "{token}"\n'.encode(), "pkg/inner.zip": inner,
+                                        "pkg/bomb.bin": b"\0" * (8 * 1024 * 1024)})
+    with open_target(dist) as art:
+        findings = list(secrets_check.run(CheckContext(art, VerifyConfig())))
+    got = {(x.rule, x.path, x.severity) for x in findings}
+    check(("HN-SEC-003", "data/bundle.whl!/pkg/settings.py", Severity.CRITICAL) in got, "token in a wheel")
+    check(("HN-SEC-008", "data/bundle.whl!/pkg/inner.zip!/conf/.env", Severity.CRITICAL) in got, "nested archive")
+    check(("HN-SEC-201", "data/bundle.whl!/pkg/inner.zip!/conf/.env", Severity.MEDIUM) in got, ".env in archive")
+    check(("HN-SEC-300", "data/bundle.whl!/pkg/bomb.bin", Severity.HIGH) in got, "compression-ratio guard")
+    check(("HN-SEC-018", "data/id_rsa", Severity.CRITICAL) in got, "PEM key file content")
+    check(("HN-SEC-200", "data/id_rsa", Severity.HIGH) in got, "private key file")
+    check(("HN-SEC-200", "data/client.p12", Severity.HIGH) in got, "key store")
+    check(("HN-SEC-201", ".env.example", Severity.LOW) in got, "dotenv template is low")
+    [tok] = [x for x in findings if x.rule == "HN-SEC-003"]
+    member = zipfile.ZipFile(dist / "data" / "bundle.whl").read("pkg/settings.py")
+    check(member[tok.offset:tok.offset + tok.length] == token.encode(), "offset inside the archive member")
+
+    # nesting deeper than the limit, and a scan limit smaller than a file
+    tight = VerifyConfig(limits=Limits(max_archive_depth=1, max_scan_bytes=64))
+    with open_target(dist) as art:
+        limited = list(secrets_check.run(CheckContext(art, tight)))
+    msgs = {(x.rule, x.path) for x in limited}
+    check(("HN-SEC-300", "data/bundle.whl!/pkg/inner.zip") in msgs, "depth limit reported")
+    check(("HN-SEC-300", "data/id_rsa") in msgs, "scan limit reported")
+    check(not any(x.rule == "HN-SEC-008" for x in limited), "nothing scanned beyond the depth limit")
+
+
+def test_hostile_archive_does_not_raise(tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    good = _zip(tmp_path / "a.zip", {"x.txt": b"hello " * 100})
+    (dist / "broken.zip").write_bytes(good[: len(good) // 2])
+    (dist / "junk.whl").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    with open_target(dist) as art:
+        findings = list(secrets_check.run(CheckContext(art, VerifyConfig())))
+    assert {x.rule for x in findings} <= {"HN-SEC-300"}
+    assert {x.path for x in findings} == {"broken.zip", "junk.whl"}

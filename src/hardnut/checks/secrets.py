@@ -5,7 +5,8 @@ Every ELF/PE/data file is scanned byte-wise (ASCII/UTF-8 and UTF-16LE) by `hardn
 Nuitka binaries the constants blob is decoded too: its string constants are scanned one by one
 (so word boundaries hold at their edges), name/value pairs (module constants, default arguments,
 dict items) feed the context rules, and every finding inside the blob names its Python module.
-Findings carry the masked secret as evidence and a location-independent fingerprint.
+Findings carry the masked secret as evidence and a location-independent fingerprint. The decoded
+blob of each binary is left in ctx.cache["constants_blob:<relpath>"] (None when there is none).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
 from hardnut.limits import Limits
 from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
-from hardnut.secrets.engine import Engine, FileScan, RawMatch, resolve_overlaps, scan_paths
+from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps
 from hardnut.secrets.rules import RULES_BY_ID, SECRET_RULES
 
 PRIVATE_KEY_FILE = Rule(
@@ -63,18 +64,19 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                                          f"{f.size} bytes exceed limits.max_file_size: not scanned for secrets"))
         elif f.size > 0:
             jobs.append((f.relpath, f.fs_path))
-    scans = scan_paths(jobs, limits.max_scan_bytes, engine)
+    by_path = {f.relpath: f for f in files}
+    results = map_files(_scan_one, [(str(p), by_path[rel].kind, limits.max_scan_bytes) for rel, p in jobs],
+                        [min(by_path[rel].size, limits.max_scan_bytes) for rel, _ in jobs], engine)
+    scans = {}
+    for (rel, _p), (scan, blob) in zip(jobs, results):
+        scans[rel] = scan, blob
+        if by_path[rel].kind in ("elf", "pe"):
+            ctx.cache.setdefault(f"constants_blob:{rel}", blob)
     for f in files:
-        scan = scans.get(f.relpath)
-        if scan is None:
+        if f.relpath not in scans:
             continue
-        matches = list(scan.matches)
-        blob = None
-        if f.kind in ("elf", "pe") and not scan.error:
-            blob = constants_blob(ctx, f.relpath, f.fs_path, f.kind, limits)
-            if blob is not None:
-                matches = resolve_overlaps(matches + blob_matches(engine, blob))
-        findings.extend(_findings(f.relpath, matches, blob))
+        scan, blob = scans[f.relpath]
+        findings.extend(_findings(f.relpath, scan.matches, blob))
         findings.extend(_scan_problems(f.relpath, scan, limits))
         if f.kind == "data":
             findings.extend(file_findings(f.relpath, f.fs_path))
@@ -84,16 +86,19 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     return sorted(findings, key=lambda x: (x.path, x.offset if x.offset is not None else -1, x.rule, x.fingerprint))
 
 
-def constants_blob(ctx: CheckContext, relpath: str, path: Path, kind: str, limits: Limits) -> Optional[ConstantsBlob]:
-    """The decoded Nuitka constants blob of a binary (cached in ctx.cache), or None."""
-
-    def compute() -> Optional[ConstantsBlob]:
+def _scan_one(engine: Engine, path: str, kind: str, max_bytes: int) -> tuple[FileScan, Optional[ConstantsBlob]]:
+    """Raw scan of one file plus, for ELF/PE, its constants blob: decoded strings and name/value
+    pairs are scanned too. Runs in a worker process for large dists."""
+    scan = engine.scan_file(Path(path), max_bytes)
+    blob = None
+    if kind in ("elf", "pe") and not scan.error:
         try:
-            return read_constants_blob(path, kind, limits.max_scan_bytes)
+            blob = read_constants_blob(path, kind, max_bytes)
         except BlobError:
-            return None  # raw scanning already covered the file; parse problems are other checks' job
-
-    return ctx.cached(f"constants_blob:{relpath}", compute)
+            blob = None  # raw scanning already covered the file; parse problems are other checks' job
+        if blob is not None:
+            scan.matches = resolve_overlaps(scan.matches + blob_matches(engine, blob))
+    return scan, blob
 
 
 def blob_matches(engine: Engine, blob: ConstantsBlob) -> list[RawMatch]:

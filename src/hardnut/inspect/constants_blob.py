@@ -13,10 +13,12 @@ nuitka/build/static_src/HelpersConstantsBlob.c). The blob is linked verbatim int
 (incbin / linker / "code" mode into ELF `.rodata`, a COFF object into PE `.rdata`), so every byte
 of a decoded constant has a FILE offset: that is what findings point at.
 
-Locating: the data sections of the ELF/PE file (pyelftools / pefile) are searched for the
-`.bytecode` entry; failing that, for any module entry (an entry header right after another part's
-'.' end marker) whose part decodes exactly, then backwards for the shared "" entry. Every part is
-validated by decoding it completely (count values, then the '.' end marker).
+Locating: the file is searched for the `.bytecode` entry (programs with uncompiled stdlib modules);
+failing that, and only if the file contains the `__compiled__` name every Nuitka-compiled module
+defines, the data sections of the ELF/PE file (pyelftools / pefile) are searched for any module
+entry (an entry header right after another part's '.' end marker) whose part decodes exactly, then
+backwards for the shared "" entry. Every part is validated by decoding it completely (count
+values, then the '.' end marker); a chain of entries must follow from the start.
 
 Limits of the decoder (documented, not errors):
 * `.bytecode` parts hold marshalled code objects (tag 'X', opaque data): skipped structurally, their
@@ -49,6 +51,8 @@ MAX_DEPTH = 64
 MAX_VALUES = 2_000_000  # values decoded per module part
 MAX_NAME = 512  # longest module name accepted in an entry header
 MAX_BACKSCAN = 64 * 1024 * 1024  # how far back from the first module entry to look for the "" entry
+# every Nuitka-compiled module sets __compiled__, so the name is a constant in the blob
+NUITKA_MARKER = b"__compiled__"
 
 
 class BlobError(Exception):
@@ -418,8 +422,7 @@ def _find_shared_entry(data: Buffer, first_module: int, lo: int) -> Optional[int
     return None
 
 
-def locate_blob(data: Buffer, ranges: Sequence[tuple[int, int]]) -> Optional[tuple[int, list[tuple[str, int, int]]]]:
-    """Find the blob inside the given file ranges: (start offset, [(name, part offset, size)])."""
+def _locate_by_bytecode(data: Buffer, ranges: Sequence[tuple[int, int]]):
     for lo, hi in ranges:
         pos = lo
         while True:
@@ -430,6 +433,10 @@ def locate_blob(data: Buffer, ranges: Sequence[tuple[int, int]]) -> Optional[tup
             if chain:
                 return i, chain
             pos = i + 1
+    return None
+
+
+def _locate_by_modules(data: Buffer, ranges: Sequence[tuple[int, int]]):
     for lo, hi in ranges:
         for m in _ENTRY_AFTER_END.finditer(data, lo, hi):
             pos = m.start() + 1
@@ -443,11 +450,12 @@ def locate_blob(data: Buffer, ranges: Sequence[tuple[int, int]]) -> Optional[tup
     return None
 
 
-def decode_blob(data: Buffer, ranges: Optional[Sequence[tuple[int, int]]] = None) -> Optional[ConstantsBlob]:
-    """Locate and decode the constants blob in `data` (a whole file); None when there is none."""
-    if ranges is None:
-        ranges = [(0, len(data))]
-    found = locate_blob(data, ranges)
+def locate_blob(data: Buffer, ranges: Sequence[tuple[int, int]]) -> Optional[tuple[int, list[tuple[str, int, int]]]]:
+    """Find the blob inside the given file ranges: (start offset, [(name, part offset, size)])."""
+    return _locate_by_bytecode(data, ranges) or _locate_by_modules(data, ranges)
+
+
+def _decode_chain(data: Buffer, found) -> Optional[ConstantsBlob]:
     if found is None:
         return None
     start, chain = found
@@ -459,8 +467,15 @@ def decode_blob(data: Buffer, ranges: Optional[Sequence[tuple[int, int]]] = None
         else:
             mod = _decode_part(data, name, part, size)
         modules.append(mod)
-    last_name, last_part, last_size = chain[-1]
+    _, last_part, last_size = chain[-1]
     return ConstantsBlob(offset=start, size=last_part + last_size - start, modules=modules)
+
+
+def decode_blob(data: Buffer, ranges: Optional[Sequence[tuple[int, int]]] = None) -> Optional[ConstantsBlob]:
+    """Locate and decode the constants blob in `data` (a whole file); None when there is none."""
+    if ranges is None:
+        ranges = [(0, len(data))]
+    return _decode_chain(data, locate_blob(data, ranges))
 
 
 def data_ranges(path: Path, kind: str, data: Buffer) -> list[tuple[int, int]]:
@@ -524,8 +539,14 @@ def read_constants_blob(path: Union[str, Path], kind: Optional[str] = None,
                 if kind not in ("elf", "pe"):
                     return None
                 limit = size if max_bytes is None else min(size, max_bytes)
-                ranges = [(lo, min(hi, limit)) for lo, hi in data_ranges(path, kind, mm) if lo < limit]
-                return decode_blob(mm, ranges)
+                # cheap first: the .bytecode entry anywhere (standalone and onefile programs)
+                found = _locate_by_bytecode(mm, [(0, limit)])
+                if found is None:
+                    if mm.find(NUITKA_MARKER, 0, limit) < 0:
+                        return None  # not Nuitka-compiled: skip parsing sections
+                    ranges = [(lo, min(hi, limit)) for lo, hi in data_ranges(path, kind, mm) if lo < limit]
+                    found = _locate_by_modules(mm, ranges)
+                return _decode_chain(mm, found)
     except OSError as exc:
         raise BlobError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except ValueError as exc:  # mmap of special files

@@ -15,29 +15,31 @@ How a buffer is scanned
 3. Validation. Entropy floor, placeholder filter and the rule's validators (checksums, base64/DER
    structure, JSON of a JWT...) drop or re-grade candidates.
 
-Files are memory-mapped and scanned in chunks (only the first `max_bytes` bytes); a generic
-candidate that overlaps a provider match is dropped (the provider rule wins). `scan_paths` spreads
+Files are read in 16 MiB blocks that overlap by the widest rule window (only the first `max_bytes`
+bytes; memory stays bounded); a generic candidate that overlaps a provider match is dropped (the
+provider rule wins). `scan_paths` spreads
 files over worker processes for large dists; results are sorted, so output is deterministic.
 
 `HARDNUT_SECRETS_ENGINE=re|hyperscan` forces an engine ("hyperscan" raises EngineUnavailable when
-it cannot be loaded). Secrets never leave this module in a log or exception; callers mask them.
+it cannot be loaded); `HARDNUT_SECRETS_WORKERS=N` sets the number of worker processes. Secrets never leave this module in a log or exception; callers mask them.
 """
 
 from __future__ import annotations
 
 import bisect
-import mmap
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
 from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, entropy
 
+_NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
+ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
 CHUNK = 16 * 1024 * 1024
 PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this total, scan in-process
 
@@ -177,10 +179,9 @@ class Engine:
                 raw = data[a:b]
                 narrow = bytearray(raw[0::2])
                 high = raw[1::2]
-                if high.count(0) != len(high):
-                    for i, h in enumerate(high):
-                        if h:
-                            narrow[i] = 0
+                if high.count(0) != len(high):  # non-ASCII code units break tokens
+                    for hm in _NONZERO.finditer(high):
+                        narrow[hm.start()] = 0
                 window = bytes(narrow[:len(high)])
                 rel = (k - a) // 2
                 scale = 2
@@ -190,6 +191,10 @@ class Engine:
                 window = bytes(data[a:b])
                 rel = k - a
                 scale = 1
+            if rule.near_re is not None:
+                end = rel + kw.ascii_len
+                if rule.near_re.search(window, end, end + rule.near_span) is None:
+                    continue
             for m in rule.regex.finditer(window):
                 if m.start() > rel:
                     break
@@ -238,22 +243,19 @@ class Engine:
         return _finish(found.values(), self.rules)
 
     def scan_file(self, path: Path, max_bytes: Optional[int] = None) -> FileScan:
-        """Memory-map and scan one file (its first `max_bytes` bytes). Never raises for I/O errors."""
-        result = FileScan()
+        """Scan one file (its first `max_bytes` bytes) in overlapping blocks, so memory stays
+        bounded by the block size whatever the file size. Never raises for I/O errors."""
         try:
-            with open(path, "rb") as fh:
+            with open(path, "rb", buffering=0) as fh:
                 size = os.fstat(fh.fileno()).st_size
-                result.size = size
                 limit = size if max_bytes is None else min(size, max_bytes)
-                result.scanned = limit
                 if limit == 0:
-                    return result
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    result.matches = self.scan_buffer(mm, limit)
+                    return FileScan(size=size)
+                result = self.scan_stream(fh, limit, size)
+                result.size = size
+                return result
         except (OSError, ValueError) as exc:
-            result.scanned = 0
-            result.error = f"cannot read: {getattr(exc, 'strerror', None) or exc}"
-        return result
+            return FileScan(error=f"cannot read: {getattr(exc, 'strerror', None) or exc}")
 
     def scan_stream(self, fh, max_bytes: int, size_hint: int = 0) -> FileScan:
         """Scan a non-seekable stream (e.g. a zip member) in overlapping blocks.
@@ -278,7 +280,9 @@ class Engine:
             own_end = base + len(buf) if done else base + len(buf) - reach
             if own_end > owned:
                 s, e = owned - base, own_end - base
-                for pos, kid in self.occurrences(buf[s:min(len(buf), e + self.max_kw)]):
+                stop = min(len(buf), e + self.max_kw)
+                seg = buf if (s == 0 and stop == len(buf)) else buf[s:stop]
+                for pos, kid in self.occurrences(seg):
                     if s + pos >= e:
                         break
                     local: dict = {}
@@ -385,37 +389,53 @@ def _worker_init(engine_name: str) -> None:
     _WORKER = Engine(engine=engine_name)
 
 
-def _worker_scan(job: tuple[str, str, Optional[int]]) -> tuple[str, FileScan]:
-    key, path, max_bytes = job
+def _worker_call(item: tuple[Callable, tuple]) -> object:
+    fn, job = item
     assert _WORKER is not None
-    return key, _WORKER.scan_file(Path(path), max_bytes)
+    return fn(_WORKER, *job)
+
+
+def worker_count(workers: Optional[int] = None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    try:
+        return max(1, int(os.environ.get(ENV_WORKERS, "") or min(2, os.cpu_count() or 1)))
+    except ValueError:
+        return 1
+
+
+def map_files(fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine: Optional[Engine] = None,
+              workers: Optional[int] = None) -> list:
+    """`fn(engine, *job)` for every job, results in job order. Runs in worker processes (each
+    with its own Engine) when the total size is large, in-process otherwise; `fn` must be a
+    module-level function. Deterministic either way."""
+    engine = engine or Engine()
+    workers = worker_count(workers)
+    if workers <= 1 or sum(sizes) < PARALLEL_MIN_BYTES or len(jobs) < 2:
+        return [fn(engine, *job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -sizes[i])  # biggest first: workers finish together
+    results: list = [None] * len(jobs)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(engine.name,)) as pool:
+            for i, res in zip(order, pool.map(_worker_call, [(fn, jobs[i]) for i in order], chunksize=2)):
+                results[i] = res
+    except (OSError, RuntimeError):  # no process support (sandbox): in-process
+        return [fn(engine, *job) for job in jobs]
+    return results
+
+
+def _scan_file_job(engine: Engine, path: str, max_bytes: Optional[int]) -> FileScan:
+    return engine.scan_file(Path(path), max_bytes)
 
 
 def scan_paths(jobs: Sequence[tuple[str, Path]], max_bytes: Optional[int] = None,
                engine: Optional[Engine] = None, workers: Optional[int] = None) -> dict[str, FileScan]:
-    """Scan many files; uses worker processes when the total size is large. Deterministic."""
-    engine = engine or Engine()
-    sizes = {}
-    for key, path in jobs:
+    """Scan many files (key, path); uses worker processes when the total size is large."""
+    sizes = []
+    for _key, path in jobs:
         try:
-            sizes[key] = os.path.getsize(path)
+            sizes.append(min(os.path.getsize(path), max_bytes or 1 << 62))
         except OSError:
-            sizes[key] = 0
-    total = sum(min(s, max_bytes or s) for s in sizes.values())
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    results: dict[str, FileScan] = {}
-    if workers <= 1 or total < PARALLEL_MIN_BYTES or len(jobs) < 2:
-        for key, path in jobs:
-            results[key] = engine.scan_file(Path(path), max_bytes)
-        return results
-    # biggest files first so the two workers finish together
-    ordered = sorted(jobs, key=lambda j: -sizes[j[0]])
-    try:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(engine.name,)) as pool:
-            for key, scan in pool.map(_worker_scan, [(k, str(p), max_bytes) for k, p in ordered], chunksize=4):
-                results[key] = scan
-    except (OSError, RuntimeError):  # no process support (sandbox): fall back to in-process
-        for key, path in jobs:
-            if key not in results:
-                results[key] = engine.scan_file(Path(path), max_bytes)
-    return results
+            sizes.append(0)
+    results = map_files(_scan_file_job, [(str(p), max_bytes) for _k, p in jobs], sizes, engine, workers)
+    return {key: res for (key, _p), res in zip(jobs, results)}

@@ -53,10 +53,16 @@ class SecretRule:
     validators: tuple[str, ...] = ()
     generic: bool = False  # loses against a provider rule on the same secret
     references: tuple[str, ...] = ()
+    # cheap necessary condition: `near` occurs within `near_span` bytes after the keyword's end
+    # (e.g. the assignment operator of a name = value rule); skips the full regex otherwise
+    near: bytes = b""
+    near_span: int = 0
     regex: re.Pattern = field(init=False, repr=False, compare=False)
+    near_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern))
+        object.__setattr__(self, "near_re", re.compile(self.near) if self.near else None)
         for v in self.validators:
             if v not in VALIDATORS:
                 raise ValueError(f"rule {self.id}: unknown validator {v}")
@@ -321,6 +327,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "The 40-character secret of an AWS access key, assigned to an aws_secret_access_key-style name. "
         "Together with the key id it signs any AWS API call the key allows. Rotate the key now.",
         caseless=True, before=8, after=100, min_entropy=4.0, validators=("not_placeholder",),
+        near=rb"[=:]", near_span=32,
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
     ),
     SecretRule(
@@ -415,6 +422,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "grants full access to the storage account. Rotate the key and use SAS tokens or managed "
         "identities.",
         caseless=True, before=40, after=170, min_entropy=4.0, validators=("not_placeholder", "azure_key"),
+        near=rb"[=:]", near_span=48,
         references=("https://learn.microsoft.com/azure/storage/common/storage-account-keys-manage",),
     ),
     SecretRule(
@@ -493,7 +501,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "A URL or DSN with an embedded password (scheme://user:password@host), e.g. a database "
         "connection string. Placeholders (user:password@, ${VAR}, <password>) and example hosts are "
         "ignored. Read the DSN from the environment or a secret store at run time.",
-        before=32, after=520, validators=("url_password",),
+        before=32, after=520, validators=("url_password",), near=b"@", near_span=260,
     ),
     SecretRule(
         "HN-SEC-100", "generic secret assignment", H,
@@ -509,6 +517,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "as a module constant / default argument / dict item in the Nuitka constants blob. Values "
         "that look like words, identifiers, paths, format strings or placeholders are ignored.",
         caseless=True, before=48, after=300, validators=("generic",), generic=True,
+        near=rb"[=:]", near_span=40,
     ),
 )
 
