@@ -205,3 +205,14 @@ def test_rule_ids_unique_and_documented():
     for r in SECRET_RULES:
         assert r.id.startswith("HN-SEC-") and len(r.explanation) > 60 and r.keywords
         assert "secret" in r.regex.groupindex
+
+
+def test_hostile_candidates_do_not_raise(engine):
+    import base64
+
+    payload = b'{"r":"' + F.text(1500).encode() + b'","x":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    deep = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    token = "eyJhbGciOiJIUzI1NiJ9." + deep + "." + F.b64url(32)
+    found = hits(engine, token)  # JSON nested too deep for the validator: kept, flagged
+    assert [r for r, _, _ in found] == ["HN-SEC-017"]
+    assert engine.scan_buffer(b"-----BEGIN  PRIVATE KEY-----" + b"\xff" * 100000) == []

@@ -116,15 +116,19 @@ def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBl
         if blob is not None:
             part = blob.module_at(m.offset)
             module = part.module if part is not None else None
-        where = f"constants of module {module}" if module else f"offset {m.offset}"
-        message = f"{srule.name} in {where}"
+        evidence = mask(m.secret)
+        message = f"{srule.name} {evidence}"
+        if module:
+            message += f" in the constants of module {module}"
+        elif blob is not None and blob.module_at(m.offset) is not None:
+            message += " in the Nuitka constants blob"
         if m.encoding == "utf-16le":
             message += " (UTF-16LE text)"
         if m.note:
             message += f": {m.note}"
         out.append(rule_finding(
             _RULE[m.rule_id], path, message, severity=m.severity, offset=m.offset, length=m.length,
-            module=module, evidence=mask(m.secret), fingerprint=secret_fingerprint(m.rule_id, m.secret)))
+            module=module, evidence=evidence, fingerprint=secret_fingerprint(m.rule_id, m.secret)))
     return out
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
-from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, entropy
+from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy
 
 _NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
@@ -217,7 +217,10 @@ class Engine:
             return
         severity, notes = rule.severity, []
         for name in rule.validators:
-            verdict = VALIDATORS[name](secret, m)
+            try:
+                verdict = VALIDATORS[name](secret, m)
+            except (ValueError, IndexError, TypeError, UnicodeError, RecursionError, OverflowError):
+                verdict = Verdict(note="could not be validated")  # hostile content: keep, say so
             if verdict is None:
                 return
             if verdict.severity is not None:
