@@ -321,3 +321,16 @@ def test_profile_extends_never_blocks_on_special_files(tmp_path, target):
     (tmp_path / "hardnut.toml").write_text(f'[profile]\nextends = "{target}"\n')
     with pytest.raises(ProfileError, match="not a regular file|cannot read profile"):
         within(10, load_profile, tmp_path / "hardnut.toml", require_entry=False)
+
+
+@pytest.mark.parametrize("option", ["--baseline", "--manifest"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "link-to-zero"])
+def test_baseline_and_manifest_never_block_on_special_files(tmp_path, art, option, special):
+    """A baseline or manifest from the repository (a FIFO, /dev/zero, a link to it) is a one-line error
+    (exit 2), not a hang or an out-of-memory."""
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink("/dev/zero", tmp_path / "link-to-zero")
+    path = special if special.startswith("/") else str(tmp_path / special)
+    res = hardnut_cli("verify", str(art), option, path, timeout=60)
+    assert res.returncode == 2 and "not a regular file" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr

@@ -85,7 +85,10 @@ def _extra_files(extra: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        from hardnut.safeio import read_regular
+        from hardnut.verify import MAX_INPUT_BYTES
+
+        doc = json.loads(read_regular(path, MAX_INPUT_BYTES).decode("utf-8"))
         if doc.get("tool", {}).get("name") != "hardnut" or not isinstance(doc.get("files"), list):
             raise ValueError("not a hardnut manifest")
         for entry in doc["files"]:

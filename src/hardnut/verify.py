@@ -19,6 +19,7 @@ from hardnut.checks.walk import TOOL_ERROR
 from hardnut.errors import HardnutError
 from hardnut.model import Finding, Severity, VerifyResult
 from hardnut.profile import Profile, Suppression
+from hardnut.safeio import read_regular
 
 
 
@@ -94,14 +95,19 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
 # baselines: known findings, by fingerprint (location independent for secrets)
 
 
+MAX_INPUT_BYTES = 256 * 1024 * 1024  # baselines and manifests: a regular file of at most this size
+
+
 def read_baseline(path: Path) -> frozenset[str]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_INPUT_BYTES).decode("utf-8"))
         entries = data["findings"]
         return frozenset(str(e["fingerprint"]) for e in entries)
     except FileNotFoundError:
         raise HardnutError(f"baseline not found: {path}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        raise HardnutError(f"cannot read baseline: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
         raise HardnutError(f"baseline {path} is not a hardnut baseline ({type(exc).__name__})") from None
 
 
