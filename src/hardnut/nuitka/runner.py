@@ -40,6 +40,16 @@ class RunResult:
     duration: float
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM/SIGHUP (a CI job cancelled, a closed terminal) while the child runs: handled like Ctrl-C.
+    Without this hardnut would die at once and leave the child's session, which does not get the signal
+    (start_new_session), compiling on into the output folder."""
+
+
+def _on_terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Terminated()
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -72,6 +82,19 @@ def run_streaming(
     Raises BuildFailed on timeout or interruption, with the last lines of output."""
     tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
     start = time.monotonic()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _on_terminate)
+    try:
+        return _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start) -> RunResult:
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
