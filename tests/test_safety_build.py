@@ -112,6 +112,17 @@ def test_every_value_lands_in_exactly_one_argument(tmp_path):
     assert doc["env"]["CC"] == "gcc --debug" and doc["stdin"] == "/dev/null"
 
 
+@pytest.mark.xfail(strict=True, reason="build.env replaces the hardening CFLAGS/LDFLAGS instead of being merged "
+                                       "with them (nuitka/argv.py: env.update(build.env) after hardening_env)")
+def test_profile_env_cannot_drop_the_hardening_flags(tmp_path):
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    (tmp_path / "hardnut.toml").write_text(
+        '[app]\nentry = "app.py"\n[build]\nenv = { CFLAGS = "-O0 -fno-stack-protector", LDFLAGS = "-Wl,-z,execstack" }\n')
+    res = hardnut_cli("build", "--dry-run", "--format", "json", cwd=tmp_path)
+    env = json.loads(res.stdout)["env"]
+    assert "-fstack-protector-strong" in env["CFLAGS"].split() and "-Wl,-z,noexecstack" in env["LDFLAGS"].split()
+
+
 # ------------------------------------------------------------------------------- real builds
 
 APP = '''"""tiny app for hardnut's build safety tests"""
