@@ -69,21 +69,21 @@ def _verify(seed: fh.Seed, plan, work: Path) -> None:
 # ------------------------------------------------------------------------------------- binaries
 
 
-@budget(700)
+@budget(1500)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_verify_elf(seeds, work, index, plan):
     elf = _need(seeds, "elf")
     _verify(elf[index % len(elf)], plan, work)
 
 
-@budget(200)
+@budget(600)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_verify_pe(seeds, work, index, plan):
     pe = _need(seeds, "pe")
     _verify(pe[index % len(pe)], plan, work)
 
 
-@budget(400)
+@budget(900)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_onefile_payloads(seeds, work, index, plan):
     """Payload fields (entry sizes, flags, CRCs, frame sizes, the trailer, zstd frame and block headers)
@@ -120,7 +120,7 @@ def nuitka_seeds(planted_standalone) -> list[fh.Seed]:
 
 
 @pytest.mark.nuitka
-@budget(40)
+@budget(60)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_nuitka_built_binaries(nuitka_seeds, work, index, plan):
     seed = nuitka_seeds[index % len(nuitka_seeds)]
@@ -138,7 +138,7 @@ def report_seed(planted_standalone) -> fh.Seed:
 
 
 @pytest.mark.nuitka
-@budget(60)
+@budget(80)
 @given(plan=st.lists(st.tuples(st.sampled_from([0, 1, 2, 5, 6, 7, 8, 11, 11, 11]), st.integers(0, 2**32 - 1),
                                st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
 def test_fuzz_report_xml(report_seed, seeds, work, plan):
@@ -213,14 +213,14 @@ def profiles(draw) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
 
 
-@budget(400)
+@budget(500)
 @given(doc=profiles())
 def test_fuzz_profile_structured(work, doc):
     problem = fh.check_profile(doc, work)
     assert problem is None, f"{doc[:2000]!r}\n{problem}"
 
 
-@budget(400)
+@budget(500)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_profile_bytes(work, index, plan):
     seed = TOML_SEEDS[index % len(TOML_SEEDS)]
