@@ -112,8 +112,6 @@ def test_every_value_lands_in_exactly_one_argument(tmp_path):
     assert doc["env"]["CC"] == "gcc --debug" and doc["stdin"] == "/dev/null"
 
 
-@pytest.mark.xfail(strict=True, reason="build.env replaces the hardening CFLAGS/LDFLAGS instead of being merged "
-                                       "with them (nuitka/argv.py: env.update(build.env) after hardening_env)")
 def test_profile_env_cannot_drop_the_hardening_flags(tmp_path):
     (tmp_path / "app.py").write_text("print('hi')\n")
     (tmp_path / "hardnut.toml").write_text(
@@ -214,8 +212,6 @@ def test_build_keeps_foreign_files(project):
 
 
 @pytest.mark.nuitka
-@pytest.mark.xfail(strict=True, reason="hardnut build overwrites a foreign <name>.hardnut.json when no dist, report "
-                                       "or SBOM exists yet (build.py checks ownership only when those exist)")
 def test_foreign_manifest_is_refused_not_overwritten(project):
     work, outcome, _ = project
     assert outcome["after_first"]["tiny.hardnut.json"] == FOREIGN["tiny.hardnut.json"]

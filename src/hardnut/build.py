@@ -126,6 +126,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
     artifact, dist, report, manifest = final_paths(profile)
     sbom = out / f"{profile.app.name}.cdx.json"
     existing = [p for p in (dist if dist else artifact, report, sbom) if p.exists() or p.is_symlink()]
+    if (manifest.exists() or manifest.is_symlink()) and not _owned(manifest):
+        raise HardnutError(f"refusing to replace {manifest}: it was not made by hardnut; move it away or choose "
+                           f"another app.output_dir")
     if existing and not _owned(manifest):
         raise HardnutError(f"refusing to replace {existing[0]}: it was not made by hardnut (no {manifest.name}); "
                            f"move it away or choose another app.output_dir")

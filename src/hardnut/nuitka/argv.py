@@ -117,10 +117,9 @@ def nuitka_command(
     argv += list(build.extra_args)
     argv.append(str(app.entry))
 
-    env: dict[str, str] = {"NUITKA_UPDATE_CHECK": "never"}
-    if build.hardening:
-        env.update(hardening_env(base_env, toolchain(platform, compiler)))
-    env.update(dict(build.env))
+    env: dict[str, str] = {"NUITKA_UPDATE_CHECK": "never", **dict(build.env)}
+    if build.hardening:  # merged after the profile's env, so no CFLAGS/LDFLAGS there can drop the flags
+        env.update(hardening_env({**base_env, **dict(build.env)}, toolchain(platform, compiler)))
     return NuitkaCommand(
         argv=tuple(argv), env=tuple(sorted(env.items())), stdin_devnull=not build.allow_downloads,
         build_dir=build_dir, report=report,
