@@ -156,3 +156,14 @@ def test_readme_documents_every_profile_key():
             assert f"`{key}`" in readme, f"README misses {table}.{key}"
     for key in SMOKE_KEYS:
         assert f"`{key}`" in readme, f"README misses verify.smoke.{key}"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[app]\nentry = "app.py"\n[build]\nenv = { LD_PRELOAD = "./evil.so" }\n', "LD_PRELOAD is refused"),
+    ('[app]\nentry = "app.py"\n[build]\nenv = { PYTHONPATH = "." }\n', "PYTHONPATH is refused"),
+    ('[app]\nentry = "app.py"\ninclude_data = [{ src = "/etc", dest = "etc" }]\n', "leaves the profile's folder"),
+    ('[app]\nentry = "app.py"\ninclude_data = [{ src = "..", dest = "up" }]\n', "leaves the profile's folder"),
+])
+def test_profile_cannot_reach_outside_or_load_code(tmp_path, text, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile(write(tmp_path, text))

@@ -355,7 +355,14 @@ def doctor():
         sys.exit(2)
 
 
+def _terminate(signum, frame):  # a cancelled CI job: clean up like Ctrl-C does
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False, prog_name="hardnut")
     except click.exceptions.Exit as exc:

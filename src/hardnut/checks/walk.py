@@ -37,8 +37,8 @@ LIMIT = Rule(
 )
 NON_UTF8 = Rule(
     "HN-WALK-005", "undecodable file name", "leftover", Severity.MEDIUM,
-    "A file name that is not valid UTF-8. It is reported with escapes; such names break installers, "
-    "archives and Windows file systems.",
+    "A file name that is not valid UTF-8, or that holds control characters. It is reported with escapes; "
+    "such names break installers, archives and Windows file systems, and can spoof terminal output.",
 )
 
 TOOL_ERROR = Rule(

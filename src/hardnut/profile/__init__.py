@@ -289,6 +289,12 @@ def _no_control(v: _Validator, key: str, value: str) -> None:
         raise v.fail(key, "control characters are not allowed")
 
 
+# Variables that make Nuitka's Python or the toolchain load code from elsewhere (plus LD_*/DYLD_*).
+REFUSED_ENV = frozenset({
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONUSERBASE", "PYTHONEXECUTABLE",
+    "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "NUITKA_PLUGINS", "NUITKA_USER_PLUGINS",
+})
+
 REFUSED_EXTRA = {
     "--debug": "keeps debug checks and symbols",
     "--unstripped": "keeps debug information in the binary",
@@ -344,6 +350,9 @@ def _data_include(v: _Validator, root: Path, item: Any, index: int) -> DataInclu
     if pure.is_absolute() or ".." in pure.parts:
         raise v.fail("app.include_data", f"entry {index + 1}: dest must be relative and stay inside the dist")
     src_path = (root / src).resolve()
+    if os.path.isabs(src) or not (src_path == root.resolve() or root.resolve() in src_path.parents):
+        raise v.fail("app.include_data", f"entry {index + 1}: src {src!r} leaves the profile's folder; a profile "
+                                         f"may only bundle files of its own project")
     if not src_path.exists():
         raise v.fail("app.include_data", f"entry {index + 1}: {src} does not exist")
     return DataInclude(src_path, str(pure), src_path.is_dir())
@@ -403,6 +412,8 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
     for k in env:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
             raise v.fail("build.env", f"{k!r} is not an environment variable name")
+        if k in REFUSED_ENV or k.startswith(("LD_", "DYLD_")):
+            raise v.fail("build.env", f"{k} is refused: it would load other code into Nuitka or the compiler")
     build = BuildConfig(
         python_flags=tuple(flags), hardening=v.get("build", "hardening"), lto=lto,
         deployment=v.get("build", "deployment"), allow_downloads=allow_downloads,
