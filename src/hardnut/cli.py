@@ -146,14 +146,23 @@ def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
 # ----------------------------------------------------------------------------------------------- verify
 
 
+def report_options(command):
+    """--fail-on, --format and -o, shared by verify and check-source."""
+    for option in reversed((
+        click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
+                     help="Lowest severity that fails (default: the profile's verify.fail_on, else high)."),
+        click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."),
+    )):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="Profile (a file, or a template name like ci-verify) for fail_on, allow lists, limits.")
-@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
-              help="Lowest severity that fails (default: the profile's, else high).")
-@click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@report_options
 @click.option("--allow-external", multiple=True, metavar="LIB", help="Extra system library allowed (repeatable).")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Suppress findings listed here.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
@@ -202,10 +211,7 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
 @cli.command("check-source")
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
-@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
-              help="Lowest severity that fails (default: the profile's verify.fail_on).")
-@click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@report_options
 def check_source(profile_path, fail_on, fmt, output):
     """Check the app before building: sources, bundled data and dependency files.
 

@@ -21,6 +21,7 @@ from typing import Iterable, Optional
 
 from hardnut import __version__
 from hardnut.errors import HardnutError
+from hardnut.nuitka.report_xml import Distribution
 
 SPEC = "1.6"
 # how Nuitka's report spells the Python installation's own folders (lib-dynload, DLLs)
@@ -29,14 +30,6 @@ RUNTIME_PREFIXES = ("${sys.real_prefix}", "${sys.base_prefix}")
 
 class SbomError(HardnutError):
     """The report XML is malformed or the SBOM cannot be written."""
-
-
-@dataclass(frozen=True)
-class Distribution:
-    name: str
-    version: str
-    installer: str = ""
-    vendored: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,8 +69,7 @@ def read_report(path: Path) -> ReportFacts:
         raise SbomError(f"cannot use Nuitka report {Path(path).name}: {exc}") from None
     facts = ReportFacts(nuitka_version=report.nuitka_version, mode=report.mode,
                         python_version=report.python_version)
-    facts.distributions = [Distribution(d.name, d.version, d.installer, d.vendored)
-                           for d in report.distributions if d.name]
+    facts.distributions = [d for d in report.distributions if d.name]
     module_dist = {m.name: m.distributions[0] for m in report.modules if m.distributions}
     for f in report.included:
         dest = f.dest_path.replace("\\", "/")
