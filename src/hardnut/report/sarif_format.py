@@ -40,8 +40,7 @@ def document(result: VerifyResult, rules: dict[str, Rule]) -> dict:
         location: dict = {"physicalLocation": {"artifactLocation": {"uri": quote(f.path, safe="/!:@")}}}
         if f.line is not None:
             location["physicalLocation"]["region"] = {"startLine": f.line}
-        elif f.offset is not None:
-            location["physicalLocation"]["region"] = {"byteOffset": f.offset, "byteLength": f.length or 1}
+        # Byte offsets into binaries go in properties: GitHub code scanning wants line-based regions.
         res = {
             "ruleId": f.rule,
             "level": LEVEL[f.severity],
@@ -52,7 +51,7 @@ def document(result: VerifyResult, rules: dict[str, Rule]) -> dict:
         }
         if f.rule in index:
             res["ruleIndex"] = index[f.rule]
-        for key in ("library", "module", "evidence"):
+        for key in ("library", "module", "evidence", "offset", "length"):
             if getattr(f, key) is not None:
                 res["properties"][key] = getattr(f, key)
         results.append(res)

@@ -1,0 +1,65 @@
+"""Each output format on a fixed result: structure a consumer relies on (SARIF for GitHub, JUnit, JSON)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from hardnut.checks import all_rules
+from hardnut.model import Finding, Severity, VerifyResult, mask, secret_fingerprint
+from hardnut.report import FORMATS, renderer
+
+SECRET = "ghp_" + "Q" * 36
+
+
+def result() -> VerifyResult:
+    return VerifyResult("dist/app.dist", Severity.HIGH, [
+        Finding("HN-SEC-003", "secret", Severity.CRITICAL, "app.bin!/lib/x.so", "GitHub token", offset=4096,
+                length=40, module="app.settings", evidence=mask(SECRET),
+                fingerprint=secret_fingerprint("HN-SEC-003", SECRET)),
+        Finding("HN-DEP-001", "dependency", Severity.HIGH, "sub dir/lib a.so", "needs libmissing.so.1",
+                library="libmissing.so.1"),
+        Finding("HN-SRC-001", "source", Severity.LOW, "app.py", "import by computed name", line=7),
+    ])
+
+
+def test_sarif_shape_github_needs():
+    doc = json.loads(renderer("sarif")(result(), all_rules(), False))
+    assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
+    run = doc["runs"][0]
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert rule_ids == sorted({"HN-SEC-003", "HN-DEP-001", "HN-SRC-001"})
+    for rule in run["tool"]["driver"]["rules"]:
+        assert rule["shortDescription"]["text"] and float(rule["properties"]["security-severity"]) >= 0
+    for res in run["results"]:
+        assert res["ruleId"] == rule_ids[res["ruleIndex"]]
+        assert res["message"]["text"] and res["level"] in ("error", "warning", "note")
+        loc = res["locations"][0]["physicalLocation"]
+        assert " " not in loc["artifactLocation"]["uri"]
+        assert "region" not in loc or loc["region"]["startLine"] >= 1
+        assert res["partialFingerprints"]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert by_rule["HN-SEC-003"]["properties"]["offset"] == 4096
+    assert by_rule["HN-SRC-001"]["locations"][0]["physicalLocation"]["region"] == {"startLine": 7}
+
+
+def test_junit_counts_failures_at_fail_on():
+    root = ET.fromstring(renderer("junit")(result(), all_rules(), False))
+    suite = root.find("testsuite")
+    assert suite.get("failures") == "2"  # critical + high fail at high; the low one does not
+    failed = {c.get("name").split()[0] for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"HN-SEC-003", "HN-DEP-001"}
+
+
+def test_json_contract_fields():
+    doc = json.loads(renderer("json")(result(), all_rules(), False))
+    assert {"target", "verdict", "fail_on", "findings", "files"} <= set(doc)
+    sec = doc["findings"][0]
+    assert {"rule", "category", "severity", "path", "message", "offset", "length", "module"} <= set(sec)
+    assert doc["findings"][1]["library"] == "libmissing.so.1"
+
+
+def test_no_format_prints_the_secret():
+    for fmt in FORMATS:
+        out = renderer(fmt)(result(), all_rules(), fmt == "text")
+        assert SECRET not in out and SECRET[:12] not in out, fmt
