@@ -76,7 +76,8 @@ def test_sbom_written_by_the_build_lists_distributions_with_purls():
     assert f"file:{speedups[0]}" in deps[markupsafe]
     assert markupsafe in deps["app:planted_source"]
     manifest = json.loads(build.manifest.read_text())
-    assert Path(manifest["sbom"]).name == "planted_source.cdx.json"
+    assert manifest["sbom"]["path"] == "planted_source.cdx.json"  # relative to the manifest
+    assert manifest["sbom"]["sha256"] == hashlib.sha256(build.sbom.read_bytes()).hexdigest()
 
 
 @pytest.mark.nuitka
