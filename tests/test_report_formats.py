@@ -63,3 +63,12 @@ def test_no_format_prints_the_secret():
     for fmt in FORMATS:
         out = renderer(fmt)(result(), all_rules(), fmt == "text")
         assert SECRET not in out and SECRET[:12] not in out, fmt
+
+
+def test_text_collapses_many_findings_below_fail_on():
+    many = [Finding("HN-DBG-011", "debug", Severity.INFO, f"lib{i}.so", "bundled file carries DWARF")
+            for i in range(10)]
+    res = VerifyResult("d", Severity.MEDIUM, many + result().findings)
+    out = renderer("text")(res, all_rules(), False)
+    assert "HN-DBG-011   10 files:" in out and "lib9.so" not in out
+    assert "needs libmissing.so.1" in out  # at or above fail_on: always one line each

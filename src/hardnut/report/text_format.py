@@ -12,6 +12,9 @@ COLORS = {
 }
 
 
+COLLAPSE_ABOVE = 3
+
+
 def finding_line(f, color: bool) -> str:
     where = f.path
     if f.line is not None:
@@ -32,7 +35,20 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
         if not group:
             continue
         lines.append(f"{sev.label} ({len(group)}):")
-        lines.extend(finding_line(f, color) for f in group)
+        if sev >= result.fail_on:
+            lines.extend(finding_line(f, color) for f in group)
+            continue
+        # Below the failing level, a rule with many findings gets one summary line (JSON/SARIF list them all).
+        by_rule: dict[str, list] = {}
+        for f in group:
+            by_rule.setdefault(f.rule, []).append(f)
+        for rule_id, found in by_rule.items():
+            if len(found) <= COLLAPSE_ABOVE:
+                lines.extend(finding_line(f, color) for f in found)
+            else:
+                name = rules[rule_id].name if rule_id in rules else ""
+                paths = ", ".join(f.path for f in found[:3])
+                lines.append(f"  {sev.label.upper():8} {rule_id:12} {len(found)} files: {name} ({paths}, …)")
     counts = ", ".join(f"{n} {label}" for label, n in result.counts().items() if n)
     glibc = result.facts.get("glibc_max")
     facts = f"; needs glibc >= {glibc}" if glibc else ""
