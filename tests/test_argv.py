@@ -107,3 +107,11 @@ def test_project_option_comments_found(tmp_path):
     found = scan_app(tmp_path / "app.py")
     assert [(f.path.name, f.line, f.kind) for f in found] == [
         ("app.py", 1, "nuitka-project"), ("m.py", 2, "nuitka-project-if")]
+
+
+def test_secret_env_values_masked_when_shown(tmp_path):
+    token = "tok_" + "Z9" * 12
+    c = cmd(profile(tmp_path, f'[build]\nenv = {{ SIGNING_TOKEN = "{token}", CC = "clang" }}\n'))
+    assert dict(c.env)["SIGNING_TOKEN"] == token  # Nuitka gets the real value
+    shown = c.shown_env()
+    assert token not in shown["SIGNING_TOKEN"] and shown["CC"] == "clang"

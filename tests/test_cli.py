@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-
 import pytest
 
 from conftest import hardnut_cli

@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -206,15 +205,16 @@ def redact_report(path: Path) -> None:
 
 
 def tool_versions() -> dict[str, str]:
-    from hardnut.doctor import _dist_version, _version, c_compiler
     import platform
+
+    from hardnut.doctor import c_compiler, command_version, dist_version
 
     cc = c_compiler()
     return {
         "hardnut": __version__,
-        "nuitka": _dist_version("nuitka") or "unknown",
+        "nuitka": dist_version("nuitka") or "unknown",
         "python": platform.python_version(),
-        "compiler": (_version([cc, "--version"]) or "unknown") if cc else "unknown",
+        "compiler": (command_version([cc, "--version"]) or "unknown") if cc else "unknown",
     }
 
 

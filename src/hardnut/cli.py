@@ -78,10 +78,10 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
     if dry_run:
         cmd = command_for(profile, profile.app.output_dir / ".hardnut-build-XXXXXX" / "nuitka")
         if fmt == "json":
-            emit(json.dumps({"argv": list(cmd.argv), "env": dict(cmd.env), "stdin": "/dev/null" if cmd.stdin_devnull
+            emit(json.dumps({"argv": list(cmd.argv), "env": cmd.shown_env(), "stdin": "/dev/null" if cmd.stdin_devnull
                              else "inherited"}, indent=2) + "\n", output)
         else:
-            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in cmd.env)
+            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in cmd.shown_env().items())
             stdin = " < /dev/null" if cmd.stdin_devnull else ""
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return

@@ -21,7 +21,7 @@ class Check:
     required: bool = True
 
 
-def _version(cmd: list[str]) -> Optional[str]:
+def command_version(cmd: list[str]) -> Optional[str]:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
@@ -30,7 +30,7 @@ def _version(cmd: list[str]) -> Optional[str]:
     return text[0].strip() if text else ""
 
 
-def _dist_version(name: str) -> Optional[str]:
+def dist_version(name: str) -> Optional[str]:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -49,11 +49,11 @@ def run_checks(onefile: bool = True) -> list[Check]:
     linux = sys.platform.startswith("linux")
     apt = "apt-get install -y"
     checks = [Check("python", True, f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})", "")]
-    nv = _dist_version("nuitka") if importlib.util.find_spec("nuitka") else None
+    nv = dist_version("nuitka") if importlib.util.find_spec("nuitka") else None
     checks.append(Check("nuitka", nv is not None, nv or "not installed in this Python",
                         f"{sys.executable} -m pip install 'nuitka>=4.1,<5' ordered-set"))
     cc = c_compiler()
-    cc_version = _version([cc, "--version"]) if cc else None
+    cc_version = command_version([cc, "--version"]) if cc else None
     if sys.platform == "win32":
         checks.append(Check("c-compiler", bool(cc), cc_version or "MSVC or MinGW (Nuitka finds MSVC itself)",
                             "install Visual Studio Build Tools, or allow Nuitka to download MinGW", required=False))
@@ -62,13 +62,13 @@ def run_checks(onefile: bool = True) -> list[Check]:
                             f"{apt} gcc" if linux else "xcode-select --install"))
     if linux:
         pe = shutil.which("patchelf")
-        checks.append(Check("patchelf", bool(pe), _version([pe, "--version"]) if pe else "not on PATH",
+        checks.append(Check("patchelf", bool(pe), command_version([pe, "--version"]) if pe else "not on PATH",
                             f"{apt} patchelf (standalone builds on Linux need it)"))
     ccache = shutil.which("ccache")
-    checks.append(Check("ccache", bool(ccache), _version([ccache, "--version"]) if ccache else "not on PATH",
+    checks.append(Check("ccache", bool(ccache), command_version([ccache, "--version"]) if ccache else "not on PATH",
                         f"{apt} ccache (optional: makes rebuilds much faster)" if linux else "install ccache (optional)",
                         required=False))
-    zv = _dist_version("zstandard")
+    zv = dist_version("zstandard")
     checks.append(Check("zstandard", zv is not None, zv or "not installed",
                         f"{sys.executable} -m pip install zstandard (onefile compression and payload inspection)",
                         required=onefile))

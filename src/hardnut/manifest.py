@@ -62,13 +62,22 @@ def build_manifest(profile: "Profile", outcome: "BuildOutcome", versions: dict[s
         "report": _rel(outcome.report, base) if outcome.report else None,
         "versions": versions,
         "profile": {"path": str(profile.path) if profile.path else None, "extends_chain": list(profile.chain),
-                    "resolved": profile.resolved},
-        "hardening_env": dict(outcome.command.env),
+                    "resolved": _without_env_values(profile.resolved, outcome.command.shown_env())},
+        "hardening_env": outcome.command.shown_env(),
         "smoke": {"ran": outcome.smoke.ran, "exit_code": outcome.smoke.exit_code, "ok": outcome.smoke.ok},
         "verification": verification,
         **_extra_files(outcome.extra, base),
         "files": [r.to_dict() for r in files],
     }
+
+
+def _without_env_values(resolved: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
+    """The resolved profile with build.env values as shown (secret-sounding ones masked)."""
+    env = resolved.get("build", {}).get("env")
+    if not env:
+        return resolved
+    build = dict(resolved["build"], env={k: shown.get(k, v) for k, v in env.items()})
+    return dict(resolved, build=build)
 
 
 def _extra_files(extra: dict[str, Any], base: Path) -> dict[str, Any]:

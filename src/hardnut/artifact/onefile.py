@@ -501,7 +501,6 @@ def _walk_raw(fh: BinaryIO, offset: int, limit: int, kind: str, layout: Layout, 
               max_entries: int) -> tuple[int, int]:
     """Walk every header of a raw ("X") or archive stream, seeking over data: (entries, stream end)."""
     src = _RawSource(fh, offset + 3, limit)
-    count = 0
     try:
         return _walk_raw_entries(src, layout, archive, max_entries)
     except PayloadLimit:

@@ -70,7 +70,7 @@ def display_name(rel: str | bytes) -> tuple[str, bool]:
     return shown, shown == text
 
 
-def file_digest(path: Path, limit: Optional[int] = None) -> str:
+def file_digest(path: Path) -> str:
     """sha256 of a regular file (opened without following links or blocking)."""
     with _open_regular(path) as fh:
         return _digest(fh)

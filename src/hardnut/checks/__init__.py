@@ -29,14 +29,8 @@ def modules() -> tuple[ModuleType, ...]:
 def all_rules() -> dict[str, Rule]:
     """Every rule hardnut knows, by id (including source rules that run outside verify)."""
     rules: dict[str, Rule] = {}
-    extra = ("hardnut.checks.source", "hardnut.manifest")
-    for name in CHECK_MODULES + extra:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for name in CHECK_MODULES + ("hardnut.checks.source", "hardnut.manifest"):
+        mod = importlib.import_module(name)
         for rule in mod.RULES:
             if rule.id in rules:
                 raise RuntimeError(f"duplicate rule id {rule.id}")

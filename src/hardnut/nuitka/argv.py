@@ -7,11 +7,15 @@ profile value can inject another Nuitka option or a shell command (Nuitka runs w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from hardnut.model import mask
 from hardnut.profile import Profile
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|KEY|AUTH|CREDENTIAL|PRIVATE|SIGN", re.IGNORECASE)
 
 # Hardening flags per toolchain family. Nuitka appends CFLAGS/CCFLAGS to the compile line and LDFLAGS
 # to the link line (nuitka/build/SconsCompilerSettings.py: importEnvironmentVariableSettings).
@@ -46,6 +50,10 @@ class NuitkaCommand:
     stdin_devnull: bool  # downloads not allowed: Nuitka's download prompts read from /dev/null
     build_dir: Path
     report: Path
+
+    def shown_env(self) -> dict[str, str]:
+        """The environment for printing and manifests: values of secret-sounding variables masked."""
+        return {k: mask(v) if SECRET_NAME.search(k) else v for k, v in self.env}
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         env = dict(base)
