@@ -1,0 +1,48 @@
+"""Speed work must not change results: verify's JSON report of deterministic real inputs equals the golden
+report recorded before the speed work (tests/golden/, see tests/helpers_golden.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from helpers_binaries import NETWORK_ERRORS, binfix  # noqa: F401
+from helpers_golden import GOLDEN, report, wheels_target
+
+
+def _diff(expected: dict, actual: dict) -> str:
+    lines = []
+    for key in sorted(set(expected) | set(actual)):
+        if expected.get(key) != actual.get(key):
+            lines.append(f"{key}: expected {json.dumps(expected.get(key))[:600]}\n   got {json.dumps(actual.get(key))[:600]}")
+    return "\n".join(lines)
+
+
+def test_real_wheels_report_unchanged(tmp_path):
+    try:
+        target = wheels_target(tmp_path / "wheels")
+    except subprocess.CalledProcessError as exc:
+        if any(marker in (exc.stderr or "") for marker in NETWORK_ERRORS):
+            pytest.skip("no network to download the pinned wheels")
+        raise
+    expected = json.loads((GOLDEN / "wheels.json").read_text())
+    actual = json.loads(json.dumps(report(target)))
+    assert actual == expected, _diff(expected, actual)
+
+
+def test_binary_fixtures_report_unchanged(binfix):  # noqa: F811
+    golden = json.loads((GOLDEN / "binaries.json").read_text())
+    compared = 0
+    for sub, expected in golden.items():
+        target = binfix.root / sub
+        if not target.is_dir():
+            continue
+        actual = json.loads(json.dumps(report(target)))
+        if [(f["path"], f["sha256"]) for f in actual["files"]] != [(f["path"], f["sha256"]) for f in expected["files"]]:
+            continue  # fixtures built by another compiler or in another folder: other bytes, other report
+        assert actual == expected, f"{sub}:\n" + _diff(expected, actual)
+        compared += 1
+    if not compared:
+        pytest.skip("the binary fixtures were built with other bytes than the golden's (another compiler)")
