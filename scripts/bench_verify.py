@@ -1,40 +1,50 @@
 #!/usr/bin/env python3
-"""Benchmark hardnut's secrets check against GNU grep on a large folder of real binaries.
+"""Benchmark the whole `hardnut verify DIST` (every check, in a subprocess, as a user runs it) against GNU
+`grep -raE` with hardnut's provider patterns over the same bytes.
 
-Builds (or reuses) a corpus folder: copies of Nuitka dists plus the regular *.so files of
-/usr/lib/x86_64-linux-gnu, ~320 MB by default. Then, with a warm page cache, times
+The corpus is the unpacked contents of real manylinux wheels at pinned versions (WHEELS, ~430 MB /
+~9,000 files), downloaded with pip and unpacked once into .bench-cache/ (gitignored). With a warm page
+cache it times, each --runs times (median):
 
-  * hardnut's secrets check (hardnut.checks.secrets.run on the walked folder: raw scan of every
-    file in ASCII and UTF-16LE, constants-blob decoding, archives), with 2 worker processes and
-    with 1;
-  * `LC_ALL=C grep -aEc -r -f <provider patterns as ERE>` over the same folder (ASCII only;
-    --with-generic adds the generic-assignment rule);
+  * grep -raEc -f <provider patterns as ERE> over the corpus;
+  * `hardnut verify CORPUS --format json -o FILE` with the default engine (hyperscan when installed);
+  * the same with the pure-Python fallback forced (HARDNUT_SECRETS_ENGINE=re);
+  * with --scale: verify on a corpus of 4 hard-linked copies (4x the bytes) against the 1x time;
+  * with --dist DIST (repeatable): verify of a small real dist, and `hardnut --version`.
 
-and prints both times, their ratio and the peak resident memory (resource.getrusage of this
-process and of its worker processes; grep's own via wait4, run first while this process is small).
+and prints the times, the ratios to grep and each run's peak resident memory (the largest single process:
+wait4's ru_maxrss covers the process and the worker processes it reaped).
 
-    python scripts/bench_verify.py [--corpus DIR] [--size-mb 320] [--dist DIST ...] [--rebuild]
+    python scripts/bench_verify.py [--runs 3] [--scale] [--dist DIST ...] [--no-fallback]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+CACHE = REPO / ".bench-cache"
 
-DEFAULT_DISTS = [
-    REPO / "tests" / "fixtures" / "build" / "planted-standalone" / "planted.dist",
-    Path("/tmp/nt/out/app.dist"),
+# (requirement, platform): real manylinux wheels with many shared objects
+WHEELS = [
+    ("numpy==1.26.4", "manylinux2014_x86_64"),
+    ("scipy==1.11.4", "manylinux2014_x86_64"),
+    ("pandas==2.1.4", "manylinux2014_x86_64"),
+    ("pyarrow==14.0.2", "manylinux2014_x86_64"),
+    ("cryptography==41.0.7", "manylinux2014_x86_64"),
+    ("lxml==4.9.4", "manylinux2014_x86_64"),
+    ("pillow==10.1.0", "manylinux2014_x86_64"),
+    ("grpcio==1.60.0", "manylinux2014_x86_64"),
 ]
-SYSTEM_LIBS = Path("/usr/lib/x86_64-linux-gnu")
 
 
 def ci(word: str) -> str:
@@ -69,134 +79,153 @@ ERE_PATTERNS = [
 ]
 
 
-# hardnut's generic rule as ERE: only with --with-generic (GNU grep's DFA struggles with it)
-GENERIC_ERE = (
-    "(" + "|".join(ci(w) for w in ("password", "passwd", "pass", "pwd", "secret", "token", "apikey", "api_key",
-                                    "api-key", "access_key", "private_key", "auth", "credential"))
-    + r")[A-Za-z0-9_.-]{0,24}[\"']?[ \t]{0,4}(=|:=|:|=>)[ \t]{0,4}[\"'`]?[!-~]{8,200}"
-)
-
-
 def human(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.0f} MB"
 
 
-def build_corpus(dest: Path, size_mb: int, dists: list[Path]) -> None:
-    """Copies of the Nuitka dists (about 40 % of the target), then system .so files."""
-    target = size_mb * 1024 * 1024
-    dest.mkdir(parents=True, exist_ok=True)
-    total = 0
-    dists = [d for d in dists if d.is_dir()]
-    copy = 0
-    while dists and total < target * 0.4:
-        d = dists[copy % len(dists)]
-        out = dest / f"dist{copy:02d}-{d.name}"
-        shutil.copytree(d, out, symlinks=True)
-        total += sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
-        copy += 1
-    libs = dest / "syslibs"
-    libs.mkdir(exist_ok=True)
-    for p in sorted(SYSTEM_LIBS.glob("*.so*")):
-        if total >= target:
-            break
-        if p.is_symlink() or not p.is_file():
-            continue
-        shutil.copy2(p, libs / p.name)
-        total += p.stat().st_size
-    print(f"corpus: {dest} ({copy} dist copies + {len(list(libs.iterdir()))} system libraries)")
+# ------------------------------------------------------------------------------------------- corpus
 
 
-def corpus_files(root: Path) -> list[Path]:
-    return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()]
+def download(req: str, platform: str) -> Path:
+    folder = CACHE / "wheels" / f"{req.replace('==', '-')}-{platform}"
+    found = sorted(folder.glob("*.whl"))
+    if not found:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
+                        platform, "--python-version", "3.11", "-d", str(folder), req], check=True)
+        found = sorted(folder.glob("*.whl"))
+    if not found:
+        raise SystemExit(f"pip download of {req} gave no wheel")
+    return found[-1]
 
 
-def warm(files: list[Path]) -> int:
-    total = 0
-    for p in files:
-        with open(p, "rb") as fh:
-            while block := fh.read(1 << 20):
-                total += len(block)
-    return total
+def build_corpus(dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for req, platform in WHEELS:
+        wheel = download(req, platform)
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(tmp / req.split("==")[0])
+    tmp.rename(dest)
 
 
-def run_grep(root: Path, patterns: Path) -> tuple[float, int, int, float]:
-    """(seconds, matching lines, files with matches, peak RSS in MB of grep itself)."""
-    env = dict(os.environ, LC_ALL="C")
-    t = time.perf_counter()
-    proc = subprocess.Popen(["grep", "-aEc", "-r", "-f", str(patterns), str(root)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code  # already reaped
-    if code not in (0, 1):
-        raise SystemExit(f"grep failed: {err.decode(errors='replace').strip()}")
-    counts = [int(line.rsplit(b":", 1)[1]) for line in out.splitlines() if b":" in line]
-    return elapsed, sum(counts), sum(1 for c in counts if c), usage.ru_maxrss / 1024
+def scaled_corpus(base: Path, copies: int) -> Path:
+    """`copies` hard-linked copies of the corpus (same bytes read again, no extra disk)."""
+    dest = base.with_name(f"{base.name}-x{copies}")
+    if dest.is_dir():
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for i in range(copies):
+        shutil.copytree(base, tmp / f"copy{i}", copy_function=os.link, symlinks=True)
+    tmp.rename(dest)
+    return dest
 
 
-def run_scan(root: Path, workers: int) -> tuple[float, int, str]:
-    from hardnut.artifact.walk import open_target
-    from hardnut.checks import secrets as secrets_check
-    from hardnut.checks.base import CheckContext, VerifyConfig
+def corpus_stats(root: Path) -> tuple[int, int]:
+    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    return len(files), sum(p.stat().st_size for p in files)
 
-    os.environ["HARDNUT_SECRETS_WORKERS"] = str(workers)
-    with open_target(root) as art:
-        ctx = CheckContext(art, VerifyConfig())
+
+def warm(root: Path) -> None:
+    for p in root.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            with open(p, "rb") as fh:
+                while fh.read(1 << 22):
+                    pass
+
+
+# ------------------------------------------------------------------------------------------- timing
+
+
+def timed(argv: list[str], env: dict[str, str], ok_codes=(0, 1)) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB of the largest process of the tree, stdout)."""
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         t = time.perf_counter()
-        findings = list(secrets_check.run(ctx))
+        proc = subprocess.Popen(argv, env=env, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)  # reaps it: rusage of the process and its reaped workers
         elapsed = time.perf_counter() - t
-        name = ctx.cache["secrets:engine"].name
-    return elapsed, len(findings), name
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
+    if code not in ok_codes:
+        raise SystemExit(f"{' '.join(argv[:4])}... exited {code}: {err.decode(errors='replace')[-800:]}")
+    return elapsed, usage.ru_maxrss / 1024, out.decode(errors="replace")
 
 
-def maxrss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def median_run(argv: list[str], env: dict[str, str], runs: int, ok_codes=(0, 1)) -> tuple[float, float]:
+    times, peaks = [], []
+    for _ in range(runs):
+        s, rss, _ = timed(argv, env, ok_codes)
+        times.append(s)
+        peaks.append(rss)
+    return statistics.median(times), max(peaks)
+
+
+def hardnut_argv(target: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "hardnut", "verify", str(target), "--format", "json", "-o", str(out)]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=Path("/tmp/hardnut-bench/corpus"))
-    ap.add_argument("--size-mb", type=int, default=320)
-    ap.add_argument("--dist", type=Path, action="append", help="Nuitka dist folder to copy (repeatable)")
-    ap.add_argument("--rebuild", action="store_true", help="delete and rebuild the corpus")
-    ap.add_argument("--with-generic", action="store_true",
-                    help="also give grep the generic-assignment pattern (slow: GNU grep's DFA struggles)")
+    ap.add_argument("--corpus", type=Path, default=CACHE / "corpus")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scale", action="store_true", help="also time 4x the bytes (hard-linked copies)")
+    ap.add_argument("--no-fallback", action="store_true", help="skip the forced pure-Python engine run")
+    ap.add_argument("--dist", type=Path, nargs="+", action="extend", default=[],
+                    help="small real dists to time verify on (e.g. a Nuitka standalone dist)")
     args = ap.parse_args()
 
-    if args.rebuild and args.corpus.exists():
-        shutil.rmtree(args.corpus)
-    if not args.corpus.exists() or not any(args.corpus.iterdir()):
-        build_corpus(args.corpus, args.size_mb, args.dist or DEFAULT_DISTS)
-    files = corpus_files(args.corpus)
-    size = warm(files)
-    print(f"corpus: {len(files)} files, {human(size)} (page cache warmed)")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               LC_ALL="C")
+    env.pop("HARDNUT_SECRETS_ENGINE", None)
+    if not args.corpus.is_dir():
+        build_corpus(args.corpus)
+    n, size = corpus_stats(args.corpus)
+    warm(args.corpus)
+    print(f"corpus: {args.corpus}: {n} files, {human(size)} ({len(WHEELS)} pinned manylinux wheels)")
+    out_dir = Path(tempfile.mkdtemp(prefix="hardnut-bench-"))
+    patterns = out_dir / "patterns.ere"
+    patterns.write_text("\n".join(ERE_PATTERNS) + "\n")
+    grep = ["grep", "-raEc", "-f", str(patterns)]
 
-    # grep first, while this process is still small: a forked child starts with the parent's RSS
-    patterns = args.corpus.parent / "patterns.ere"
-    ere = ERE_PATTERNS + ([GENERIC_ERE] if args.with_generic else [])
-    patterns.write_text("\n".join(ere) + "\n")
-    grep_s, grep_lines, grep_files, grep_rss = run_grep(args.corpus, patterns)
-    what = "provider + generic" if args.with_generic else "provider"
-    print(f"grep -aE ({len(ere)} {what} patterns, ASCII only): {grep_s:.2f} s, {grep_lines} matching lines "
-          f"in {grep_files} files, peak RSS {grep_rss:.0f} MB")
-
-    serial_s, serial_n, engine = run_scan(args.corpus, workers=1)
-    print(f"hardnut secrets, 1 process ({engine}): {serial_s:.2f} s, {serial_n} findings")
-    par_s, par_n, _ = run_scan(args.corpus, workers=2)
-    self_rss, workers_rss = maxrss_mb(resource.RUSAGE_SELF), maxrss_mb(resource.RUSAGE_CHILDREN)
-    if workers_rss <= grep_rss:
-        workers_rss = float("nan")  # no worker outgrew grep: not measurable this way
-    print(f"hardnut secrets, 2 processes ({engine}): {par_s:.2f} s, {par_n} findings")
-    print(f"hardnut peak RSS: {self_rss:.0f} MB (main process), {workers_rss:.0f} MB (largest worker)")
-
-    print(f"throughput: hardnut {size / par_s / 1e6:.0f} MB/s (2 proc), {size / serial_s / 1e6:.0f} MB/s "
-          f"(1 proc); grep {size / grep_s / 1e6:.0f} MB/s")
-    print(f"ratio hardnut/grep: {par_s / grep_s:.2f}x (2 processes), {serial_s / grep_s:.2f}x (1 process)")
-    peak = max(x for x in (self_rss, workers_rss) if x == x)  # ignore nan
-    ok = par_s <= 3 * grep_s and peak < 300
-    print(f"target (<= 3x grep, peak < 300 MB): {'met' if ok else 'NOT met'}")
+    ok = True
+    g_s, g_rss = median_run(grep + [str(args.corpus)], env, args.runs)
+    print(f"grep -raEc ({len(ERE_PATTERNS)} provider patterns): {g_s:.2f} s, peak {g_rss:.0f} MB")
+    h_s, h_rss = median_run(hardnut_argv(args.corpus, out_dir / "r.json"), env, args.runs)
+    ratio = h_s / g_s
+    ok &= ratio <= 2 and h_rss < 300
+    print(f"hardnut verify (default engine): {h_s:.2f} s, peak {h_rss:.0f} MB, {ratio:.2f}x grep "
+          f"(target <= 2x, < 300 MB)")
+    if not args.no_fallback:
+        env_re = dict(env, HARDNUT_SECRETS_ENGINE="re")
+        f_s, f_rss = median_run(hardnut_argv(args.corpus, out_dir / "r.json"), env_re, args.runs)
+        ratio = f_s / g_s
+        ok &= ratio <= 5 and f_rss < 300
+        print(f"hardnut verify (fallback engine forced): {f_s:.2f} s, peak {f_rss:.0f} MB, {ratio:.2f}x grep "
+              f"(target <= 5x, < 300 MB)")
+    if args.scale:
+        big = scaled_corpus(args.corpus, 4)
+        warm(big)
+        gb_s, _ = median_run(grep + [str(big)], env, max(1, args.runs // 2))
+        hb_s, hb_rss = median_run(hardnut_argv(big, out_dir / "r.json"), env, max(1, args.runs // 2))
+        ok &= hb_s <= 4.4 * h_s and hb_rss < 300
+        print(f"4x the bytes: hardnut {hb_s:.2f} s = {hb_s / h_s:.2f}x the 1x time (target <= 4.4x), "
+              f"peak {hb_rss:.0f} MB; grep {gb_s:.2f} s ({hb_s / gb_s:.2f}x grep)")
+    for dist in args.dist:
+        dn, dsize = corpus_stats(dist)
+        warm(dist)
+        d_s, d_rss = median_run(hardnut_argv(dist, out_dir / "r.json"), env, args.runs)
+        ok &= d_s < 1
+        print(f"small dist {dist.name} ({dn} files, {human(dsize)}): verify {d_s:.2f} s (target < 1 s), "
+              f"peak {d_rss:.0f} MB")
+    v_s, _ = median_run([sys.executable, "-m", "hardnut", "--version"], env, max(3, args.runs), ok_codes=(0,))
+    ok &= v_s < 0.2
+    print(f"hardnut --version: {v_s:.3f} s (target < 0.2 s)")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    print(f"targets: {'met' if ok else 'NOT all met'}")
     return 0 if ok else 1
 
 
