@@ -669,8 +669,12 @@ def _elf_ranges(fh: BinaryIO, size: int) -> tuple[list[tuple[int, int, str]], in
                 if start < end:
                     ranges.append((start, end, "segment"))
     try:
-        symtab = elf.get_section_by_name(".symtab")
-        for name in _PAYLOAD_SYMBOLS if symtab is not None else ():
+        # pyelftools builds a name map of the whole symbol table (one object per symbol: most of a
+        # verify's time); a name it could return is a NUL-terminated string somewhere in the file
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            named = [n for n in _PAYLOAD_SYMBOLS if mm.find(n.encode() + b"\0") >= 0]
+        symtab = elf.get_section_by_name(".symtab") if named else None
+        for name in named if symtab is not None else ():
             for sym in symtab.get_symbol_by_name(name) or []:
                 for seg in segments:
                     if seg["p_type"] == "PT_LOAD" and \

@@ -395,7 +395,10 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     dyn_names: set[str] = set()
     dynsym = by_type["SHT_DYNSYM"][0] if by_type.get("SHT_DYNSYM") else None
     symbol_source = dynsym if dynsym is not None else (dyn_segment if nsec == 0 else None)
-    if symbol_source is not None:
+    fast = _dynamic_symbols(mm, size, elf, dynsym) if dynsym is not None else None
+    if fast is not None:
+        dyn_names, imports = fast
+    elif symbol_source is not None:
         for i, sym in enumerate(symbol_source.iter_symbols()):
             clock.tick(i)
             if i >= _MAX_SYMBOLS:
@@ -488,6 +491,56 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         scanned_bytes=end,
         scan_truncated=end < size,
     )
+
+
+# Elf32_Sym / Elf64_Sym: entry size, struct format (st_name is field 0), index of st_shndx
+_SYM_LAYOUT = {32: (16, "IIIBBH", 5), 64: (24, "IBBHQQ", 3)}
+
+
+def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optional[tuple[set[str], set[str]]]:
+    """(names, undefined names) of a well-formed .dynsym, read with `struct` over the section bytes that
+    pyelftools located (one Python object per symbol is what made this slow). None when anything is
+    unusual (entry size, a string table outside the file, a name without its NUL): the caller then
+    reads the table through pyelftools, with its checks and its errors, exactly as before."""
+    import struct
+
+    layout = _SYM_LAYOUT.get(elf.elfclass)
+    if layout is None or dynsym["sh_entsize"] != layout[0]:
+        return None
+    count = dynsym["sh_size"] // layout[0]
+    if count > _MAX_SYMBOLS:
+        raise BinaryLimitError("too many dynamic symbols")
+    strtab = getattr(dynsym, "stringtable", None)
+    if strtab is None:
+        return None
+    s_off, s_size = strtab["sh_offset"], strtab["sh_size"]
+    t_off = dynsym["sh_offset"]
+    if s_off + s_size > size or t_off + count * layout[0] > size:
+        return None
+    strings = mm[s_off:s_off + s_size]
+    table = mm[t_off:t_off + count * layout[0]]
+    order = "<" if elf.little_endian else ">"
+    fields = struct.Struct(order + layout[1])
+    shndx_at = layout[2]
+    names: set[str] = set()
+    undefined: set[str] = set()
+    seen: dict[int, str] = {}
+    find = strings.find
+    for entry in fields.iter_unpack(table):
+        st_name = entry[0]
+        name = seen.get(st_name)
+        if name is None:
+            end = find(b"\0", st_name)
+            if end < 0:
+                return None
+            name = strings[st_name:end].decode("utf-8", "replace") if end > st_name else ""
+            seen[st_name] = name
+        if not name:
+            continue
+        names.add(name)
+        if entry[shndx_at] == 0:  # SHN_UNDEF
+            undefined.add(name)
+    return names, undefined
 
 
 def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, clock: _Clock) -> tuple[list[DwarfUnit], bool]:
