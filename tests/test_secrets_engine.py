@@ -1,4 +1,4 @@
-"""The engine: hyperscan and `re` give identical results on a fixed corpus (ASCII and UTF-16LE),
+"""The engine: hyperscan, Aho-Corasick and `re` give identical results on a fixed corpus (ASCII and UTF-16LE),
 independent of chunking, streaming and process parallelism. Fake secrets come from Fakes."""
 
 from __future__ import annotations
@@ -64,13 +64,15 @@ def corpus() -> bytes:
     return bytes(out) + exe
 
 
-def test_hyperscan_and_re_agree(corpus):
-    hs, rx = Engine(engine="hyperscan"), Engine(engine="re")
-    assert (hs.name, rx.name) == ("hyperscan", "re")
+def test_hyperscan_aho_corasick_and_re_agree(corpus):
+    hs, ac, rx = Engine(engine="hyperscan"), Engine(engine="aho-corasick"), Engine(engine="re")
+    assert (hs.name, ac.name, rx.name) == ("hyperscan", "aho-corasick", "re")
     occ_hs = hs.occurrences(corpus)
     assert occ_hs == rx.occurrences(corpus)
-    a, b = hs.scan_buffer(corpus), rx.scan_buffer(corpus)
+    assert occ_hs == ac.occurrences(corpus)
+    a, b, c = hs.scan_buffer(corpus), rx.scan_buffer(corpus), ac.scan_buffer(corpus)
     check(a == b, f"hyperscan found {len(a)}, re {len(b)}: results differ")
+    check(a == c, f"hyperscan found {len(a)}, aho-corasick {len(c)}: results differ")
     assert {m.encoding for m in a} == {"ascii", "utf-16le"}
     assert {m.rule_id for m in a} >= {r.id for r in SECRET_RULES}
     for m in a:
@@ -83,7 +85,7 @@ def test_hyperscan_and_re_agree(corpus):
 def test_results_do_not_depend_on_chunk_size(corpus, monkeypatch):
     whole = Engine(engine="re").scan_buffer(corpus)
     monkeypatch.setattr(engine_mod, "CHUNK", 65536)
-    for name in ("hyperscan", "re"):
+    for name in ("hyperscan", "aho-corasick", "re"):
         check(Engine(engine=name).scan_buffer(corpus) == whole, f"{name}: chunked results differ")
 
 
@@ -130,6 +132,8 @@ def test_environment_forces_engine(monkeypatch):
     assert Engine().name == "re"
     monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "hyperscan")
     assert Engine().name == "hyperscan"
+    monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "aho-corasick")
+    assert Engine().name == "aho-corasick"
     monkeypatch.setenv("HARDNUT_SECRETS_ENGINE", "grep")
     with pytest.raises(EngineUnavailable):
         Engine()

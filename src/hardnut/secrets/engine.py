@@ -3,10 +3,11 @@
 How a buffer is scanned
 1. Keyword pass. Every rule lists literal keywords that each of its matches contains. All keywords
    of all rules, in ASCII and in UTF-16LE form (Windows binaries), are searched in ONE pass: a
-   hyperscan literal database when hyperscan is importable, else the `re` fallback (one
-   alternation of the case-sensitive keywords over the chunk, one of the caseless keywords over
-   its ASCII-lowercased copy, each hit completed by the keywords starting at or inside it). Both
-   report exactly the same set: every (position, keyword) occurrence, overlapping ones included.
+   hyperscan literal database when hyperscan is importable, else an Aho-Corasick automaton
+   (ahocorasick-rs: one over the chunk for the case-sensitive keywords, one over its
+   ASCII-lowercased copy for the caseless ones), else the pure-Python `re` fallback (one alternation
+   per case class, each hit completed by the keywords starting at or inside it). All three report
+   exactly the same set: every (position, keyword) occurrence, overlapping ones included.
 2. Confirmation. For each occurrence the keyword's rules run their Python regex over a window
    [k - before, k + after] around it (for UTF-16LE hits, over the window narrowed to one byte per
    code unit) and keep the first match that contains the keyword. The window depends only on the
@@ -20,8 +21,8 @@ bytes; memory stays bounded); a generic candidate that overlaps a provider match
 provider rule wins). `scan_paths` spreads
 files over worker processes for large dists; results are sorted, so output is deterministic.
 
-`HARDNUT_SECRETS_ENGINE=re|hyperscan` forces an engine ("hyperscan" raises EngineUnavailable when
-it cannot be loaded); `HARDNUT_SECRETS_WORKERS=N` sets the number of worker processes. Secrets never leave this module in a log or exception; callers mask them.
+`HARDNUT_SECRETS_ENGINE=hyperscan|aho-corasick|re` forces an engine (one that cannot be loaded raises
+EngineUnavailable); `HARDNUT_SECRETS_WORKERS=N` sets the number of worker processes. Secrets never leave this module in a log or exception; callers mask them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict,
 _NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
 ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
+ENGINES = ("auto", "hyperscan", "aho-corasick", "re")
 CHUNK = 16 * 1024 * 1024
 PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this total, scan in-process
 
@@ -121,16 +123,23 @@ class Engine:
                 first.setdefault(self.keywords[i].text[0], []).append(i)
             self._re_alt[caseless] = (pattern, first)
         choice = (engine or os.environ.get(ENV_ENGINE, "") or "auto").strip().lower()
-        if choice not in ("auto", "re", "hyperscan"):
-            raise EngineUnavailable(f"{ENV_ENGINE} must be 're' or 'hyperscan', not {choice!r}")
+        if choice not in ENGINES:
+            raise EngineUnavailable(f"{ENV_ENGINE} must be one of {', '.join(ENGINES[1:])}, not {choice!r}")
         self._hs = None
+        self._ac: Optional[list[tuple[bool, object, list[int]]]] = None
         if choice in ("auto", "hyperscan"):
             try:
                 self._hs = self._compile_hyperscan()
             except Exception as exc:  # ImportError, unsupported CPU, compile error
                 if choice == "hyperscan":
                     raise EngineUnavailable(f"hyperscan cannot be used: {type(exc).__name__}: {exc}") from None
-        self.name = "hyperscan" if self._hs is not None else "re"
+        if self._hs is None and choice in ("auto", "aho-corasick"):
+            try:
+                self._ac = self._compile_aho_corasick()
+            except Exception as exc:  # ImportError (no wheel for this platform)
+                if choice == "aho-corasick":
+                    raise EngineUnavailable(f"aho-corasick cannot be used: {type(exc).__name__}: {exc}") from None
+        self.name = "hyperscan" if self._hs is not None else ("aho-corasick" if self._ac is not None else "re")
 
     # -- keyword pass -----------------------------------------------------------------------
 
@@ -143,6 +152,20 @@ class Engine:
                    ids=list(range(len(self.keywords))), elements=len(self.keywords), flags=flags)
         return db
 
+    def _compile_aho_corasick(self) -> list[tuple[bool, object, list[int]]]:
+        """One automaton per case class (caseless keywords are matched in the lowercased chunk), in
+        standard match semantics so that overlapping occurrences are all reported, like hyperscan."""
+        import ahocorasick_rs
+
+        out = []
+        for caseless in (False, True):
+            kids = [i for i, k in enumerate(self.keywords) if k.caseless == caseless]
+            if kids:
+                automaton = ahocorasick_rs.BytesAhoCorasick([self.keywords[i].text for i in kids],
+                                                           matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
+                out.append((caseless, automaton, kids))
+        return out
+
     def occurrences(self, chunk: bytes) -> list[tuple[int, int]]:
         """Every (position, keyword index) in `chunk`, sorted; overlapping occurrences included."""
         out: list[tuple[int, int]] = []
@@ -153,6 +176,11 @@ class Engine:
                 out.append((end - len(kws[kid].text), kid))
 
             self._hs.scan(chunk, match_event_handler=on_match)
+        elif self._ac is not None:
+            for caseless, automaton, kids in self._ac:
+                hay = chunk.lower() if caseless else chunk
+                out.extend((start, kids[i]) for i, start, _end in
+                           automaton.find_matches_as_indexes(hay, overlapping=True))
         else:
             kws = self.keywords
             for caseless, (pattern, first) in self._re_alt.items():
