@@ -20,7 +20,13 @@ def _diff(expected: dict, actual: dict) -> str:
     return "\n".join(lines)
 
 
-def test_real_wheels_report_unchanged(tmp_path):
+@pytest.mark.parametrize("workers", ["in-process", "2 worker processes"])
+def test_real_wheels_report_unchanged(tmp_path, monkeypatch, workers):
+    if workers != "in-process":  # large artifacts are parsed and scanned in worker processes
+        from hardnut.secrets import engine
+
+        monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
     try:
         target = wheels_target(tmp_path / "wheels")
     except subprocess.CalledProcessError as exc:

@@ -46,8 +46,14 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
     from hardnut.checks.walk import LIMIT
     from hardnut.timebudget import FileTimeout, within
 
+    from hardnut.checks.perfile import prefetch
+
     findings: list[Finding] = []
     per_file = ctx.config.limits.file_timeout
+    try:  # every file parsed and scanned once, in worker processes for large artifacts
+        within(per_file * max(1, len(ctx.artifact.files)), prefetch, ctx, what="per-file work")
+    except FileTimeout:
+        pass  # each check computes what is missing under its own budget (and reports the limit)
     for module in checks.modules():
         name = module.__name__.rsplit(".", 1)[-1]
         try:

@@ -18,7 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 __all__ = [
     "BinaryParseError",
@@ -191,6 +191,52 @@ _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _BAD_WIN = re.compile(r'["<>|*?]')
 
 
+def _find_all(buf: Any, lit: bytes, end: int) -> Iterator[int]:
+    i = buf.find(lit, 0, end)
+    while i >= 0:
+        yield i
+        i = buf.find(lit, i + 1, end)
+
+
+_AUTOMATON: list = []
+_ANCHOR_WINDOW = 1 << 20
+
+
+def _anchor_positions(buf: Any, end: int) -> Optional[list[list[int]]]:
+    """Every occurrence (overlapping ones included) of each anchor in buf[:end], in one pass of an
+    Aho-Corasick automaton (ahocorasick-rs) instead of one `find` pass per anchor; None without it."""
+    if not _AUTOMATON:
+        try:
+            import ahocorasick_rs
+
+            _AUTOMATON.append(ahocorasick_rs.BytesAhoCorasick(
+                [lit for lit, _, _ in _ANCHORS], matchkind=ahocorasick_rs.MATCHKIND_STANDARD))
+        except ImportError:
+            _AUTOMATON.append(None)
+    automaton = _AUTOMATON[0]
+    if automaton is None:
+        return None
+    longest = max(len(lit) for lit, _, _ in _ANCHORS)
+    out: list[list[int]] = [[] for _ in _ANCHORS]
+    view = memoryview(buf)
+    try:
+        # 1 MiB windows (overlapping by the longest anchor) bound the match list a hostile file can
+        # produce; each anchor keeps at most _MAX_PATH_COUNT positions, all the caller can use
+        for base in range(0, end, _ANCHOR_WINDOW):
+            stop = min(end, base + _ANCHOR_WINDOW)
+            for k, start, _end in automaton.find_matches_as_indexes(view[base:min(end, stop + longest - 1)],
+                                                                    overlapping=True):
+                if base + start < stop and len(out[k]) < _MAX_PATH_COUNT:
+                    out[k].append(base + start)
+            if len(out[0]) >= _MAX_PATH_COUNT:
+                break  # the first anchor alone fills the count: later bytes cannot change the result
+    finally:
+        view.release()
+    for positions in out:
+        positions.sort()
+    return out
+
+
 def scan_build_paths(
     buf: Any, end: int, deadline: Optional[float] = None
 ) -> tuple[tuple[StringHit, ...], int]:
@@ -200,12 +246,14 @@ def scan_build_paths(
     A match glued to a longer path (e.g. /usr/local/build/x) is skipped, except after -I/-L (compiler flags
     baked into sysconfig data)."""
     starts: list[tuple[int, Any]] = []
-    for lit, pattern, back in _ANCHORS:
-        i = buf.find(lit, 0, end)
-        while i >= 0 and len(starts) < _MAX_PATH_COUNT:
+    found = _anchor_positions(buf, end)
+    for k, (lit, pattern, back) in enumerate(_ANCHORS):
+        positions = found[k] if found is not None else _find_all(buf, lit, end)
+        for i in positions:
+            if len(starts) >= _MAX_PATH_COUNT:
+                break
             if i >= back:
                 starts.append((i - back, pattern))
-            i = buf.find(lit, i + 1, end)
     starts.sort(key=lambda item: item[0])
     hits: list[StringHit] = []
     seen: set[str] = set()

@@ -1,0 +1,73 @@
+"""Per-file work of every check, done once per file and spread over worker processes.
+
+Parsing a binary (ElfFacts/PeFacts, which the dependency, debug and hardening checks share) and scanning
+a file for secrets (raw bytes and, for ELF/PE, the Nuitka constants blob) are the expensive parts of a
+verify. `prefetch` runs both for every file in one job per file - in worker processes when the artifact is
+large (hardnut.secrets.engine.map_files) - and puts the results in the context cache under the keys the
+checks read (`binary_facts`, the secrets check), so each file is parsed once and read once by one process.
+The checks compute anything missing themselves, so results are the same with or without this step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from hardnut.checks.base import CheckContext
+from hardnut.limits import Limits
+
+SCANS_KEY = "secrets:scans"  # relpath -> (FileScan, ConstantsBlob | None)
+
+
+def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Optional[Any], Optional[Exception]]:
+    """(facts, None) or (None, the parse error) for one ELF/PE file, bounded like `binary_facts`."""
+    from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, inspect_elf
+    from hardnut.inspect.pe import inspect_pe
+    from hardnut.timebudget import FileTimeout, within
+
+    inspect = inspect_elf if kind == "elf" else inspect_pe
+    try:
+        return within(limits.file_timeout, inspect, path, what=relpath,
+                      max_scan_bytes=limits.max_scan_bytes, timeout=limits.file_timeout), None
+    except FileTimeout:
+        return None, BinaryLimitError(f"parsing took longer than limits.file_timeout ({limits.file_timeout:g} s)")
+    except BinaryParseError as exc:
+        return None, exc
+
+
+def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool) -> tuple:
+    """One file: its binary facts (ELF/PE within limits.max_file_size) and its secret scan."""
+    from hardnut.checks.secrets import scan_one
+
+    facts = _binary_job(kind, path, relpath, limits) if binary else None
+    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes) if scan else None)
+
+
+def prefetch(ctx: CheckContext) -> None:
+    """Fill ctx.cache with every file's binary facts and secret scan (see the module docstring)."""
+    from hardnut.checks import secrets
+    from hardnut.secrets.engine import map_files
+
+    limits = ctx.config.limits
+    engine = ctx.cached("secrets:engine", secrets.Engine)
+    jobs, sizes, keys = [], [], []
+    for f in ctx.files():
+        if f.kind not in ("elf", "pe", "data") or f.size > limits.max_file_size:
+            continue
+        binary = f.kind in ("elf", "pe") and f"{f.kind}:{f.relpath}" not in ctx.cache \
+            and f"{f.kind}-error:{f.relpath}" not in ctx.cache
+        scan = f.size > 0
+        if not (binary or scan):
+            continue
+        jobs.append((str(f.fs_path), f.kind, f.relpath, limits, binary, scan))
+        sizes.append(min(f.size, limits.max_scan_bytes))
+        keys.append((f, binary, scan))
+    scans = ctx.cache.setdefault(SCANS_KEY, {})
+    for (f, binary, scan), (facts, scanned) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+        if binary:
+            value, error = facts
+            if value is not None:
+                ctx.cache[f"{f.kind}:{f.relpath}"] = value
+            else:
+                ctx.cache[f"{f.kind}-error:{f.relpath}"] = error
+        if scan:
+            scans[f.relpath] = scanned
