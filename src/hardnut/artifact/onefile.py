@@ -729,6 +729,39 @@ def _pe_ranges(path: Path, size: int) -> tuple[list[tuple[int, int, str]], int, 
     return ranges, overlay_start, area_end, resources
 
 
+# What any payload find_payload can report or reject in an ELF file leaves in its bytes: a payload
+# header, the bootstrap's marker or the payload symbol's name (besides an appended blob's trailer)
+_TELLTALES = (b"KAX", b"KAY", BOOTSTRAP_MARKER) + tuple(n.encode() + b"\0" for n in _PAYLOAD_SYMBOLS)
+_TELLTALE_FINDER: list = []
+
+
+def _may_hold_payload(fh: BinaryIO, size: int) -> bool:
+    """The cheap byte test before parsing an ELF file's headers: False only when the full search below
+    would certainly return None (no size trailer pointing at "KA", and none of _TELLTALES in the file)."""
+    fh.seek(size - 8)
+    length = _u64(fh.read(8))
+    if 4 <= length <= size - 8:
+        fh.seek(size - 8 - length)
+        if fh.read(2) == MAGIC:
+            return True
+    if not _TELLTALE_FINDER:
+        try:
+            import ahocorasick_rs
+
+            _TELLTALE_FINDER.append(ahocorasick_rs.BytesAhoCorasick(list(_TELLTALES)))
+        except ImportError:
+            _TELLTALE_FINDER.append(None)
+    finder = _TELLTALE_FINDER[0]
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if finder is None:
+            return any(mm.find(t) >= 0 for t in _TELLTALES)
+        view = memoryview(mm)
+        try:
+            return bool(finder.find_matches_as_indexes(view))
+        finally:
+            view.release()
+
+
 def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Optional[PayloadInfo]:
     """Locate and validate the onefile payload of an ELF ("elf") or PE ("pe") file.
 
@@ -742,6 +775,8 @@ def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Opti
             if size < 16:
                 return None
             if kind == "elf":
+                if not _may_hold_payload(fh, size):
+                    return None
                 ranges, content_end, symbol_offset = _elf_ranges(fh, size)
                 area_end = size
                 resources: list[tuple[int, int]] = []
