@@ -368,7 +368,7 @@ def onefile_seed(path: Path, name: str) -> Optional[Seed]:
     """A onefile binary: the payload's fields (located with hardnut's own reader on the valid seed)
     plus the container's header fields."""
     from hardnut.artifact import onefile
-    from hardnut.artifact.walk import sniff
+    from hardnut.artifact.sniff import sniff
 
     data = path.read_bytes()
     kind = sniff(data[:4096])
@@ -593,7 +593,7 @@ def check_payload(data: bytes, name: str, work: Path, limits=None) -> Optional[s
     Documented outcomes: None / PayloadInfo, PayloadError (incl. PayloadLimit). Nothing written outside
     the extraction folder."""
     from hardnut.artifact import onefile
-    from hardnut.artifact.walk import sniff
+    from hardnut.artifact.sniff import sniff
     from hardnut.limits import Limits
 
     limits = limits or Limits(max_payload_size=64 * 1024**2)

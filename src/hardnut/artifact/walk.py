@@ -24,26 +24,15 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from hardnut.artifact.model import Artifact, ArtifactFile
+from hardnut.artifact import onefile
+from hardnut.artifact.sniff import sniff
 from hardnut.errors import UnreadableTarget
 from hardnut.limits import Limits
 from hardnut.model import Finding, Severity
 from hardnut.timebudget import FileTimeout, within
 
-ELF_MAGIC = b"\x7fELF"
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-
-
-def sniff(head: bytes) -> str:
-    """Classify a file by its first bytes: "elf", "pe" or "data"."""
-    if head.startswith(ELF_MAGIC):
-        return "elf"
-    if head.startswith(b"MZ") and len(head) >= 0x40:
-        e_lfanew = int.from_bytes(head[0x3C:0x40], "little")
-        if e_lfanew + 4 <= len(head) and head[e_lfanew:e_lfanew + 4] == b"PE\0\0":
-            return "pe"
-        return "pe" if e_lfanew > len(head) else "data"  # header beyond what we read: let pefile decide
-    return "data"
 
 
 def _escape_controls(text: str) -> str:
@@ -236,8 +225,6 @@ class _Walker:
             art.problems.append(_problem("HN-WALK-001", Severity.LOW, rel, f"symlink to {shown}; not followed"))
 
     def expand_onefile(self, art: Artifact, entry: ArtifactFile, depth: int) -> None:
-        from hardnut.artifact import onefile
-
         limits = self.limits
         try:
             info = within(limits.file_timeout, onefile.find_payload, entry.fs_path, entry.kind, limits,
