@@ -24,7 +24,7 @@ def hardnut_cli(*args: str, cwd: Path | None = None, timeout: float = 1800) -> s
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _build_sample(name: str, mode: str, dest: Path):
+def _build_sample(name: str, mode: str, dest: Path, cache=None):
     """Build sample_apps/<name> with its own profile, into `dest`, via hardnut.build.run_build."""
     from hardnut.build import run_build
     from hardnut.profile import load_profile
@@ -35,15 +35,25 @@ def _build_sample(name: str, mode: str, dest: Path):
     profile = dataclasses.replace(profile, app=app, verify=verify)
     if dest.exists():
         shutil.rmtree(dest)
-    return run_build(profile, lambda line: None)
+    return run_build(profile, lambda line: None, cache=cache)
 
 
 @pytest.fixture(scope="session")
-def planted_standalone(tmp_path_factory) -> Path:
+def planted_build_cache(tmp_path_factory):
+    """A build cache for this session only (tests/test_buildcache.py rebuilds from it)."""
+    from hardnut.buildcache import BuildCache
+
+    return BuildCache(tmp_path_factory.mktemp("build-cache"), max_bytes=1 << 30)
+
+
+@pytest.fixture(scope="session")
+def planted_standalone(tmp_path_factory, planted_build_cache) -> Path:
     """sample_apps/planted built standalone: the dist folder; `<name>.report.xml` sits beside it.
 
-    Each test session builds into its own folder (ccache keeps rebuilds fast), so sessions never collide."""
-    outcome = _build_sample("planted", "standalone", tmp_path_factory.mktemp("planted-standalone"))
+    Each test session builds into its own folder (ccache keeps rebuilds fast), so sessions never collide;
+    the compile is stored in the session's build cache."""
+    outcome = _build_sample("planted", "standalone", tmp_path_factory.mktemp("planted-standalone"),
+                            cache=planted_build_cache)
     return outcome.dist
 
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from hardnut import __version__
 from hardnut.doctor import run_checks as doctor_checks
@@ -20,6 +20,9 @@ from hardnut.nuitka.argv import NuitkaCommand, nuitka_command, produced_paths
 from hardnut.nuitka.project_options import scan_app
 from hardnut.nuitka.runner import phase_of, run_streaming
 from hardnut.profile import Profile
+
+if TYPE_CHECKING:
+    from hardnut.buildcache import BuildCache
 
 Log = Callable[[str], None]
 
@@ -113,11 +116,14 @@ def _move_into_place(new: Path, final: Path, trash: Path) -> None:
 
 
 def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Optional[Callable] = None,
-              extra_steps: Optional[Callable] = None, before_build: Optional[Callable] = None) -> BuildOutcome:
+              extra_steps: Optional[Callable] = None, before_build: Optional[Callable] = None,
+              cache: Optional["BuildCache"] = None) -> BuildOutcome:
     """`before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
     it stops the build by raising). `extra_steps(profile, target, report) -> {key: path}` runs after
     verify; paths it returns inside the temporary build folder are moved into app.output_dir with the
-    artifact and reported as `extra[key]` (str of the final path)."""
+    artifact and reported as `extra[key]` (str of the final path). With a `cache`
+    (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of compiled; the
+    smoke run, verify and manifest run either way."""
     preflight(profile)
     if before_build is not None:
         before_build(profile, log)
@@ -148,14 +154,28 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
                 last_phase[0] = phase
                 log(f"  {phase}")
 
-        res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
-                            timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull, on_line=on_line)
-        if res.returncode != 0:
-            raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
         built_exe, built_dist = produced_paths(profile, command.build_dir, sys.platform)
+        key, inputs, hit = None, None, False
+        if cache is not None:
+            from hardnut.buildcache import cache_key, key_inputs
+
+            inputs = key_inputs(profile, command.argv, command.environment(os.environ), command.build_dir)
+            key = cache_key(inputs)
+            hit = cache.restore(key, built_dist if built_dist else built_exe, command.report)
+        if hit:
+            log(f"  unchanged inputs: reusing the cached compile {key[:12]} (--no-cache compiles anyway)")
+            duration, tail = 0.0, ""
+        else:
+            res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
+                                timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
+                                on_line=on_line)
+            if res.returncode != 0:
+                raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
+            duration, tail = res.duration, res.tail
         if not built_exe.is_file():
-            raise BuildFailed(f"Nuitka reported success but {built_exe.name} was not produced", res.tail)
-        log(f"  compiled in {res.duration:.0f} s")
+            raise BuildFailed(f"Nuitka reported success but {built_exe.name} was not produced", tail)
+        if not hit:
+            log(f"  compiled in {duration:.0f} s")
 
         smoke = smoke_run(profile, built_exe, log)
         if not smoke.ok:
@@ -170,6 +190,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             built_report = Path(shutil.move(str(built_report), new_target.parent / report.name))
         if built_report is not None:
             redact_report(built_report)
+        if cache is not None and not hit and key is not None:
+            cache.store(key, new_target, built_report, inputs)
         result = verify(new_target, profile) if (verify and profile.verify.run) else None
         extra = extra_steps(profile, new_target, built_report) if extra_steps else {}
 
@@ -186,7 +208,7 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         if result is not None:
             result.target = str(dist if dist else artifact)  # verified in the temporary folder, now in place
         outcome = BuildOutcome(artifact=artifact, dist=dist, report=report if built_report else None,
-                               manifest=manifest, command=command, seconds=round(res.duration, 1), smoke=smoke,
+                               manifest=manifest, command=command, seconds=round(duration, 1), smoke=smoke,
                                verify=result, extra=extra)
         write_manifest(profile, outcome)
         return outcome

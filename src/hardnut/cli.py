@@ -70,7 +70,9 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the Nuitka command line and environment, build nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the result.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream all of Nuitka's output.")
-def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
+@click.option("--no-cache", is_flag=True,
+              help="Compile even when nothing changed, and do not store the result in the build cache.")
+def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache) -> None:
     """Compile the app with hardened Nuitka, smoke-run it, verify it, put it in place."""
     from hardnut.build import command_for, run_build
 
@@ -86,8 +88,10 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
+    from hardnut.buildcache import BuildCache
+
     outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build,
-                        before_build=_before_build)
+                        before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile))
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),

@@ -1,0 +1,267 @@
+"""A content-addressed cache of Nuitka's output, so an unchanged rebuild skips the compile.
+
+The key is a sha256 over everything that goes into a build:
+  * the Nuitka command hardnut runs (argv with the build folder replaced by a placeholder) and the
+    environment variables that steer compilers and Python (BUILD_ENV_VARS, prefixes BUILD_ENV_PREFIXES,
+    and the profile's build.env), plus the resolved profile (every key, including [verify]; not
+    app.output_dir, where the result goes);
+  * every file under the profile's folder (path, mode, contents: sources and data files, which a profile
+    may only take from its own folder), except the output folder, the cache, virtual environments and
+    the usual caches/VCS folders (SKIP_DIRS);
+  * Python (version, executable, prefix, platform), hardnut's and Nuitka's versions;
+  * every installed distribution of this Python (name, version and the sha256 of its RECORD file, so
+    a reinstall with other contents changes the key even at the same version);
+  * the C compiler (its path and `--version` output; $CC when set).
+A hit restores Nuitka's output (the dist folder or onefile executable, and its report) into the build
+folder; the smoke run, verify and the manifest then run as for a fresh compile.
+
+The cache folder is `HARDNUT_CACHE_DIR` or `<profile folder>/.hardnut-cache/builds`; after each store the
+oldest entries (least recently used) are removed until it is under `HARDNUT_CACHE_MAX_MB` (default 2048).
+`hardnut build --no-cache` neither reads nor writes it; deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from hardnut import __version__
+
+FORMAT = 1
+ENV_DIR = "HARDNUT_CACHE_DIR"
+ENV_MAX_MB = "HARDNUT_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 2048
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".hardnut-cache", ".pytest_cache", ".mypy_cache",
+                       ".tox", ".nox", "node_modules"})
+BUILD_ENV_VARS = frozenset({"CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CPATH",
+                            "C_INCLUDE_PATH", "LIBRARY_PATH", "LD_LIBRARY_PATH", "PATH", "SOURCE_DATE_EPOCH",
+                            "MACOSX_DEPLOYMENT_TARGET", "SDKROOT", "INCLUDE", "LIB"})
+BUILD_ENV_PREFIXES = ("NUITKA_", "PYTHON", "CCACHE_", "CLCACHE_")
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tree(root: Path, skip: Iterable[Path]) -> list[tuple[str, int, str]]:
+    """(relative path, mode, sha256 or link target) of every file and link below root, sorted."""
+    skip_real = {os.path.realpath(p) for p in skip}
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith((".build", ".dist", ".onefile-build"))
+                         and os.path.realpath(os.path.join(folder, d)) not in skip_real
+                         and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg")))  # a venv: see distributions
+        for name in sorted(files):
+            full = Path(folder) / name
+            rel = full.relative_to(root).as_posix()
+            try:
+                st = full.lstat()
+                if full.is_symlink():
+                    out.append((rel, st.st_mode, "link:" + os.readlink(full)))
+                elif full.is_file():
+                    out.append((rel, st.st_mode & 0o777, _file_digest(full)))
+            except OSError as exc:
+                out.append((rel, 0, f"unreadable:{exc.errno}"))
+    return out
+
+
+def installed_distributions() -> list[tuple[str, str, str]]:
+    """(name, version, sha256 of RECORD) of every distribution importlib.metadata sees, sorted."""
+    from importlib import metadata
+
+    out = set()
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"] or "?"
+            record = dist.read_text("RECORD") or ""
+        except Exception:  # a broken METADATA must not end the build
+            name, record = "?", ""
+        out.add((name.lower(), dist.version or "?", hashlib.sha256(record.encode("utf-8", "replace")).hexdigest()))
+    return sorted(out)
+
+
+def compiler_identity() -> dict[str, str]:
+    from hardnut.doctor import c_compiler, command_version
+
+    cc = os.environ.get("CC", "").strip()
+    path = shutil.which(cc.split()[0]) if cc else c_compiler()
+    if not path:
+        return {"path": "", "version": "none"}
+    try:
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        version = (proc.stdout or proc.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        version = command_version([path, "--version"]) or "unknown"
+    return {"path": os.path.realpath(path), "version": version}
+
+
+def build_env(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in sorted(environ.items()) if k in BUILD_ENV_VARS or k.startswith(BUILD_ENV_PREFIXES)}
+
+
+def key_inputs(profile: Any, argv: Iterable[str], environ: dict[str, str], build_dir: Path) -> dict[str, Any]:
+    """Everything the key is made of (see the module docstring), as plain JSON data."""
+    from hardnut.doctor import dist_version
+
+    placeholder = "<build>"
+    argv_norm = [a.replace(str(build_dir), placeholder) for a in argv]
+    skip = [profile.app.output_dir]
+    profile_data = {k: v for k, v in asdict(profile).items() if k not in ("resolved",)}
+    profile_data["app"].pop("output_dir", None)  # where the result goes is not an input
+    return {
+        "format": FORMAT,
+        "hardnut": __version__,
+        "nuitka": dist_version("nuitka") or "unknown",
+        "python": [sys.version, sys.executable, sys.prefix, platform.platform(), sys.implementation.name],
+        "argv": argv_norm,
+        "env": {k: v.replace(str(build_dir), placeholder) for k, v in build_env(environ).items()},
+        "profile": _jsonable(profile_data),
+        "resolved": _jsonable({k: v for k, v in profile.resolved.items() if k != "app"}),
+        "resolved_app": _jsonable({k: v for k, v in profile.resolved.get("app", {}).items() if k != "output_dir"}),
+        "sources": _tree(Path(profile.root), skip),
+        "distributions": installed_distributions(),
+        "compiler": compiler_identity(),
+    }
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class BuildCache:
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = max_bytes
+
+    @classmethod
+    def for_profile(cls, profile: Any, environ: Optional[dict[str, str]] = None) -> "BuildCache":
+        environ = os.environ if environ is None else environ
+        folder = Path(environ[ENV_DIR]) if environ.get(ENV_DIR) else Path(profile.root) / ".hardnut-cache" / "builds"
+        try:
+            max_mb = int(environ.get(ENV_MAX_MB, "") or DEFAULT_MAX_MB)
+        except ValueError:
+            max_mb = DEFAULT_MAX_MB
+        return cls(folder, max(0, max_mb) * 1024 * 1024)
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / key
+
+    def restore(self, key: str, target: Path, report: Path) -> bool:
+        """Copy the cached output for `key` to `target` (folder or file) and its report to `report`."""
+        entry = self._entry(key)
+        meta = entry / "meta.json"
+        if not meta.is_file():
+            return False
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            src = entry / "output" / info["name"]
+            if src.is_dir() and not src.is_symlink():
+                shutil.copytree(src, target, symlinks=True)
+            elif src.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+            else:
+                return False
+            if (entry / "report.xml").is_file():
+                report.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(entry / "report.xml", report)
+            os.utime(meta)  # least recently used goes first when pruning
+            return True
+        except (OSError, ValueError, KeyError, shutil.Error):
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else None
+            return False
+
+    def store(self, key: str, target: Path, report: Optional[Path], inputs: dict[str, Any]) -> None:
+        """Keep a copy of Nuitka's output; best effort (a full disk must not fail the build)."""
+        if self.max_bytes <= 0:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".store-", dir=self.folder))
+        except OSError:
+            return
+        try:
+            (tmp / "output").mkdir()
+            if target.is_dir():
+                shutil.copytree(target, tmp / "output" / target.name, symlinks=True)
+            else:
+                shutil.copy2(target, tmp / "output" / target.name)
+            if report is not None and report.is_file():
+                shutil.copy2(report, tmp / "report.xml")
+            (tmp / "inputs.json").write_text(json.dumps(inputs, indent=1, sort_keys=True, default=str),
+                                             encoding="utf-8")
+            (tmp / "meta.json").write_text(json.dumps({"name": target.name, "stored": time.time()}),
+                                           encoding="utf-8")
+            entry = self._entry(key)
+            if entry.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+            os.replace(tmp, entry)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        self.prune()
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """(last use, bytes, folder) of every complete entry, oldest first."""
+        out = []
+        if not self.folder.is_dir():
+            return out
+        for entry in self.folder.iterdir():
+            meta = entry / "meta.json"
+            if not meta.is_file():
+                continue
+            size = sum(p.lstat().st_size for p in entry.rglob("*") if not p.is_dir())
+            out.append((meta.stat().st_mtime, size, entry))
+        return sorted(out)
+
+    def prune(self, max_bytes: Optional[int] = None) -> list[Path]:
+        """Remove the least recently used entries until the cache is within `max_bytes`; also leftovers
+        of interrupted stores. Returns the removed folders."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        removed = []
+        if self.folder.is_dir():
+            for stale in self.folder.glob(".store-*"):
+                try:
+                    if time.time() - stale.stat().st_mtime > 3600:
+                        shutil.rmtree(stale, ignore_errors=True)
+                except OSError:
+                    pass
+        entries = self.entries()
+        total = sum(size for _, size, _ in entries)
+        for _, size, entry in entries:
+            if total <= limit:
+                break
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+            total -= size
+        return removed

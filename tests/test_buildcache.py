@@ -1,0 +1,158 @@
+"""The build cache: its key changes with every kind of build input (and only then), entries are stored,
+restored and pruned by size, and a real rebuild of unchanged inputs reuses the compile."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardnut.build import command_for
+from hardnut.buildcache import BuildCache, cache_key, key_inputs
+from hardnut.profile import load_profile
+
+APP = "import json, pathlib\nprint(json.loads((pathlib.Path(__file__).parent / 'config.json').read_text()))\n"
+PROFILE = """[app]
+entry = "app.py"
+name = "app"
+include_data = [{ src = "config.json", dest = "config.json" }]
+
+[build]
+jobs = 2
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "app.py").write_text(APP)
+    (root / "config.json").write_text('{"greeting": "hello"}\n')
+    (root / "hardnut.toml").write_text(PROFILE)
+    site = tmp_path / "site"
+    _fake_distribution(site, "1.0")
+    monkeypatch.syspath_prepend(str(site))
+    cc = tmp_path / "bin" / "hardnut-test-cc"
+    _fake_compiler(cc, "9.1")
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.delenv("CFLAGS", raising=False)
+    return root
+
+
+def _fake_distribution(site: Path, version: str) -> None:
+    for old in site.glob("hardnut_cache_probe-*.dist-info"):
+        for p in old.iterdir():
+            p.unlink()
+        old.rmdir()
+    info = site / f"hardnut_cache_probe-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: hardnut-cache-probe\nVersion: {version}\n")
+    (info / "RECORD").write_text(f"hardnut_cache_probe-{version}.dist-info/METADATA,,\n")
+
+
+def _fake_compiler(path: Path, version: str) -> None:
+    """A stand-in C compiler that only answers --version (its identity is what the key records)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho 'testcc (hardnut) {version}'\n")
+    path.chmod(0o755)
+
+
+def _key(root: Path) -> str:
+    profile = load_profile(root / "hardnut.toml")
+    build_dir = root / "out" / ".hardnut-build-1" / "nuitka"
+    cmd = command_for(profile, build_dir)
+    return cache_key(key_inputs(profile, cmd.argv, cmd.environment(os.environ), build_dir))
+
+
+def test_every_input_kind_changes_the_key(project, tmp_path, monkeypatch):
+    base = _key(project)
+    assert _key(project) == base, "the key must be deterministic"
+    (project / "dist").mkdir()  # app.output_dir by default
+    (project / "dist" / "app.bin").write_bytes(b"output is not an input")
+    (project / "__pycache__").mkdir()
+    (project / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"cache")
+    assert _key(project) == base, "outputs and caches are not inputs"
+
+    def changed(what: str, change, undo) -> None:
+        change()
+        try:
+            assert _key(project) != base, f"changing {what} must miss the cache"
+        finally:
+            undo()
+        assert _key(project) == base, f"undoing the change of {what} must hit again"
+
+    app = (project / "app.py").read_text()
+    changed("a source file", lambda: (project / "app.py").write_text(app + "# edit\n"),
+            lambda: (project / "app.py").write_text(app))
+    changed("a new source file", lambda: (project / "helper.py").write_text("X = 1\n"),
+            lambda: (project / "helper.py").unlink())
+    changed("a file's mode", lambda: (project / "app.py").chmod(0o755), lambda: (project / "app.py").chmod(0o644))
+    data = (project / "config.json").read_text()
+    changed("a data file", lambda: (project / "config.json").write_text(data.replace("hello", "hallo")),
+            lambda: (project / "config.json").write_text(data))
+    toml = (project / "hardnut.toml").read_text()
+    changed("a profile key", lambda: (project / "hardnut.toml").write_text(toml.replace("jobs = 2", "jobs = 3")),
+            lambda: (project / "hardnut.toml").write_text(toml))
+    changed("a [verify] profile key", lambda: (project / "hardnut.toml").write_text(toml + "\n[verify]\nfail_on = \"medium\"\n"),
+            lambda: (project / "hardnut.toml").write_text(toml))
+    changed("build.env", lambda: (project / "hardnut.toml").write_text(toml + "env = { APP_MODE = \"x\" }\n"),
+            lambda: (project / "hardnut.toml").write_text(toml))
+    changed("an environment variable", lambda: os.environ.__setitem__("CFLAGS", "-O3"),
+            lambda: os.environ.pop("CFLAGS"))
+    site = Path(sys.path[0])
+    changed("an installed distribution's version", lambda: _fake_distribution(site, "1.1"),
+            lambda: _fake_distribution(site, "1.0"))
+    cc = Path(os.environ["CC"])
+    changed("the compiler", lambda: _fake_compiler(cc, "9.2"), lambda: _fake_compiler(cc, "9.1"))
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.relative_to(root).as_posix(): (stat.S_IMODE(p.stat().st_mode), p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_store_restore_and_prune(tmp_path):
+    cache = BuildCache(tmp_path / "cache", max_bytes=int(2.5 * 1024 * 1024))
+    outputs = []
+    for i in range(3):
+        dist = tmp_path / f"build{i}" / "app.dist"
+        (dist / "lib").mkdir(parents=True)
+        (dist / "app").write_bytes(os.urandom(1024 * 1024))
+        (dist / "app").chmod(0o755)
+        (dist / "lib" / "x.so").write_bytes(b"lib%d" % i)
+        (dist.parent / "app.report.xml").write_text(f"<report n='{i}'/>")
+        cache.store(f"key{i}", dist, dist.parent / "app.report.xml", {"n": i})
+        outputs.append(dist)
+        os.utime(tmp_path / "cache" / f"key{i}" / "meta.json", (1000 + i, 1000 + i))
+    cache.prune()
+    assert not cache.restore("key0", tmp_path / "r0" / "app.dist", tmp_path / "r0" / "r.xml"), "oldest pruned"
+    assert sum(size for _, size, _ in cache.entries()) <= cache.max_bytes
+    target = tmp_path / "r2" / "app.dist"
+    assert cache.restore("key2", target, tmp_path / "r2" / "app.report.xml")
+    assert _tree(target) == _tree(outputs[2])
+    assert (tmp_path / "r2" / "app.report.xml").read_text() == "<report n='2'/>"
+    assert not cache.restore("missing", tmp_path / "r3" / "app.dist", tmp_path / "r3" / "r.xml")
+    assert cache.prune(0) and not cache.entries()
+
+
+@pytest.mark.nuitka
+def test_unchanged_rebuild_reuses_the_compile(planted_standalone, planted_build_cache, tmp_path):
+    """The session's planted build stored its compile; the same inputs built into another folder restore
+    it (no Nuitka run) and give the same files; --no-cache (cache=None) would compile."""
+    from conftest import SAMPLES
+
+    from hardnut.build import run_build
+
+    profile = load_profile(SAMPLES / "planted" / "hardnut.toml")
+    profile = dataclasses.replace(profile, app=dataclasses.replace(profile.app, mode="standalone",
+                                                                   output_dir=tmp_path / "again"),
+                                  verify=dataclasses.replace(profile.verify, run=False))
+    lines: list[str] = []
+    outcome = run_build(profile, lines.append, cache=planted_build_cache)
+    assert any("reusing the cached compile" in line for line in lines), lines
+    assert outcome.seconds == 0 and outcome.smoke.ok
+    assert _tree(outcome.dist) == _tree(planted_standalone)
