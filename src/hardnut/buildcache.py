@@ -46,7 +46,7 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".hardnut-cache", "
 BUILD_ENV_VARS = frozenset({"CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CPATH",
                             "C_INCLUDE_PATH", "LIBRARY_PATH", "LD_LIBRARY_PATH", "PATH", "SOURCE_DATE_EPOCH",
                             "MACOSX_DEPLOYMENT_TARGET", "SDKROOT", "INCLUDE", "LIB"})
-BUILD_ENV_PREFIXES = ("NUITKA_", "PYTHON", "CCACHE_", "CLCACHE_")
+BUILD_ENV_PREFIXES = ("NUITKA_", "PYTHON")  # not CCACHE_*: a compiler cache does not change the output
 
 
 def _jsonable(value: Any) -> Any:
