@@ -52,3 +52,44 @@ def test_binary_fixtures_report_unchanged(binfix):  # noqa: F811
         compared += 1
     if not compared:
         pytest.skip("the binary fixtures were built with other bytes than the golden's (another compiler)")
+
+
+def _elf_files_with_dwarf(roots) -> list:
+    import sysconfig
+    from pathlib import Path
+
+    out = []
+    for root in roots:
+        for p in sorted(Path(root).rglob("*")):
+            if p.is_file() and not p.is_symlink() and p.stat().st_size < 20_000_000:
+                with open(p, "rb") as fh:
+                    if fh.read(4) == b"\x7fELF" and b".debug_info" in p.read_bytes():
+                        out.append(p)
+    return out[:40]
+
+
+def test_fast_readers_equal_pyelftools(binfix, monkeypatch):  # noqa: F811
+    """The struct readers (dynamic symbols, DWARF top DIEs) and the Aho-Corasick anchor pass give what the
+    pyelftools / bytes.find paths give, on real binaries with debug info."""
+    import sysconfig
+
+    from hardnut.inspect import elf
+
+    files = _elf_files_with_dwarf([binfix.root / "elf", sysconfig.get_config_var("DESTSHARED") or binfix.root])
+    assert any(True for _ in files)
+    fast = {p: elf.inspect_elf(p) for p in files}
+    engaged = 0
+    for p in files:
+        with open(p, "rb") as fh:
+            import mmap
+
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                slow = [list(elf._find_all(mm, lit, len(mm))) for lit, _, _ in elf._ANCHORS]
+                assert elf._anchor_positions(mm, len(mm)) == slow, p
+    monkeypatch.setattr(elf, "_top_dies", lambda *a: None)
+    monkeypatch.setattr(elf, "_dynamic_symbols", lambda *a: None)
+    for p in files:
+        slow = elf.inspect_elf(p)
+        assert fast[p] == slow, p
+        engaged += bool(slow.dwarf_units)
+    assert engaged, "no file with DWARF units to compare"

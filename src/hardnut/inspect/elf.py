@@ -611,6 +611,9 @@ def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, cl
                 raise ValueError(f"{sec.name}: decompresses to more than {_MAX_DEBUG_SECTION} bytes")
         elif sec["sh_size"] > _MAX_DEBUG_SECTION:
             raise ValueError(f"{sec.name}: {sec['sh_size']} bytes, too large to read")
+    fast = _top_dies(mm, debug_secs, elf.little_endian, max_cus)
+    if fast is not None:
+        return fast
     dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False, follow_links=False)
     units: list[DwarfUnit] = []
     more = False
@@ -627,7 +630,195 @@ def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, cl
         if comp_dir:
             raw = attrs["DW_AT_comp_dir"].value
             raw = raw if isinstance(raw, bytes) else comp_dir.encode("utf-8", "surrogateescape")
-            found = mm.find(raw + b"\0")
+            found = mm.find(raw + b"\0", 0)  # from the start: mmap.find defaults to the stream position
             offset = found if found >= 0 else None
         units.append(DwarfUnit(name, comp_dir, offset))
     return units, more
+
+
+# ---- the top DIEs with `struct` (pyelftools parses each unit's whole abbreviation table with construct:
+# most of a verify of a dist with debug info). Only plain, well-formed DWARF 2-5 compile/partial units
+# whose name and comp_dir are inline or in .debug_str/.debug_line_str; anything else returns None and
+# pyelftools reads the units exactly as before.
+
+_DW_AT_NAME, _DW_AT_COMP_DIR = 0x03, 0x1B
+_FIXED_FORMS = {0x0B: 1, 0x0C: 1, 0x11: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2, 0x2A: 2, 0x27: 3,
+                0x2B: 3, 0x06: 4, 0x13: 4, 0x1C: 4, 0x28: 4, 0x2C: 4, 0x07: 8, 0x14: 8, 0x20: 8, 0x24: 8,
+                0x1E: 16, 0x19: 0, 0x21: 0}
+_ULEB_FORMS = {0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02}
+_OFFSET_FORMS = {0x0E, 0x17, 0x1D, 0x1F, 0x1F20, 0x1F21}  # offset-sized (4 or 8 bytes)
+_SHF_COMPRESSED = 0x800
+
+
+class _Odd(Exception):
+    """Something the fast reader does not handle: let pyelftools read the units."""
+
+
+def _uleb(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise _Odd
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _cstring(buf: bytes, pos: int) -> bytes:
+    end = buf.find(b"\0", pos)
+    if pos >= len(buf) or end < 0:
+        raise _Odd
+    return buf[pos:end]
+
+
+def _unit_header(info: bytes, off: int, end_fmt: str) -> tuple[int, int, int, int, int, int]:
+    """(next unit offset, offset size, version, abbrev offset, address size, first DIE offset)."""
+    import struct
+
+    if off + 11 > len(info):
+        raise _Odd
+    (length,) = struct.unpack_from(end_fmt + "I", info, off)
+    pos, osize = off + 4, 4
+    if length == 0xFFFFFFFF:
+        (length,) = struct.unpack_from(end_fmt + "Q", info, pos)
+        pos, osize = pos + 8, 8
+    elif length >= 0xFFFFFFF0:
+        raise _Odd
+    nxt = pos + length
+    if nxt > len(info) or pos + 2 + osize + 2 > len(info):
+        raise _Odd
+    (version,) = struct.unpack_from(end_fmt + "H", info, pos)
+    pos += 2
+    ofmt = end_fmt + ("I" if osize == 4 else "Q")
+    if 2 <= version <= 4:
+        (abbrev,) = struct.unpack_from(ofmt, info, pos)
+        pos += osize
+        asize = info[pos]
+        pos += 1
+    elif version == 5:
+        unit_type, asize = info[pos], info[pos + 1]
+        if unit_type not in (1, 3):  # DW_UT_compile, DW_UT_partial
+            raise _Odd
+        (abbrev,) = struct.unpack_from(ofmt, info, pos + 2)
+        pos += 2 + osize
+    else:
+        raise _Odd
+    return nxt, osize, version, abbrev, asize, pos
+
+
+def _abbrev_specs(abbrev: bytes, off: int, code: int) -> list[tuple[int, int]]:
+    pos = off
+    while True:
+        entry, pos = _uleb(abbrev, pos)
+        if entry == 0:
+            raise _Odd  # the code is not in the table
+        _tag, pos = _uleb(abbrev, pos)
+        pos += 1  # DW_CHILDREN_*
+        specs = []
+        while True:
+            name, pos = _uleb(abbrev, pos)
+            form, pos = _uleb(abbrev, pos)
+            if name == 0 and form == 0:
+                break
+            if form == 0x21:  # DW_FORM_implicit_const: its value sits in the table
+                _value, pos = _uleb(abbrev, pos)
+            specs.append((name, form))
+        if entry == code:
+            return specs
+
+
+def _top_die_strings(info: bytes, pos: int, end: int, specs, osize: int, version: int, asize: int,
+                     strs: dict[str, bytes]) -> dict[int, bytes]:
+    import struct
+
+    found: dict[int, bytes] = {}
+    for name, form in specs:
+        while form == 0x16:  # DW_FORM_indirect
+            form, pos = _uleb(info, pos)
+        wanted = name in (_DW_AT_NAME, _DW_AT_COMP_DIR)
+        if form == 0x08:  # DW_FORM_string
+            value = _cstring(info, pos)
+            pos += len(value) + 1
+            if wanted:
+                found[name] = value
+            continue
+        if wanted and form not in (0x0E, 0x1F):
+            raise _Odd  # e.g. DW_FORM_strx: needs the string offsets table
+        if form in _OFFSET_FORMS or (form == 0x10 and version > 2):
+            if pos + osize > end:
+                raise _Odd
+            if wanted:
+                (at,) = struct.unpack_from(("<" if strs["order"] == b"<" else ">") + ("I" if osize == 4 else "Q"), info, pos)
+                table = strs.get(".debug_str" if form == 0x0E else ".debug_line_str")
+                if table is None:
+                    raise _Odd
+                found[name] = _cstring(table, at)
+            pos += osize
+        elif form == 0x01 or form == 0x10:  # DW_FORM_addr; DW_FORM_ref_addr in DWARF 2
+            pos += asize
+        elif form in _FIXED_FORMS:
+            pos += _FIXED_FORMS[form]
+        elif form in _ULEB_FORMS or form == 0x0D:  # (SLEB has the same length rule)
+            _v, pos = _uleb(info, pos)
+        elif form in (0x09, 0x18):  # DW_FORM_block, DW_FORM_exprloc
+            n, pos = _uleb(info, pos)
+            pos += n
+        elif form in (0x0A, 0x03, 0x04):  # DW_FORM_block1/2/4
+            width = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
+            if pos + width > end:
+                raise _Odd
+            n = int.from_bytes(info[pos:pos + width], "little" if strs["order"] == b"<" else "big")
+            pos += width + n
+        else:
+            raise _Odd
+        if pos > end:
+            raise _Odd
+    return found
+
+
+def _top_dies(mm: mmap.mmap, debug_secs: list[Any], little_endian: bool, max_cus: int
+              ) -> Optional[tuple[list[DwarfUnit], bool]]:
+    sections: dict[str, Any] = {}
+    for sec in debug_secs:
+        if sec["sh_flags"] & _SHF_COMPRESSED or sec.name.startswith(".zdebug"):
+            return None
+        sections.setdefault(sec.name, sec)
+    if ".debug_info" not in sections or ".debug_abbrev" not in sections:
+        return None
+
+    def data(name: str) -> Optional[bytes]:
+        sec = sections.get(name)
+        return None if sec is None else mm[sec["sh_offset"]:sec["sh_offset"] + sec["sh_size"]]
+
+    info, abbrev = data(".debug_info"), data(".debug_abbrev")
+    order = "<" if little_endian else ">"
+    strs: dict[str, bytes] = {"order": order.encode()}
+    for name in (".debug_str", ".debug_line_str"):
+        table = data(name)
+        if table is not None:
+            strs[name] = table
+    units: list[DwarfUnit] = []
+    off = 0
+    try:
+        while off < len(info):
+            nxt, osize, version, abbrev_off, asize, pos = _unit_header(info, off, order)
+            if len(units) >= max_cus:
+                return units, True
+            code, pos = _uleb(info, pos)
+            if code == 0:
+                raise _Odd
+            specs = _abbrev_specs(abbrev, abbrev_off, code)
+            found = _top_die_strings(info, pos, nxt, specs, osize, version, asize, strs)
+            name_raw, comp_raw = found.get(_DW_AT_NAME), found.get(_DW_AT_COMP_DIR)
+            offset = None
+            if comp_raw:
+                at = mm.find(comp_raw + b"\0", 0)
+                offset = at if at >= 0 else None
+            units.append(DwarfUnit(_s(name_raw), _s(comp_raw), offset))
+            off = nxt
+    except Exception:  # _Odd, struct.error, IndexError...: pyelftools decides (and reports) instead
+        return None
+    return units, False

@@ -43,7 +43,7 @@ ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
 ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
 ENGINES = ("auto", "hyperscan", "aho-corasick", "re")
 CHUNK = 16 * 1024 * 1024
-PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this total, scan in-process
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this total, parse and scan in-process (a ~20 MB dist: 2 workers pay off)
 
 
 class EngineUnavailable(Exception):
