@@ -56,7 +56,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="hardnut-bench-build-"))
     base = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     base.pop("HARDNUT_CACHE_DIR", None)
-    hardnut = [sys.executable, "-m", "hardnut", "build", str(args.app / "hardnut.toml"), "-q"]
+    hardnut = [sys.executable, "-m", "hardnut", "build", "-p", str(args.app / "hardnut.toml"), "-q"]
     rows = {}
 
     def raw(label: str, ccache: Path) -> None:
