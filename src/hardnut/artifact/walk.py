@@ -20,6 +20,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -73,6 +74,12 @@ def _digest(fh) -> str:
     return h.hexdigest()
 
 
+def _head_and_digest(path) -> tuple[bytes, str]:
+    with _open_regular(path) as fh:
+        head = fh.read(4096)
+        return head, _digest(fh)
+
+
 class _NotRegular(OSError):
     pass
 
@@ -101,8 +108,18 @@ class _Walker:
     def __init__(self, limits: Limits, stack: contextlib.ExitStack) -> None:
         self.limits = limits
         self.stack = stack
+        # head + sha256 of the regular files of the folder being walked, read ahead by threads (hashlib
+        # releases the GIL): the walk itself, in this thread, stays in the same order with the same checks
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardnut-hash")
+        self.ahead: dict[bytes, Future] = {}
+        stack.callback(self.close)
         self.count = 0
         self.limit_hit = False
+
+    def close(self) -> None:
+        """Stop reading ahead (before the checks fork worker processes: no idle threads left behind)."""
+        self.ahead.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _over_limit(self, art: Artifact, rel: str) -> bool:
         self.count += 1
@@ -129,6 +146,7 @@ class _Walker:
                 self._walk_error(art, exc, folder, root, prefix)
                 continue
             subdirs = []
+            self._read_ahead(entries)
             for entry in entries:
                 if self.limit_hit:
                     return
@@ -199,10 +217,19 @@ class _Walker:
         if entry.kind in ("elf", "pe"):
             self.expand_onefile(art, entry, depth)
 
+    def _read_ahead(self, entries: list) -> None:
+        self.ahead.clear()  # anything left over (a limit stopped the walk) is simply not used
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and \
+                        0 < entry.stat(follow_symlinks=False).st_size <= self.limits.max_file_size:
+                    self.ahead[entry.path] = self.pool.submit(_head_and_digest, entry.path)
+            except OSError:
+                continue
+
     def _read_file(self, full: Path, rel: str, size: int, root: Path, payload_of: Optional[str]) -> ArtifactFile:
-        with _open_regular(full) as fh:
-            head = fh.read(4096)
-            digest = _digest(fh)
+        pending = self.ahead.pop(os.fsencode(full), None)
+        head, digest = pending.result() if pending is not None else _head_and_digest(full)
         return ArtifactFile(rel, full, size, sniff(head), root, payload_of=payload_of, sha256=digest)
 
     def _add_link(self, art: Artifact, root: Path, full: Path, rel: str, payload_of: Optional[str]) -> None:
@@ -302,6 +329,7 @@ def open_target(target: Path, limits: Optional[Limits] = None) -> Iterator[Artif
             if art.files:
                 art.main_programs.add(art.files[0].relpath)
             art.report_xml = _find_report(art, target.parent, limits)
+        walker.close()
         yield art
 
 
