@@ -156,3 +156,19 @@ def test_unchanged_rebuild_reuses_the_compile(planted_standalone, planted_build_
     assert any("reusing the cached compile" in line for line in lines), lines
     assert outcome.seconds == 0 and outcome.smoke.ok
     assert _tree(outcome.dist) == _tree(planted_standalone)
+
+
+def test_verify_result_is_stored_with_the_entry(tmp_path):
+    from hardnut.model import FileRecord, Finding, Severity, VerifyResult
+
+    result = VerifyResult(target="x.dist", fail_on=Severity.HIGH, suppressed=2, facts={"glibc_max": "2.17"},
+                          findings=[Finding("HN-SEC-001", "secret", Severity.CRITICAL, "app", "AWS key AKIA…(20)",
+                                            offset=12, length=20, evidence="AKIA…(20)")],
+                          files=[FileRecord("app", 10, "ab" * 32, "elf")])
+    cache = BuildCache(tmp_path / "cache", max_bytes=1 << 30)
+    out = tmp_path / "app.bin"
+    out.write_bytes(b"\x7fELF")
+    cache.store("k", out, None, {}, ("cli._verify_built", result))
+    assert cache.verify_result("k", "cli._verify_built") == result
+    assert cache.verify_result("k", "another.verifier") is None
+    assert cache.verify_result("missing", "cli._verify_built") is None

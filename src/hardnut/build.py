@@ -190,9 +190,17 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             built_report = Path(shutil.move(str(built_report), new_target.parent / report.name))
         if built_report is not None:
             redact_report(built_report)
+        result = None
+        if verify and profile.verify.run:
+            verifier = f"{getattr(verify, '__module__', '')}.{getattr(verify, '__qualname__', '')}"
+            result = cache.verify_result(key, verifier) if hit else None
+            if result is not None:
+                log("  verify: unchanged artifact, profile and hardnut: the stored result is reused")
+            else:
+                result = verify(new_target, profile)
         if cache is not None and not hit and key is not None:
-            cache.store(key, new_target, built_report, inputs)
-        result = verify(new_target, profile) if (verify and profile.verify.run) else None
+            cache.store(key, new_target, built_report, inputs,
+                        (verifier, result) if result is not None else None)
         extra = extra_steps(profile, new_target, built_report) if extra_steps else {}
 
         trash = work / "trash"

@@ -12,8 +12,11 @@ The key is a sha256 over everything that goes into a build:
   * every installed distribution of this Python (name, version and the sha256 of its RECORD file, so
     a reinstall with other contents changes the key even at the same version);
   * the C compiler (its path and `--version` output; $CC when set).
+  * hardnut itself (version and a hash of its own modules).
 A hit restores Nuitka's output (the dist folder or onefile executable, and its report) into the build
-folder; the smoke run, verify and the manifest then run as for a fresh compile.
+folder; the smoke run, the SBOM and the manifest then run as for a fresh compile, and the verify result
+stored with the entry is reused (the artifact's bytes, the profile and hardnut are the same, so is the
+result; a different verify function verifies again).
 
 The cache folder is `HARDNUT_CACHE_DIR` or `<profile folder>/.hardnut-cache/builds`; after each store the
 oldest entries (least recently used) are removed until it is under `HARDNUT_CACHE_MAX_MB` (default 2048).
@@ -140,7 +143,7 @@ def key_inputs(profile: Any, argv: Iterable[str], environ: dict[str, str], build
     profile_data["app"].pop("output_dir", None)  # where the result goes is not an input
     return {
         "format": FORMAT,
-        "hardnut": __version__,
+        "hardnut": [__version__, _own_code_digest()],
         "nuitka": dist_version("nuitka") or "unknown",
         "python": [sys.version, sys.executable, sys.prefix, platform.platform(), sys.implementation.name],
         "argv": argv_norm,
@@ -152,6 +155,32 @@ def key_inputs(profile: Any, argv: Iterable[str], environ: dict[str, str], build
         "distributions": installed_distributions(),
         "compiler": compiler_identity(),
     }
+
+
+def _own_code_digest() -> str:
+    """sha256 over hardnut's own modules and data: a changed hardnut (even at the same version) misses."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in here.rglob("*") if p.suffix in (".py", ".json", ".toml") and p.is_file()):
+        h.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def result_document(result: Any) -> dict[str, Any]:
+    """A VerifyResult as JSON data that `result_from_document` turns back into an equal VerifyResult."""
+    return {"target": result.target, "fail_on": int(result.fail_on), "suppressed": result.suppressed,
+            "facts": result.facts, "command": result.command,
+            "findings": [{**asdict(f), "severity": int(f.severity)} for f in result.findings],
+            "files": [asdict(r) for r in result.files]}
+
+
+def result_from_document(doc: dict[str, Any]) -> Any:
+    from hardnut.model import FileRecord, Finding, Severity, VerifyResult
+
+    return VerifyResult(target=doc["target"], fail_on=Severity(doc["fail_on"]),
+                        findings=[Finding(**{**f, "severity": Severity(f["severity"])}) for f in doc["findings"]],
+                        files=[FileRecord(**r) for r in doc["files"]], suppressed=doc["suppressed"],
+                        facts=doc["facts"], command=doc["command"])
 
 
 def cache_key(inputs: dict[str, Any]) -> str:
@@ -201,8 +230,20 @@ class BuildCache:
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else None
             return False
 
-    def store(self, key: str, target: Path, report: Optional[Path], inputs: dict[str, Any]) -> None:
-        """Keep a copy of Nuitka's output; best effort (a full disk must not fail the build)."""
+    def verify_result(self, key: str, verifier: str) -> Optional[Any]:
+        """The verify result stored with `key` by the same verify function, or None."""
+        try:
+            doc = json.loads((self._entry(key) / "verify.json").read_text(encoding="utf-8"))
+            if doc.get("verifier") != verifier:
+                return None
+            return result_from_document(doc["result"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: str, target: Path, report: Optional[Path], inputs: dict[str, Any],
+              verified: Optional[tuple[str, Any]] = None) -> None:
+        """Keep a copy of Nuitka's output (and `verified`: the verify function's name and its result);
+        best effort (a full disk must not fail the build)."""
         if self.max_bytes <= 0:
             return
         try:
@@ -218,6 +259,9 @@ class BuildCache:
                 shutil.copy2(target, tmp / "output" / target.name)
             if report is not None and report.is_file():
                 shutil.copy2(report, tmp / "report.xml")
+            if verified is not None:
+                (tmp / "verify.json").write_text(json.dumps(
+                    {"verifier": verified[0], "result": result_document(verified[1])}, default=str), encoding="utf-8")
             (tmp / "inputs.json").write_text(json.dumps(inputs, indent=1, sort_keys=True, default=str),
                                              encoding="utf-8")
             (tmp / "meta.json").write_text(json.dumps({"name": target.name, "stored": time.time()}),
