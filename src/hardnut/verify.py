@@ -43,17 +43,18 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
     """Every check module in turn. A module gets limits.file_timeout seconds per file of the artifact
     (a backstop: the walk and the inspectors bound each file themselves); one that runs out is
     stopped and reported as HN-WALK-004, and the others still run."""
+    from hardnut.checks.perfile import prefetch
     from hardnut.checks.walk import LIMIT
     from hardnut.timebudget import FileTimeout, within
-
-    from hardnut.checks.perfile import prefetch
 
     findings: list[Finding] = []
     per_file = ctx.config.limits.file_timeout
     try:  # every file parsed and scanned once, in worker processes for large artifacts
         within(per_file * max(1, len(ctx.artifact.files)), prefetch, ctx, what="per-file work")
-    except FileTimeout:
-        pass  # each check computes what is missing under its own budget (and reports the limit)
+    except HardnutError:
+        raise
+    except Exception:  # FileTimeout, or a failure: each check computes what is missing itself, under its
+        pass  # own budget and error handling (which report the limit or the failure)
     for module in checks.modules():
         name = module.__name__.rsplit(".", 1)[-1]
         try:
