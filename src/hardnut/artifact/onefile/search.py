@@ -374,8 +374,10 @@ def _may_hold_payload(fh: BinaryIO, size: int) -> bool:
         if finder is None:
             return any(mm.find(t) >= 0 for t in _TELLTALES)
         view = memoryview(mm)
-        try:
-            return bool(finder.find_matches_as_indexes(view))
+        longest = max(len(t) for t in _TELLTALES)
+        try:  # in 1 MiB windows: the first hit answers, and a hostile file cannot make a huge match list
+            return any(finder.find_matches_as_indexes(view[base:base + (1 << 20) + longest - 1])
+                       for base in range(0, size, 1 << 20))
         finally:
             view.release()
 
