@@ -422,9 +422,10 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
     versions: dict[str, tuple[str, str]] = {}
     try:
         for dist in metadata.distributions():
-            name = dist.metadata["Name"] if dist.metadata else None
+            md = dist.metadata  # parsed on every access (and by .version): once per distribution
+            name = md["Name"] if md else None
             if name:
-                versions.setdefault(canonicalize_name(name), (name, dist.version or ""))
+                versions.setdefault(canonicalize_name(name), (name, md["Version"] or ""))
     except Exception:
         pass
     stdlib = set(getattr(sys, "stdlib_module_names", ()))
