@@ -55,7 +55,7 @@ _MEMBER_IN_MEMORY = 64 * 1024 * 1024  # nested archives are read into memory up 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
     engine = ctx.cached("secrets:engine", Engine)
-    files = [f for f in ctx.files() if f.kind in ("elf", "pe", "data")]
+    files = [f for f in ctx.files() if f.kind in ("elf", "pe", "macho", "data")]
     findings: list[Finding] = []
     jobs = []
     for f in files:
