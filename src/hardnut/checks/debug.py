@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
 from hardnut.inspect.elf import ElfFacts, StringHit
+from hardnut.inspect.macho import MachoFacts
 from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
 
@@ -73,8 +74,26 @@ BUNDLED_BUILD_PATHS = Rule(
     "path's offset in the file.",
 )
 
+DEBUG_MAP = Rule(
+    "HN-DBG-006", "Mach-O debug map names build-host objects", "debug", Severity.LOW,
+    "The symbol table of a Mach-O file holds N_OSO debug-map entries: the absolute paths of the object "
+    "files it was linked from (e.g. /Users/<user>/project/build/foo.o), so that dsymutil or lldb can find "
+    "their DWARF later. They disclose the build machine's user and layout. strip -S (or ld -S) removes them; "
+    "ship the DWARF in a separate .dSYM instead. Low for the main program, info for bundled files (most "
+    "macOS wheels carry their CI runner's paths). The finding points at the first path's offset.",
+    ("https://github.com/apple-oss-distributions/cctools/blob/main/include/mach-o/stab.h",
+     "https://reproducible-builds.org/docs/build-path/"),
+)
+DSYM_SHIPPED = Rule(
+    "HN-DBG-007", "dSYM bundle shipped", "debug", Severity.MEDIUM,
+    "A .dSYM folder (DWARF for a Mach-O file, made by dsymutil) is in the artifact. It maps machine code back "
+    "to source files, functions and lines, and names the build machine's paths. Keep dSYMs for crash "
+    "symbolication on your side; do not ship them.",
+    ("https://developer.apple.com/documentation/xcode/building-your-app-to-include-debugging-information",),
+)
+
 RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, MAIN_RUNTIME_PATHS, BUNDLED_DEBUG_INFO,
-         BUNDLED_BUILD_PATHS]
+         BUNDLED_BUILD_PATHS, DEBUG_MAP, DSYM_SHIPPED]
 
 # Python installation prefix: what precedes /lib/python3.X (or lib64) in a path
 _PY_LIBDIR = re.compile(r"^(/.*?)/lib(?:64)?/python3\.\d+(?:/|$)")
@@ -87,11 +106,16 @@ _CPYTHON_STRINGS = ("/tmp/myimport.zip",)
 def run(ctx: CheckContext) -> Iterable[Finding]:
     out = prepare(ctx)
     mains = main_programs(ctx)
+    out.extend(_dsyms(ctx))
     for f, facts in binaries(ctx):
         path = f.relpath
         main = path in mains
         debug_secs = facts.debug_sections
-        symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
+        if isinstance(facts, MachoFacts):
+            out.extend(_debug_map(path, facts, main))
+            symbols = False  # local symbols are normal in Mach-O (strip -x leaves them); the debug map is the leak
+        else:
+            symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
         paths = _paths(facts)
         if main:
@@ -127,6 +151,33 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if paths:
                 out.append(_paths_finding(BUNDLED_BUILD_PATHS, path, paths, facts))
     return out
+
+
+def _debug_map(path: str, facts: MachoFacts, main: bool) -> list[Finding]:
+    hits = list({h.text: h for s in facts.slices for h in s.oso_paths}.values())
+    if not hits:
+        return []
+    first = min(hits, key=lambda h: h.offset)
+    who = "" if main else " (bundled)"
+    return [rule_finding(
+        DEBUG_MAP, path, f"{path}{who} has {len(hits)}{'+' if len(hits) >= 32 else ''} N_OSO debug-map "
+        f"entr{'ies' if len(hits) != 1 else 'y'} naming build-host objects, e.g. {examples([h.text for h in hits], 2)}",
+        severity=DEBUG_MAP.severity if main else Severity.INFO, offset=first.offset, length=first.length,
+        evidence=first.text, fingerprint=stable_fingerprint(DEBUG_MAP, path))]
+
+
+def _dsyms(ctx: CheckContext) -> list[Finding]:
+    """One finding per shipped .dSYM folder (found through the files inside it)."""
+    seen: dict[str, int] = {}
+    for f in ctx.files():
+        parts = f.relpath.split("/")
+        for i, part in enumerate(parts[:-1]):
+            if part.endswith(".dSYM"):
+                folder = "/".join(parts[:i + 1])
+                seen[folder] = seen.get(folder, 0) + 1
+                break
+    return [rule_finding(DSYM_SHIPPED, folder, f"{folder} ships DWARF debug information ({n} file{'s' if n != 1 else ''})",
+                         fingerprint=stable_fingerprint(DSYM_SHIPPED, folder)) for folder, n in sorted(seen.items())]
 
 
 def _dwarf(facts: ElfFacts | PeFacts) -> str:
