@@ -1,0 +1,156 @@
+"""Mach-O facts and rules, and code signatures (Mach-O and PE Authenticode), on real files from
+PyPI wheels (see helpers_macos.py) and copies edited the way real tools break them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from helpers_binaries import binfix, by_rule, run_binary_checks  # noqa: F401
+from helpers_macos import msvc_dlls, wheels  # noqa: F401
+
+from hardnut.checks.base import VerifyConfig
+from hardnut.inspect.authenticode import inspect_authenticode
+from hardnut.inspect.elf import BinaryParseError
+from hardnut.inspect.macho import CS_ADHOC, inspect_macho
+from hardnut.verify import VerifyOptions, verify_target
+
+
+def _verify(target: Path, **config):
+    return verify_target(target, VerifyOptions(config=VerifyConfig(**config)))
+
+
+def test_thin_arm64_facts(wheels):
+    f = inspect_macho(wheels["pillow"] / "PIL" / "_imaging.cpython-311-darwin.so")
+    assert not f.fat and f.archs == ("arm64",)
+    sl = f.slices[0]
+    assert sl.filetype_name == "MH_BUNDLE" and sl.min_os == "11.0" and sl.platform == 1
+    assert ("load", "/usr/lib/libSystem.B.dylib") in sl.dylibs
+    assert any(n.startswith("@loader_path/.dylibs/") for _k, n in sl.dylibs)
+    assert sl.canary
+    assert sl.oso_paths and sl.oso_paths[0].text.startswith("/Users/runner/")
+    sig = sl.signature
+    assert sig is not None and sig.adhoc and sig.hashes_match and sig.flag(CS_ADHOC)
+    assert sig.primary.hash_type == "sha256" and sig.primary.code_slots > 10
+
+
+def test_fat_universal2_every_slice(wheels):
+    so = next((wheels["markupsafe-universal2"] / "markupsafe").glob("*.so"))
+    f = inspect_macho(so)
+    assert f.fat and set(f.archs) == {"x86_64", "arm64"}
+    by_arch = {s.arch: s for s in f.slices}
+    assert by_arch["x86_64"].min_os == "10.9" and by_arch["arm64"].min_os == "11.0"
+    assert by_arch["x86_64"].signature is None  # the x86_64 linker does not sign
+    assert by_arch["arm64"].signature.hashes_match and "linker-signed" in by_arch["arm64"].signature.primary.flag_names
+    findings, _ctx = run_binary_checks(so.parent)
+    unsigned = by_rule(findings, "HN-MACHO-006")
+    assert len(unsigned) == 1 and "x86_64 slice" in unsigned[0].message
+
+
+def test_real_wheel_dist_resolves(wheels):
+    findings, ctx = run_binary_checks(wheels["pillow"])
+    assert not by_rule(findings, "HN-DEP-001") and not by_rule(findings, "HN-DEP-005")
+    assert "/usr/lib/libSystem.B.dylib" in ctx.facts["system_libraries"]
+    assert ctx.facts["macos_min"] == "11.0"
+
+
+def test_deleted_dylib_names_the_importers(wheels, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(wheels["pillow"] / "PIL", dist / "PIL")
+    (dist / "PIL" / ".dylibs" / "libjpeg.62.4.0.dylib").unlink()
+    findings, _ctx = run_binary_checks(dist)
+    missing = by_rule(findings, "HN-DEP-001")
+    importers = {f.path for f in missing if f.library.endswith("libjpeg.62.4.0.dylib")}
+    assert importers == {"PIL/_imaging.cpython-311-darwin.so", "PIL/.dylibs/libtiff.6.dylib"}
+    assert all(f.severity.label == "high" for f in missing)
+
+
+def _patch_install_name(path: Path, old: bytes, new: bytes) -> None:
+    """What install_name_tool -change does when the new name fits in the load command."""
+    raw = bytearray(path.read_bytes())
+    i = raw.index(old + b"\0")
+    assert len(new) <= len(old)
+    raw[i:i + len(old)] = new + b"\0" * (len(old) - len(new))
+    path.write_bytes(bytes(raw))
+
+
+def test_homebrew_install_name_and_broken_signature(wheels, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(wheels["pillow"] / "PIL", dist / "PIL")
+    so = dist / "PIL" / "_imaging.cpython-311-darwin.so"
+    _patch_install_name(so, b"@loader_path/.dylibs/libtiff.6.dylib", b"/opt/homebrew/lib/libtiff.6.dylib")
+    result = _verify(dist)
+    host = [f for f in result.findings if f.rule == "HN-DEP-005"]
+    assert len(host) == 1 and host[0].path == "PIL/_imaging.cpython-311-darwin.so"
+    assert "Homebrew" in host[0].message and host[0].library == "/opt/homebrew/lib/libtiff.6.dylib"
+    # editing the load command invalidates page 0 of the ad-hoc signature, as on a real Mac
+    sig = [f for f in result.findings if f.rule == "HN-SIG-001"]
+    assert [f.path for f in sig] == ["PIL/_imaging.cpython-311-darwin.so"] and "page 0" in sig[0].message
+    rec = {r.path: r for r in result.files}["PIL/_imaging.cpython-311-darwin.so"]
+    assert rec.signed is True and rec.signature["valid"] is False and rec.signature["type"] == "adhoc"
+
+
+def test_require_macos_min_and_signed(wheels):
+    result = _verify(wheels["pillow"], require_macos_min="10.15", require_signed=("*",))
+    too_new = [f for f in result.findings if f.rule == "HN-DEP-007"]
+    assert too_new and "arm64 11.0" in too_new[0].message
+    adhoc = [f for f in result.findings if f.rule == "HN-SIG-002"]
+    assert adhoc and all("ad-hoc" in f.message for f in adhoc)
+    ok = _verify(wheels["pillow"], require_macos_min="11.0")
+    assert not [f for f in ok.findings if f.rule in ("HN-DEP-007", "HN-SIG-002")]
+
+
+def test_msvc_runtime_signed_and_tampered(wheels, tmp_path):
+    src = msvc_dlls(wheels["msvc-runtime"])
+    dll = src / "msvcp140.dll"
+    facts = inspect_authenticode(dll)
+    assert facts.signed and facts.valid and facts.digest_matches
+    assert "Microsoft" in facts.signer and facts.signing_time.startswith("20")
+    assert len(facts.chain) >= 2 and facts.digest_algorithm == "sha256"
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("msvcp140.dll", "vcruntime140.dll", "concrt140.dll"):
+        if (src / name).exists():
+            shutil.copy(src / name, dist / name)
+    raw = bytearray(dll.read_bytes())
+    raw[0x2000] ^= 0x01  # one byte of code
+    (dist / "tampered.dll").write_bytes(bytes(raw))
+    result = _verify(dist, require_signed=("*.dll",))
+    sig = [f for f in result.findings if f.rule.startswith("HN-SIG")]
+    assert [(f.rule, f.path, f.severity.label) for f in sig] == [("HN-SIG-001", "tampered.dll", "high")]
+    files = {r.path: r.to_dict() for r in result.files}
+    assert files["msvcp140.dll"]["signed"] is True and files["msvcp140.dll"]["signature"]["valid"] is True
+    assert files["tampered.dll"]["signature"]["valid"] is False
+    json.dumps(files)  # serialisable as the JSON report's files entries
+
+
+def test_unsigned_pe_required(binfix, tmp_path):
+    exe = binfix.pe("hardened.exe")
+    dist = tmp_path / "d"
+    dist.mkdir()
+    shutil.copy(exe, dist / "app.exe")
+    assert not [f for f in _verify(dist).findings if f.rule == "HN-SIG-002"]
+    found = [f for f in _verify(dist, require_signed=("*",)).findings if f.rule == "HN-SIG-002"]
+    assert [f.path for f in found] == ["app.exe"]
+
+
+def test_truncated_and_garbage_macho(wheels, tmp_path):
+    src = (wheels["pillow"] / "PIL" / "_imaging.cpython-311-darwin.so").read_bytes()
+    for n, data in enumerate((src[:100], src[:4] + b"\xff" * 60, b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\0" * 40)):
+        p = tmp_path / f"bad{n}.so"
+        p.write_bytes(data)
+        with pytest.raises(BinaryParseError):
+            inspect_macho(p)
+        result = _verify(p)
+        assert not [f for f in result.findings if f.rule == "HN-TOOL-001"]
+
+
+def test_java_class_is_not_fat_macho(tmp_path):
+    from hardnut.artifact.walk import sniff
+
+    assert sniff(b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + b"\0" * 32) == "data"  # class file, Java 8
+    assert sniff(b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\0" * 32) == "macho"
