@@ -154,3 +154,48 @@ def test_java_class_is_not_fat_macho(tmp_path):
 
     assert sniff(b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + b"\0" * 32) == "data"  # class file, Java 8
     assert sniff(b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\0" * 32) == "macho"
+
+
+def _macho_onefile(host: Path, blob: bytes, out: Path) -> Path:
+    """A Mach-O file carrying `blob` in a payload_bin,payload_bin section, as `ld -sectcreate` makes
+    Nuitka's macOS onefile bootstrap: the host's first data section is renamed and pointed at the blob
+    (appended to the file)."""
+    raw = bytearray(host.read_bytes())
+    assert raw[:4] == b"\xcf\xfa\xed\xfe"
+    ncmds = struct.unpack("<I", raw[16:20])[0]
+    pos = 32
+    for _ in range(ncmds):
+        cmd, cmdsize = struct.unpack("<II", raw[pos:pos + 8])
+        if cmd == 0x19 and raw[pos + 8:pos + 24].rstrip(b"\0") in (b"__DATA", b"__DATA_CONST"):
+            nsects = struct.unpack("<I", raw[pos + 72:pos + 76])[0]
+            if nsects:
+                s = pos + 72  # segment_command_64 is 72 bytes; the first section_64 follows
+                raw[s:s + 16] = b"payload_bin".ljust(16, b"\0")
+                raw[s + 16:s + 32] = b"payload_bin".ljust(16, b"\0")
+                raw[s + 40:s + 48] = struct.pack("<Q", len(blob))
+                raw[s + 48:s + 52] = struct.pack("<I", len(raw))
+                raw[s + 64:s + 68] = struct.pack("<I", 0)  # regular section flags
+                out.write_bytes(bytes(raw) + blob)
+                return out
+        pos += cmdsize
+    raise AssertionError("no data section to repurpose")
+
+
+def test_onefile_payload_in_macho_section(wheels, tmp_path):
+    from helpers_onefile import nuitka_payload
+
+    dist = tmp_path / "app.dist"
+    (dist / "data").mkdir(parents=True)
+    shutil.copy(wheels["psutil"] / "psutil" / "_psutil_posix.abi3.so", dist / "app")
+    shutil.copy(wheels["pillow"] / "PIL" / ".dylibs" / "libXau.6.dylib", dist / "libXau.6.dylib")
+    (dist / "data" / "settings.env").write_text("GITHUB_TOKEN=ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A" + "\n")
+    blob = nuitka_payload(dist, "app", compressed=True)
+    host = wheels["pillow"] / "PIL" / "_imagingmath.cpython-311-darwin.so"
+    onefile = _macho_onefile(host, blob, tmp_path / "app")
+    result = _verify(onefile)
+    paths = {r.path: r for r in result.files}
+    assert paths["app"].format == "onefile"
+    assert {"app!/app", "app!/libXau.6.dylib", "app!/data/settings.env"} <= set(paths)
+    assert paths["app!/libXau.6.dylib"].format == "macho" and paths["app!/libXau.6.dylib"].signed is True
+    secrets = [f for f in result.findings if f.category == "secret" and f.path == "app!/data/settings.env"]
+    assert secrets and all("aB3dE5fG7hJ9" not in f.message for f in secrets)

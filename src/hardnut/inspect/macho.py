@@ -33,8 +33,7 @@ from hardnut.inspect.elf import (
     scan_build_paths,
 )
 
-__all__ = ["BinaryParseError", "MachoSlice", "MachoFacts", "CodeSignature", "inspect_macho", "is_macho",
-           "section_ranges"]
+__all__ = ["BinaryParseError", "MachoSlice", "MachoFacts", "CodeSignature", "inspect_macho", "is_macho"]
 
 MH_MAGICS = {b"\xfe\xed\xfa\xce": (">", False), b"\xce\xfa\xed\xfe": ("<", False),
              b"\xfe\xed\xfa\xcf": (">", True), b"\xcf\xfa\xed\xfe": ("<", True)}
@@ -503,43 +502,3 @@ def _code_directory(mm: mmap.mmap, base: int, slot: int, cd: bytes, slots: dict[
                     bad_special.append(special)
     return CodeDirectory(slot, version, flags, algo[0] if algo else f"type-{hash_type}", ident, team, page,
                          n_code, code_limit, tuple(bad[:16]), tuple(bad_special), checked)
-
-
-def section_ranges(path: Union[str, Path], segname: str, sectname: str) -> list[tuple[int, int]]:
-    """(file offset, size) of a named section in every slice (the onefile payload and the constants blob
-    live in '<name>_bin' sections on macOS). Raises BinaryParseError."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                out = []
-                for off, length in _archs(mm, size):
-                    out.extend(_find_section(mm, off, length, segname, sectname))
-                return out
-    except BinaryParseError:
-        raise
-    except (OSError, ValueError, struct.error) as exc:
-        raise BinaryParseError(f"malformed Mach-O: {exc}") from None
-
-
-def _find_section(mm: mmap.mmap, off: int, length: int, segname: str, sectname: str) -> list[tuple[int, int]]:
-    # validated by _archs: the command walk stays inside sizeofcmds
-    endian, is64 = MH_MAGICS[mm[off:off + 4]]
-    ncmds = struct.unpack(endian + "I", mm[off + 16:off + 20])[0]
-    pos = off + (32 if is64 else 28)
-    out = []
-    for _ in range(ncmds):
-        cmd, cmdsize = struct.unpack(endian + "II", mm[pos:pos + 8])
-        if cmd in (LC_SEGMENT, LC_SEGMENT_64):
-            seg_fmt, sect_fmt = (endian + "16sQQQQiiII", endian + "16s16sQQI") if cmd == LC_SEGMENT_64 \
-                else (endian + "16sIIIIiiII", endian + "16s16sIII")
-            seg_size, sect_size = struct.calcsize(seg_fmt), (80 if cmd == LC_SEGMENT_64 else 68)
-            if 8 + seg_size <= cmdsize:
-                nsects = struct.unpack(seg_fmt, mm[pos + 8:pos + 8 + seg_size])[7]
-                for i in range(min(nsects, (cmdsize - 8 - seg_size) // sect_size)):
-                    s = pos + 8 + seg_size + i * sect_size
-                    sect, seg, _addr, ssize, soff = struct.unpack(sect_fmt, mm[s:s + struct.calcsize(sect_fmt)])
-                    if _text(seg) == segname and _text(sect) == sectname and soff + ssize <= length:
-                        out.append((off + soff, int(ssize)))
-        pos += cmdsize
-    return out
