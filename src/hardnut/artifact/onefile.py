@@ -1026,7 +1026,7 @@ def _sniff(path: Path) -> str:
     except OSError as exc:
         raise PayloadError(f"cannot read {path}: {exc.strerror}") from None
     if kind not in ("elf", "pe", "macho"):
-        raise PayloadError(f"{path.name} is not an ELF, PE or Mach-O executable")
+        raise PayloadError(f"{path.name} is not an ELF or PE executable, nor a Mach-O one")
     return kind
 
 
