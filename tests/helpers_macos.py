@@ -3,7 +3,8 @@
 `real_wheels()` downloads (once, with pip, into tests/fixtures/build/wheels, gitignored) and unpacks:
 pillow (macosx_11_0_arm64: bundled dylibs linked by @loader_path, ad-hoc signed), markupsafe
 (universal2: a fat file with an unsigned x86_64 and a linker-signed arm64 slice), psutil
-(macosx_10_9_x86_64) and msvc-runtime (win_amd64: Microsoft-signed DLLs). Returns {name: folder}, or
+(macosx_10_9_x86_64), msvc-runtime (win_amd64: Microsoft-signed DLLs) and ninja (universal2: a fat
+MH_EXECUTE program). Returns {name: folder}, or
 skips when there is no network.
 """
 
@@ -25,6 +26,7 @@ SPECS = {
     "markupsafe-universal2": ("macosx_10_9_universal2", "markupsafe==3.0.2"),
     "psutil": ("macosx_10_12_x86_64", "psutil==6.1.1"),
     "msvc-runtime": ("win_amd64", "msvc-runtime==14.42.34433"),
+    "ninja": ("macosx_10_9_universal2", "ninja==1.11.1.1"),
 }
 
 
@@ -33,7 +35,7 @@ def _download(name: str, platform: str, spec: str) -> Path:
     if dest.is_dir():
         return dest
     project, version = spec.split("==")
-    pattern = f"*{version}*{platform.split('_')[-1]}*.whl"
+    pattern = f"*-{version}-*{platform.split('_')[-1]}*.whl"
     wheels = [w for w in WHEELS.glob(pattern) if w.name.lower().startswith(project.replace("-", "_"))]
     if not wheels:
         proc = subprocess.run(

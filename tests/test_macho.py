@@ -70,11 +70,12 @@ def test_deleted_dylib_names_the_importers(wheels, tmp_path):
 
 
 def _patch_install_name(path: Path, old: bytes, new: bytes) -> None:
-    """What install_name_tool -change does when the new name fits in the load command."""
+    """What install_name_tool -change does when the new name fits in the load command (its zero padding)."""
     raw = bytearray(path.read_bytes())
     i = raw.index(old + b"\0")
-    assert len(new) <= len(old)
-    raw[i:i + len(old)] = new + b"\0" * (len(old) - len(new))
+    width = max(len(old), len(new)) + 1
+    assert not raw[i + len(old):i + width].strip(b"\0"), "the new name does not fit the load command"
+    raw[i:i + width] = new + b"\0" * (width - len(new))
     path.write_bytes(bytes(raw))
 
 
@@ -199,3 +200,42 @@ def test_onefile_payload_in_macho_section(wheels, tmp_path):
     assert paths["app!/libXau.6.dylib"].format == "macho" and paths["app!/libXau.6.dylib"].signed is True
     secrets = [f for f in result.findings if f.category == "secret" and f.path == "app!/data/settings.env"]
     assert secrets and all("aB3dE5fG7hJ9" not in f.message for f in secrets)
+
+
+def test_app_bundle_executable_path_and_main_program(wheels, tmp_path):
+    """An .app layout: the fat ninja program in Contents/MacOS is the main program; a module beside it
+    loads a dylib by @executable_path/../lib (its load command edited in a copy, as install_name_tool
+    would)."""
+    app = tmp_path / "Tool.app" / "Contents"
+    (app / "MacOS").mkdir(parents=True)
+    shutil.copy(wheels["ninja"] / "ninja" / "data" / "bin" / "ninja", app / "MacOS" / "tool")
+    shutil.copytree(wheels["pillow"] / "PIL" / ".dylibs", app / "MacOS" / ".dylibs")
+    shutil.copytree(wheels["pillow"] / "PIL" / ".dylibs", app / "lib")
+    so = app / "MacOS" / "_imaging.so"
+    shutil.copy(wheels["pillow"] / "PIL" / "_imaging.cpython-311-darwin.so", so)
+    _patch_install_name(so, b"@loader_path/.dylibs/libtiff.6.dylib", b"@executable_path/../lib/libtiff.6.dylib")
+    findings, ctx = run_binary_checks(tmp_path)
+    main = "Tool.app/Contents/MacOS/tool"
+    from hardnut.checks.dependency import main_programs
+
+    assert main_programs(ctx) == {main}
+    assert not by_rule(findings, "HN-DEP-001")
+    # the main program: PIE, canary and __PAGEZERO are fine; unsigned x86_64 slice (medium), the arm64
+    # slice only linker-signed: no hardened runtime, no library validation, ad-hoc
+    mine = {f.rule: f for f in findings if f.path == main}
+    assert set(mine) == {"HN-MACHO-006", "HN-MACHO-007", "HN-MACHO-008", "HN-MACHO-009"}
+    assert mine["HN-MACHO-006"].severity.label == "medium" and "x86_64 slice" in mine["HN-MACHO-006"].message
+    assert mine["HN-MACHO-007"].severity.label == "medium"
+    (app / "lib" / "libtiff.6.dylib").unlink()
+    findings, _ctx = run_binary_checks(tmp_path)
+    missing = by_rule(findings, "HN-DEP-001", "Tool.app/Contents/MacOS/_imaging.so")
+    assert len(missing) == 1 and "@executable_path" in missing[0].message
+
+
+def test_rules_are_listed():
+    from hardnut.checks import all_rules
+
+    rules = all_rules()
+    for rid in ("HN-DEP-005", "HN-DEP-006", "HN-DEP-007", "HN-DBG-006", "HN-DBG-007", "HN-SIG-001", "HN-SIG-002",
+                *(f"HN-MACHO-00{i}" for i in range(1, 10))):
+        assert rid in rules and rules[rid].explanation and rules[rid].references, rid

@@ -80,6 +80,8 @@ MACOS_TOO_NEW = Rule(
     "A Mach-O slice declares a minimum macOS version newer than verify.require_macos_min: dyld refuses to "
     "load it on the oldest macOS the release is meant to support. Rebuild with a lower "
     "MACOSX_DEPLOYMENT_TARGET (or a wheel built for it), or raise require_macos_min deliberately.",
+    ("https://developer.apple.com/documentation/xcode/building-and-running-an-app#Specify-a-deployment-target",
+     "https://github.com/apple-oss-distributions/cctools/blob/main/include/mach-o/loader.h"),
 )
 
 RULES = [UNRESOLVED, ALLOWED_EXTERNAL, GLIBC_BASELINE, GLIBC_TOO_NEW, HOST_INSTALL_NAME, MACOS_BASELINE,
