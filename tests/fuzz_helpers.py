@@ -424,6 +424,18 @@ def macho_seeds(small: int = 400_000) -> list[Seed]:
             s = binary_seed(p, f"macho/{p.name}")
             if s:
                 out.append(s)
+    xau = root / "pillow" / "PIL" / ".dylibs" / "libXau.6.dylib"
+    if xau.is_file():  # an identity (CMS) signature, made once with a throw-away certificate
+        signed = FUZZ_BUILD / "macho-identity" / "libXau.6.dylib"
+        if not signed.is_file():
+            sys.path.insert(0, str(TESTS))
+            from helpers_macos import identity_sign
+
+            signed.parent.mkdir(parents=True, exist_ok=True)
+            identity_sign(xau, signed.with_suffix(".tmp")).rename(signed)
+        s = binary_seed(signed, "macho/identity-signed.dylib")
+        if s:
+            out.append(s)
     for p in sorted((root / "msvc-runtime").glob("*.data/data/msvcp140_1.dll"))[:1]:
         s = binary_seed(p, f"signed-pe/{p.name}")
         if s:  # aim at the certificate table too

@@ -11,6 +11,7 @@ skips when there is no network.
 from __future__ import annotations
 
 import fcntl
+import struct
 import subprocess
 import sys
 import zipfile
@@ -67,3 +68,70 @@ def wheels() -> dict[str, Path]:
 
 def msvc_dlls(root: Path) -> Path:
     return next(root.glob("*.data/data"))
+
+
+def identity_sign(src: Path, dest: Path, runtime: bool = True) -> Path:
+    """Re-sign a thin, ad-hoc signed Mach-O as codesign --sign IDENTITY [--options runtime] would: the
+    CodeDirectory loses CS_ADHOC, its page hashes are recomputed, and a CMS blob (a detached PKCS#7
+    signature over the CodeDirectory by a throw-away certificate) is added to the SuperBlob."""
+    import datetime
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+
+    raw = bytearray(src.read_bytes())
+    ncmds = struct.unpack("<I", raw[16:20])[0]
+    pos, lc = 32, None
+    for _ in range(ncmds):
+        cmd, cmdsize = struct.unpack("<II", raw[pos:pos + 8])
+        if cmd == 0x1D:
+            lc = pos
+        pos += cmdsize
+    dataoff, _size = struct.unpack("<II", raw[lc + 8:lc + 16])
+    sb = dataoff
+    count = struct.unpack(">I", raw[sb + 8:sb + 12])[0]
+    slots = []
+    for i in range(count):
+        stype, off = struct.unpack(">II", raw[sb + 12 + 8 * i:sb + 20 + 8 * i])
+        blen = struct.unpack(">I", raw[sb + off + 4:sb + off + 8])[0]
+        slots.append([stype, bytearray(raw[sb + off:sb + off + blen])])
+    cd = next(b for t, b in slots if t == 0)
+    flags = struct.unpack(">I", cd[12:16])[0] & ~0x2 & ~0x20000 | (0x10000 if runtime else 0)
+    cd[12:16] = struct.pack(">I", flags)
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Developer ID Application: hardnut test (TEAM123456)")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+
+    def superblob(cms: bytes) -> bytes:
+        blobs = [(t, bytes(b)) for t, b in slots if t != 0x10000] + [(0x10000, struct.pack(">II", 0xFADE0B01, 8 + len(cms)) + cms)]
+        head = 12 + 8 * len(blobs)
+        index, body, off = b"", b"", head
+        for t, b in blobs:
+            index += struct.pack(">II", t, off)
+            body += b
+            off += len(b)
+        return struct.pack(">III", 0xFADE0CC0, off, len(blobs)) + index + body
+
+    size = len(superblob(b"\0" * 4096))  # room for the CMS blob, fixed before hashing page 0
+    raw[lc + 12:lc + 16] = struct.pack("<I", size)
+    hash_off, n_code, code_limit, hash_size, page_log = (struct.unpack(">I", cd[16:20])[0], struct.unpack(">I", cd[28:32])[0],
+                                                         struct.unpack(">I", cd[32:36])[0], cd[36], cd[39])
+    page = 1 << page_log
+    for i in range(n_code):
+        digest = hashlib.sha256(bytes(raw[i * page:min((i + 1) * page, code_limit)])).digest()[:hash_size]
+        cd[hash_off + i * hash_size:hash_off + (i + 1) * hash_size] = digest
+    cms = pkcs7.PKCS7SignatureBuilder().set_data(bytes(cd)).add_signer(cert, key, hashes.SHA256()).sign(
+        serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.NoCapabilities,
+                                          pkcs7.PKCS7Options.Binary])
+    blob = superblob(cms)
+    assert len(blob) <= size
+    dest.write_bytes(bytes(raw[:dataoff]) + blob.ljust(size, b"\0"))
+    return dest

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers_binaries import binfix, by_rule, run_binary_checks  # noqa: F401
-from helpers_macos import msvc_dlls, wheels  # noqa: F401
+from helpers_macos import identity_sign, msvc_dlls, wheels  # noqa: F401
 
 from hardnut.checks.base import VerifyConfig
 from hardnut.inspect.authenticode import inspect_authenticode
@@ -239,3 +239,47 @@ def test_rules_are_listed():
     for rid in ("HN-DEP-005", "HN-DEP-006", "HN-DEP-007", "HN-DBG-006", "HN-DBG-007", "HN-SIG-001", "HN-SIG-002",
                 *(f"HN-MACHO-00{i}" for i in range(1, 10))):
         assert rid in rules and rules[rid].explanation and rules[rid].references, rid
+
+
+# ------------------------------------------------------------------- identity (CMS) signed Mach-O
+
+
+def test_identity_signed_macho(wheels, tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    lib = identity_sign(wheels["pillow"] / "PIL" / ".dylibs" / "libXau.6.dylib", dist / "libXau.6.dylib")
+    sig = inspect_macho(lib).slices[0].signature
+    assert not sig.adhoc and sig.cms_size > 0 and sig.cms_valid, sig.cms_error
+    assert sig.hashes_match and "runtime" in sig.primary.flag_names
+    assert sig.signer.startswith("Developer ID Application: hardnut test") and sig.signing_time
+    result = _verify(dist, require_signed=("*",))
+    assert not [f for f in result.findings if f.rule.startswith("HN-SIG")]
+    rec = {r.path: r for r in result.files}["libXau.6.dylib"]
+    assert rec.signature["type"] == "identity" and rec.signature["valid"] is True
+    assert rec.signature["signer"].startswith("Developer ID Application")
+
+    # one byte of code changed after signing: the page hash no longer matches
+    raw = bytearray(lib.read_bytes())
+    raw[0x4010] ^= 0xFF
+    lib.write_bytes(bytes(raw))
+    bad = [f for f in _verify(dist).findings if f.rule == "HN-SIG-001"]
+    assert len(bad) == 1 and "page hash" in bad[0].message and "page 4" in bad[0].message
+
+
+def test_identity_signature_with_a_forged_code_directory(wheels, tmp_path):
+    """Page hashes rewritten to match modified code, but the CMS signature still covers the original
+    CodeDirectory: the CMS check catches it."""
+    lib = identity_sign(wheels["pillow"] / "PIL" / ".dylibs" / "libXau.6.dylib", tmp_path / "lib.dylib")
+    facts = inspect_macho(lib).slices[0].signature
+    raw = bytearray(lib.read_bytes())
+    cd_off = None
+    sb = facts.offset
+    count = struct.unpack(">I", raw[sb + 8:sb + 12])[0]
+    for i in range(count):
+        stype, off = struct.unpack(">II", raw[sb + 12 + 8 * i:sb + 20 + 8 * i])
+        if stype == 0:
+            cd_off = sb + off
+    raw[cd_off + 12] ^= 0x01  # a CodeDirectory flag bit: hashes still match, the CMS digest does not
+    lib.write_bytes(bytes(raw))
+    sig = inspect_macho(lib).slices[0].signature
+    assert sig.hashes_match and sig.cms_valid is False and "messageDigest" in sig.cms_error
