@@ -28,7 +28,8 @@ MAIN_DEBUG_INFO = Rule(
 )
 MAIN_SYMBOLS = Rule(
     "HN-DBG-002", "main program not stripped", "debug", Severity.MEDIUM,
-    "The main program has a full symbol table (ELF .symtab, or a COFF symbol table in a PE). It names "
+    "The main program has a full symbol table (ELF .symtab, a COFF symbol table in a PE, local symbols in "
+    "a Mach-O symbol table). It names "
     "every function, including static ones, which documents the program's structure for anyone "
     "inspecting it. It is not needed at run time (the dynamic symbol table is separate); strip it.",
 )
@@ -113,7 +114,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         debug_secs = facts.debug_sections
         if isinstance(facts, MachoFacts):
             out.extend(_debug_map(path, facts, main))
-            symbols = False  # local symbols are normal in Mach-O (strip -x leaves them); the debug map is the leak
+            symbols = any(s.local_symbols for s in facts.slices)  # `strip` / `strip -x` remove them
         else:
             symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
@@ -123,7 +124,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 out.append(rule_finding(MAIN_DEBUG_INFO, path, f"{path} carries debug information: {_dwarf(facts)}",
                                         fingerprint=stable_fingerprint(MAIN_DEBUG_INFO, path)))
             if symbols:
-                table = ".symtab" if isinstance(facts, ElfFacts) else "a COFF symbol table"
+                table = ".symtab" if isinstance(facts, ElfFacts) else (
+                    "local symbols in its symbol table" if isinstance(facts, MachoFacts) else "a COFF symbol table")
                 out.append(rule_finding(MAIN_SYMBOLS, path, f"{path} is not stripped: it has {table}"))
             own, runtime = split_runtime_paths(paths)
             if own:
@@ -139,7 +141,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if debug_secs:
                 parts.append(_dwarf(facts))
             if symbols:
-                parts.append("a symbol table" if isinstance(facts, ElfFacts) else "a COFF symbol table")
+                parts.append("a COFF symbol table" if isinstance(facts, PeFacts) else "a symbol table")
             if pdbs:
                 parts.append(f"a PDB path ({pdbs[0].text})")
             if parts:

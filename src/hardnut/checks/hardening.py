@@ -136,7 +136,8 @@ PE_UNSIGNED = Rule(
     "HN-PE-006", "main program not Authenticode-signed", "hardening", Severity.INFO,
     "The main program has no Authenticode signature (empty security directory). Unsigned programs trigger "
     "SmartScreen warnings and cannot be told apart from tampered copies. Often signing is a later release "
-    "step, hence info; the signature is located, not validated.",
+    "step, hence info. A signature that is present is verified by HN-SIG-001; verify.require_signed turns "
+    "missing ones into HN-SIG-002.",
     ("https://learn.microsoft.com/windows-hardware/drivers/install/authenticode",),
 )
 PE_FORCE_INTEGRITY = Rule(
