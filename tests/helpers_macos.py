@@ -135,3 +135,29 @@ def identity_sign(src: Path, dest: Path, runtime: bool = True) -> Path:
     assert len(blob) <= size
     dest.write_bytes(bytes(raw[:dataoff]) + blob.ljust(size, b"\0"))
     return dest
+
+
+def with_section(host: Path, name: str, blob: bytes, out: Path) -> Path:
+    """A copy of the 64-bit thin Mach-O `host` carrying `blob` in a section `name,name`, as Nuitka's
+    `ld -sectcreate name name <blob>` makes it (payload_bin for onefile payloads, constants_bin for the
+    constants): the host's first __DATA/__DATA_CONST section is renamed and pointed at the blob, which
+    is appended to the file."""
+    raw = bytearray(host.read_bytes())
+    assert raw[:4] == b"\xcf\xfa\xed\xfe"
+    ncmds = struct.unpack("<I", raw[16:20])[0]
+    pos = 32
+    for _ in range(ncmds):
+        cmd, cmdsize = struct.unpack("<II", raw[pos:pos + 8])
+        if cmd == 0x19 and raw[pos + 8:pos + 24].rstrip(b"\0") in (b"__DATA", b"__DATA_CONST"):
+            nsects = struct.unpack("<I", raw[pos + 64:pos + 68])[0]
+            if nsects:
+                s = pos + 72  # segment_command_64 is 72 bytes; the first section_64 follows
+                raw[s:s + 16] = name.encode().ljust(16, b"\0")
+                raw[s + 16:s + 32] = name.encode().ljust(16, b"\0")
+                raw[s + 40:s + 48] = struct.pack("<Q", len(blob))
+                raw[s + 48:s + 52] = struct.pack("<I", len(raw))
+                raw[s + 64:s + 68] = struct.pack("<I", 0)  # a regular section
+                out.write_bytes(bytes(raw) + blob)
+                return out
+        pos += cmdsize
+    raise AssertionError("no data section to repurpose")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers_binaries import binfix, by_rule, run_binary_checks  # noqa: F401
-from helpers_macos import identity_sign, msvc_dlls, wheels  # noqa: F401
+from helpers_macos import identity_sign, msvc_dlls, wheels, with_section  # noqa: F401
 
 from hardnut.checks.base import VerifyConfig
 from hardnut.inspect.authenticode import inspect_authenticode
@@ -157,31 +157,6 @@ def test_java_class_is_not_fat_macho(tmp_path):
     assert sniff(b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\0" * 32) == "macho"
 
 
-def _macho_onefile(host: Path, blob: bytes, out: Path) -> Path:
-    """A Mach-O file carrying `blob` in a payload_bin,payload_bin section, as `ld -sectcreate` makes
-    Nuitka's macOS onefile bootstrap: the host's first data section is renamed and pointed at the blob
-    (appended to the file)."""
-    raw = bytearray(host.read_bytes())
-    assert raw[:4] == b"\xcf\xfa\xed\xfe"
-    ncmds = struct.unpack("<I", raw[16:20])[0]
-    pos = 32
-    for _ in range(ncmds):
-        cmd, cmdsize = struct.unpack("<II", raw[pos:pos + 8])
-        if cmd == 0x19 and raw[pos + 8:pos + 24].rstrip(b"\0") in (b"__DATA", b"__DATA_CONST"):
-            nsects = struct.unpack("<I", raw[pos + 72:pos + 76])[0]
-            if nsects:
-                s = pos + 72  # segment_command_64 is 72 bytes; the first section_64 follows
-                raw[s:s + 16] = b"payload_bin".ljust(16, b"\0")
-                raw[s + 16:s + 32] = b"payload_bin".ljust(16, b"\0")
-                raw[s + 40:s + 48] = struct.pack("<Q", len(blob))
-                raw[s + 48:s + 52] = struct.pack("<I", len(raw))
-                raw[s + 64:s + 68] = struct.pack("<I", 0)  # regular section flags
-                out.write_bytes(bytes(raw) + blob)
-                return out
-        pos += cmdsize
-    raise AssertionError("no data section to repurpose")
-
-
 def test_onefile_payload_in_macho_section(wheels, tmp_path):
     from helpers_onefile import nuitka_payload
 
@@ -192,7 +167,7 @@ def test_onefile_payload_in_macho_section(wheels, tmp_path):
     (dist / "data" / "settings.env").write_text("GITHUB_TOKEN=ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A" + "\n")
     blob = nuitka_payload(dist, "app", compressed=True)
     host = wheels["pillow"] / "PIL" / "_imagingmath.cpython-311-darwin.so"
-    onefile = _macho_onefile(host, blob, tmp_path / "app")
+    onefile = with_section(host, "payload_bin", blob, tmp_path / "app")
     result = _verify(onefile)
     paths = {r.path: r for r in result.files}
     assert paths["app"].format == "onefile"
