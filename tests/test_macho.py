@@ -258,3 +258,18 @@ def test_identity_signature_with_a_forged_code_directory(wheels, tmp_path):
     lib.write_bytes(bytes(raw))
     sig = inspect_macho(lib).slices[0].signature
     assert sig.hashes_match and sig.cms_valid is False and "messageDigest" in sig.cms_error
+
+
+def test_reports_show_the_macos_floor(wheels):
+    from hardnut.checks import all_rules
+    from hardnut.report import json_format, markdown_format, text_format
+
+    result = _verify(wheels["pillow"])
+    rules = all_rules()
+    assert text_format.render(result, rules).rstrip().endswith("needs macOS >= 11.0")
+    assert "needs macOS ≥ 11.0" in markdown_format.render(result, rules)
+    doc = json.loads(json_format.render(result, rules))
+    assert doc["facts"]["macos_min"] == "11.0"
+    entry = next(f for f in doc["files"] if f["path"] == "PIL/_imaging.cpython-311-darwin.so")
+    assert entry["format"] == "macho" and entry["signed"] is True and entry["signature"]["type"] == "adhoc"
+    assert all("signed" not in f for f in doc["files"] if f["format"] not in ("macho", "pe"))
