@@ -273,3 +273,14 @@ def test_reports_show_the_macos_floor(wheels):
     entry = next(f for f in doc["files"] if f["path"] == "PIL/_imaging.cpython-311-darwin.so")
     assert entry["format"] == "macho" and entry["signed"] is True and entry["signature"]["type"] == "adhoc"
     assert all("signed" not in f for f in doc["files"] if f["format"] not in ("macho", "pe"))
+
+
+def test_control_characters_in_install_names_are_escaped(wheels, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(wheels["pillow"] / "PIL", dist / "PIL")
+    _patch_install_name(dist / "PIL" / "_imaging.cpython-311-darwin.so", b"@loader_path/.dylibs/libtiff.6.dylib",
+                        b"@loader_path/\x1b[2J\x1b[31mevil.dylib")
+    result = _verify(dist)
+    missing = [f for f in result.findings if f.rule == "HN-DEP-001"]
+    assert len(missing) == 1 and "\\x1b[2J" in missing[0].message
+    assert not any("\x1b" in f.message or "\x1b" in (f.library or "") for f in result.findings)

@@ -123,7 +123,7 @@ def _verify(signed: Any, content: Optional[bytes]) -> CmsResult:
     algo = si["digest_algorithm"]["algorithm"].native
     hname = _HASHES.get(algo)
     signer = _name_of(signer_cert)
-    issuer = signer_cert.issuer.rfc4514_string() if signer_cert is not None else None
+    issuer = _printable(signer_cert.issuer.rfc4514_string()[:256]) if signer_cert is not None else None
     chain = _chain(signer_cert, certs)
     timestamp = _signing_time(si)
     kw = dict(signer=signer, issuer=issuer, signing_time=timestamp, chain=tuple(_name_of(c) for c in chain),
@@ -169,8 +169,15 @@ def _name_of(cert: Any) -> Optional[str]:
     org = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     if cn:
         text = str(cn[0].value)
-        return text + (f" ({org[0].value})" if org and str(org[0].value) not in text else "")
-    return cert.subject.rfc4514_string() or "(no subject)"
+        text += f" ({org[0].value})" if org and str(org[0].value) not in text else ""
+    else:
+        text = cert.subject.rfc4514_string() or "(no subject)"
+    return _printable(text[:256])
+
+
+def _printable(text: str) -> str:
+    """Certificate subjects are attacker-chosen and end up in terminal output: escape what is not printable."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _chain(leaf: Any, certs: list) -> list:

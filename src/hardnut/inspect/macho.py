@@ -324,8 +324,16 @@ def _archs(mm: mmap.mmap, size: int) -> list[tuple[int, int]]:
     return out
 
 
+def printable(text: str) -> str:
+    """Attacker-chosen names (install names, identifiers, certificate subjects) end up in terminal
+    output: control and other unprintable characters are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _text(raw: Any) -> str:
-    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+    return printable(bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace"))
 
 
 def _version(v: int) -> str:
@@ -401,7 +409,7 @@ def _symbols(mm: mmap.mmap, base: int, length: int, endian: str, is64: bool, sym
                 end = mm.find(b"\0", strbase + strx, strbase + strsize)
                 raw = mm[strbase + strx:end if end >= 0 else strbase + strsize]
                 if raw.startswith(b"/"):
-                    oso.append(StringHit(strbase + strx, len(raw), raw.decode("utf-8", "backslashreplace")))
+                    oso.append(StringHit(strbase + strx, len(raw), printable(raw.decode("utf-8", "backslashreplace"))))
             continue
         if (ntype & N_TYPE) == N_UNDF and ntype & N_EXT:
             if 0 < strx < strsize and mm[strbase + strx:strbase + strx + 13] == b"___stack_chk_":
