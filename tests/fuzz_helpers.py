@@ -353,8 +353,109 @@ def _small_files(folder: Path, limit: int, count: int) -> list[Path]:
     return files[:count]
 
 
+def macho_fields(data: bytes) -> tuple[list[Field], list[tuple[int, int]]]:
+    """Fat header and arch records, each slice's Mach-O header, load command headers, LC_SYMTAB,
+    LC_CODE_SIGNATURE, LC_RPATH/dylib name offsets, and the code signature's SuperBlob index and
+    CodeDirectory header (hot)."""
+    fields: list[Field] = []
+    hot: list[tuple[int, int]] = []
+    slices = [(0, len(data))]
+    if data[:4] in (b"\xca\xfe\xba\xbe",):
+        count = struct.unpack(">I", data[4:8])[0]
+        fields.append(("fat.nfat_arch", 4, 4, ">"))
+        slices = []
+        for i in range(min(count, 8)):
+            base = 8 + i * 20
+            fields += [(f"fat[{i}].offset", base + 8, 4, ">"), (f"fat[{i}].size", base + 12, 4, ">")]
+            off, size = struct.unpack(">II", data[base + 8:base + 16])
+            slices.append((off, size))
+    for off, size in slices:
+        magic = data[off:off + 4]
+        if magic not in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe"):
+            continue
+        is64 = magic == b"\xcf\xfa\xed\xfe"
+        ncmds, sizeofcmds = struct.unpack("<II", data[off + 16:off + 24])
+        fields += [("mh.filetype", off + 12, 4, "<"), ("mh.ncmds", off + 16, 4, "<"),
+                   ("mh.sizeofcmds", off + 20, 4, "<"), ("mh.flags", off + 24, 4, "<")]
+        pos = off + (32 if is64 else 28)
+        hot.append((off, pos + sizeofcmds))
+        for _ in range(min(ncmds, 200)):
+            cmd, cmdsize = struct.unpack("<II", data[pos:pos + 8])
+            fields += [("lc.cmd", pos, 4, "<"), ("lc.cmdsize", pos + 4, 4, "<")]
+            if cmd == 0x2:  # LC_SYMTAB
+                fields += [(f"symtab.{n}", pos + 8 + 4 * i, 4, "<") for i, n in enumerate(("symoff", "nsyms", "stroff", "strsize"))]
+            elif cmd == 0x1D:  # LC_CODE_SIGNATURE
+                dataoff, datasize = struct.unpack("<II", data[pos + 8:pos + 16])
+                fields += [("codesig.dataoff", pos + 8, 4, "<"), ("codesig.datasize", pos + 12, 4, "<")]
+                sb = off + dataoff
+                if data[sb:sb + 4] == b"\xfa\xde\x0c\xc0":
+                    count = struct.unpack(">I", data[sb + 8:sb + 12])[0]
+                    fields += [("superblob.length", sb + 4, 4, ">"), ("superblob.count", sb + 8, 4, ">")]
+                    for i in range(min(count, 8)):
+                        fields.append((f"superblob[{i}].offset", sb + 16 + 8 * i, 4, ">"))
+                        cd = sb + struct.unpack(">I", data[sb + 16 + 8 * i:sb + 20 + 8 * i])[0]
+                        if data[cd:cd + 4] == b"\xfa\xde\x0c\x02":
+                            fields += [(f"cd.{n}", cd + 4 * k, 4, ">") for k, n in enumerate(
+                                ("magic", "length", "version", "flags", "hashOffset", "identOffset", "nSpecialSlots",
+                                 "nCodeSlots", "codeLimit"))]
+                            fields += [("cd.hashSize", cd + 36, 1, ">"), ("cd.hashType", cd + 37, 1, ">"),
+                                       ("cd.pageSize", cd + 39, 1, ">")]
+                            hot.append((cd, cd + 96))
+                    hot.append((sb, sb + 64))
+            elif cmd in (0xC, 0x8000001C, 0x80000018):  # dylib / rpath: the name offset
+                fields.append(("lc.name.offset", pos + 8, 4, "<"))
+            if cmdsize < 8:
+                break
+            pos += cmdsize
+    return fields, hot
+
+
+def macho_seeds(small: int = 400_000) -> list[Seed]:
+    """Real Mach-O files (thin arm64, thin x86_64, fat universal2) and Microsoft-signed DLLs from the
+    wheels tests/helpers_macos.py caches; [] when they have not been downloaded."""
+    root = BUILD / "wheels" / "unpacked"
+    picks = [("pillow", "PIL/.dylibs/libXau.6.dylib"), ("pillow", "PIL/_imagingmath.cpython-311-darwin.so"),
+             ("markupsafe-universal2", "markupsafe/_speedups.cpython-311-darwin.so"),
+             ("psutil", "psutil/_psutil_posix.abi3.so")]
+    out = []
+    for folder, rel in picks:
+        p = root / folder / rel
+        if p.is_file() and p.stat().st_size <= small:
+            s = binary_seed(p, f"macho/{p.name}")
+            if s:
+                out.append(s)
+    xau = root / "pillow" / "PIL" / ".dylibs" / "libXau.6.dylib"
+    if xau.is_file():  # an identity (CMS) signature, made once with a throw-away certificate
+        signed = FUZZ_BUILD / "macho-identity" / "libXau.6.dylib"
+        if not signed.is_file():
+            sys.path.insert(0, str(TESTS))
+            from helpers_macos import identity_sign
+
+            signed.parent.mkdir(parents=True, exist_ok=True)
+            identity_sign(xau, signed.with_suffix(".tmp")).rename(signed)
+        s = binary_seed(signed, "macho/identity-signed.dylib")
+        if s:
+            out.append(s)
+    for p in sorted((root / "msvc-runtime").glob("*.data/data/msvcp140_1.dll"))[:1]:
+        s = binary_seed(p, f"signed-pe/{p.name}")
+        if s:  # aim at the certificate table too
+            out.append(Seed(s.name, "signed-pe", s.data, s.fields, s.hot + _cert_table(s.data)))
+    return out
+
+
+def _cert_table(data: bytes) -> tuple[tuple[int, int], ...]:
+    import pefile
+
+    pe = pefile.PE(data=data, fast_load=True)
+    sec = pe.OPTIONAL_HEADER.DATA_DIRECTORY[4]
+    return ((sec.VirtualAddress, sec.VirtualAddress + min(sec.Size, 4096)),) if sec.Size else ()
+
+
 def binary_seed(path: Path, name: Optional[str] = None) -> Optional[Seed]:
     data = path.read_bytes()
+    if data[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
+        fields, hot = macho_fields(data)
+        return Seed(name or path.name, "macho", data, tuple(fields), tuple(hot))
     if data[:4] == b"\x7fELF":
         fields, hot = elf_fields(data)
         return Seed(name or path.name, "elf", data, tuple(fields), tuple(hot))

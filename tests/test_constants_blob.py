@@ -130,6 +130,20 @@ def test_blob_located_in_elf_and_pe(blob, planted_bin, tmp_path, compiler, secti
         check(same, f"{m.name}: strings differ from the Nuitka build's")
 
 
+def test_blob_located_in_a_macho_section(blob, planted_bin, tmp_path):
+    """Nuitka on macOS links the blob with `ld -sectcreate constants_bin constants_bin`: a real Mach-O
+    (from a PyPI wheel) whose first data section is repurposed to carry it."""
+    from helpers_macos import real_wheels, with_section
+
+    host = real_wheels()["pillow"] / "PIL" / "_imagingmath.cpython-311-darwin.so"
+    small = _small_blob(blob, planted_bin)
+    exe = with_section(host, "constants_bin", small, tmp_path / "embed")
+    found = read_constants_blob(exe)
+    at = exe.read_bytes().find(small)
+    assert found is not None and found.offset == at
+    assert {m.name for m in found.modules} == {m.name for m in blob.modules} - {".bytecode"}
+
+
 # -- hostile input ----------------------------------------------------------------------------
 
 def test_not_a_binary_and_broken_headers(tmp_path):

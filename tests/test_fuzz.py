@@ -83,6 +83,24 @@ def test_fuzz_verify_pe(seeds, work, index, plan):
     _verify(pe[index % len(pe)], plan, work)
 
 
+@pytest.fixture(scope="module")
+def macho_seeds() -> list[fh.Seed]:
+    from helpers_macos import real_wheels
+
+    real_wheels()
+    return fh.macho_seeds()
+
+
+@budget(60)
+@given(index=st.integers(0, 10**6), plan=PLAN)
+def test_fuzz_verify_macho_and_signed_pe(macho_seeds, work, index, plan):
+    """Mach-O (thin, fat, ad-hoc signed: header, load commands, symtab, SuperBlob, CodeDirectory) and a
+    Microsoft-signed DLL (certificate table hot) through verify, including the signature checks."""
+    if not macho_seeds:
+        pytest.skip("no Mach-O seeds")
+    _verify(macho_seeds[index % len(macho_seeds)], plan, work)
+
+
 @budget(900)
 @given(index=st.integers(0, 10**6), plan=PLAN)
 def test_fuzz_onefile_payloads(seeds, work, index, plan):

@@ -96,6 +96,9 @@ def test_unknown_template(tmp_path):
     ('[app]\nentry = "app.py"\n[verify.limits]\nmax_files = -1\n', "positive"),
     ('[app]\nentry = "app.py"\n[verify.limits]\nmax_cats = 1\n', "unknown limit"),
     ('[app]\nentry = "app.py"\n[verify]\nrequire_glibc_max = "new"\n', "2.28"),
+    ('[app]\nentry = "app.py"\n[verify]\nrequire_macos_min = "Big Sur"\n', "11.0"),
+    ('[app]\nentry = "app.py"\n[verify]\nrequire_signed = "yes"\n', "true, false or a list"),
+    ('[app]\nentry = "app.py"\n[verify]\nrequire_signed = ["*.exe", 3]\n', "true, false or a list"),
     ('[app]\nentry = "missing.py"\n', "does not exist"),
     ('[app]\nname = "x"\n', "app.entry.*required"),
     ('[app]\nentry = "app.py"\nname = "../evil"\n', "not a valid executable name"),
@@ -110,6 +113,19 @@ def test_bad_profiles_are_one_clear_error(tmp_path, text, message):
         load_profile(write(tmp_path, text))
     assert re.search(message, str(info.value)), str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_signature_and_macos_keys(tmp_path):
+    from hardnut.verify import VerifyOptions
+
+    p = load_profile(write(tmp_path, '[app]\nentry = "app.py"\n[verify]\nrequire_macos_min = "11.0"\n'
+                                      'require_signed = ["*.exe", "*.dll"]\n'))
+    assert p.verify.require_macos_min == "11.0" and p.verify.require_signed == ("*.exe", "*.dll")
+    config = VerifyOptions.from_profile(p).config
+    assert config.require_macos_min == "11.0" and config.require_signed == ("*.exe", "*.dll")
+    assert load_profile(write(tmp_path, '[app]\nentry = "app.py"\n[verify]\nrequire_signed = true\n')
+                        ).verify.require_signed == ("*",)
+    assert load_profile(write(tmp_path, '[app]\nentry = "app.py"\n')).verify.require_signed == ()
 
 
 def test_pyproject_tool_table(tmp_path):

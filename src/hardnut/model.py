@@ -110,10 +110,17 @@ class FileRecord:
     path: str  # relative to the target, '/' separators, 'BINARY!/inner' inside a onefile payload
     size: int
     sha256: str
-    format: str  # "elf", "pe", "onefile", "zip", "symlink", "data"
+    format: str  # "elf", "pe", "macho", "onefile", "zip", "symlink", "data"
+    signed: Optional[bool] = None  # PE/Mach-O only: carries a code signature
+    signature: Optional[dict[str, Any]] = None  # {"type", "signer", "valid", ...} when signed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+        if self.signed is not None:
+            out["signed"] = self.signed
+        if self.signature is not None:
+            out["signature"] = dict(self.signature)
+        return out
 
 
 @dataclass

@@ -90,7 +90,7 @@ def native_files(target: Path, limits=None) -> list[NativeFile]:
     from hardnut.artifact.walk import open_target
 
     with open_target(Path(target), limits) as art:
-        return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind) for f in art.files if f.kind in ("elf", "pe")),
+        return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind) for f in art.files if f.kind in ("elf", "pe", "macho")),
                       key=lambda n: n.path)
 
 

@@ -35,7 +35,8 @@ class VerifyOptions:
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
         v = profile.verify
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
-                              require_glibc_max=v.require_glibc_max)
+                              require_glibc_max=v.require_glibc_max, require_macos_min=v.require_macos_min,
+                              require_signed=v.require_signed)
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
 
 
@@ -72,6 +73,15 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+def _with_signature(record, summary):
+    """The file record with `signed` / `signature` (PE and Mach-O files whose signature was inspected)."""
+    if not summary:
+        return record
+    from dataclasses import replace
+
+    return replace(record, signed=summary["signed"], signature=summary.get("signature"))
+
+
 def _order(f: Finding) -> tuple:
     return (-int(f.severity), f.category, f.rule, f.path, f.offset or 0, f.message)
 
@@ -81,7 +91,9 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
         art.main_programs.update(options.main_programs)
         ctx = CheckContext(art, options.config)
         findings = run_checks(ctx)
-        files = sorted((f.record() for f in art.files), key=lambda r: r.path)
+        signatures = ctx.facts.pop("file_signatures", {})
+        files = sorted((_with_signature(f.record(), signatures.get(f.relpath)) for f in art.files),
+                       key=lambda r: r.path)
         facts = dict(ctx.facts)
     kept, suppressed = [], 0
     seen: set[tuple] = set()

@@ -14,7 +14,7 @@ class ArtifactFile:
     relpath: str  # display path: relative to the target, '/' separators, 'BIN!/inner' in a payload
     fs_path: Path  # where its bytes can be read now (a temporary extraction for payload entries)
     size: int
-    kind: str  # "elf", "pe", "data", "symlink", "special", "dir-symlink"
+    kind: str  # "elf", "pe", "macho", "data", "symlink", "special", "dir-symlink"
     dist_root: Path  # the folder dependency resolution treats as the dist root for this file
     link_target: Optional[str] = None  # for symlinks: what the link says (never followed out)
     payload_of: Optional[str] = None  # relpath of the onefile binary that carried this entry

@@ -214,7 +214,7 @@ class _Walker:
             art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot read file: {exc.strerror or exc}"))
             return
         art.files.append(entry)
-        if entry.kind in ("elf", "pe"):
+        if entry.kind in ("elf", "pe", "macho"):
             self.expand_onefile(art, entry, depth)
 
     def _read_ahead(self, entries: list) -> None:

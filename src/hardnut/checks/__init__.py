@@ -14,6 +14,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.dependency",
     "hardnut.checks.debug",
     "hardnut.checks.hardening",
+    "hardnut.checks.signature",
     "hardnut.checks.secrets",
     "hardnut.checks.leftovers",
     "hardnut.checks.build",

@@ -22,6 +22,9 @@ class VerifyConfig:
     limits: Limits = field(default_factory=Limits)
     allow_dirs: tuple[str, ...] = ()  # leftover checks: extra shipped folders that are fine
     require_glibc_max: Optional[str] = None  # e.g. "2.28": findings when a file needs newer
+    require_macos_min: Optional[str] = None  # e.g. "11.0": findings when a Mach-O slice needs newer
+    # files that must carry a valid code signature: () none, ("*",) all, or fnmatch globs on artifact paths
+    require_signed: tuple[str, ...] = ()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
 from hardnut.inspect.elf import ElfFacts, StringHit
+from hardnut.inspect.macho import MachoFacts
 from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
 
@@ -27,7 +28,8 @@ MAIN_DEBUG_INFO = Rule(
 )
 MAIN_SYMBOLS = Rule(
     "HN-DBG-002", "main program not stripped", "debug", Severity.MEDIUM,
-    "The main program has a full symbol table (ELF .symtab, or a COFF symbol table in a PE). It names "
+    "The main program has a full symbol table (ELF .symtab, a COFF symbol table in a PE, local symbols in "
+    "a Mach-O symbol table). It names "
     "every function, including static ones, which documents the program's structure for anyone "
     "inspecting it. It is not needed at run time (the dynamic symbol table is separate); strip it.",
 )
@@ -73,8 +75,26 @@ BUNDLED_BUILD_PATHS = Rule(
     "path's offset in the file.",
 )
 
+DEBUG_MAP = Rule(
+    "HN-DBG-006", "Mach-O debug map names build-host objects", "debug", Severity.LOW,
+    "The symbol table of a Mach-O file holds N_OSO debug-map entries: the absolute paths of the object "
+    "files it was linked from (e.g. /Users/<user>/project/build/foo.o), so that dsymutil or lldb can find "
+    "their DWARF later. They disclose the build machine's user and layout. strip -S (or ld -S) removes them; "
+    "ship the DWARF in a separate .dSYM instead. Low for the main program, info for bundled files (most "
+    "macOS wheels carry their CI runner's paths). The finding points at the first path's offset.",
+    ("https://github.com/apple-oss-distributions/cctools/blob/main/include/mach-o/stab.h",
+     "https://reproducible-builds.org/docs/build-path/"),
+)
+DSYM_SHIPPED = Rule(
+    "HN-DBG-007", "dSYM bundle shipped", "debug", Severity.MEDIUM,
+    "A .dSYM folder (DWARF for a Mach-O file, made by dsymutil) is in the artifact. It maps machine code back "
+    "to source files, functions and lines, and names the build machine's paths. Keep dSYMs for crash "
+    "symbolication on your side; do not ship them.",
+    ("https://developer.apple.com/documentation/xcode/building-your-app-to-include-debugging-information",),
+)
+
 RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, MAIN_RUNTIME_PATHS, BUNDLED_DEBUG_INFO,
-         BUNDLED_BUILD_PATHS]
+         BUNDLED_BUILD_PATHS, DEBUG_MAP, DSYM_SHIPPED]
 
 # Python installation prefix: what precedes /lib/python3.X (or lib64) in a path
 _PY_LIBDIR = re.compile(r"^(/.*?)/lib(?:64)?/python3\.\d+(?:/|$)")
@@ -87,11 +107,16 @@ _CPYTHON_STRINGS = ("/tmp/myimport.zip",)
 def run(ctx: CheckContext) -> Iterable[Finding]:
     out = prepare(ctx)
     mains = main_programs(ctx)
+    out.extend(_dsyms(ctx))
     for f, facts in binaries(ctx):
         path = f.relpath
         main = path in mains
         debug_secs = facts.debug_sections
-        symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
+        if isinstance(facts, MachoFacts):
+            out.extend(_debug_map(path, facts, main))
+            symbols = any(s.local_symbols for s in facts.slices)  # `strip` / `strip -x` remove them
+        else:
+            symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
         paths = _paths(facts)
         if main:
@@ -99,7 +124,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 out.append(rule_finding(MAIN_DEBUG_INFO, path, f"{path} carries debug information: {_dwarf(facts)}",
                                         fingerprint=stable_fingerprint(MAIN_DEBUG_INFO, path)))
             if symbols:
-                table = ".symtab" if isinstance(facts, ElfFacts) else "a COFF symbol table"
+                table = ".symtab" if isinstance(facts, ElfFacts) else (
+                    "local symbols in its symbol table" if isinstance(facts, MachoFacts) else "a COFF symbol table")
                 out.append(rule_finding(MAIN_SYMBOLS, path, f"{path} is not stripped: it has {table}"))
             own, runtime = split_runtime_paths(paths)
             if own:
@@ -115,7 +141,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if debug_secs:
                 parts.append(_dwarf(facts))
             if symbols:
-                parts.append("a symbol table" if isinstance(facts, ElfFacts) else "a COFF symbol table")
+                parts.append("a COFF symbol table" if isinstance(facts, PeFacts) else "a symbol table")
             if pdbs:
                 parts.append(f"a PDB path ({pdbs[0].text})")
             if parts:
@@ -127,6 +153,33 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if paths:
                 out.append(_paths_finding(BUNDLED_BUILD_PATHS, path, paths, facts))
     return out
+
+
+def _debug_map(path: str, facts: MachoFacts, main: bool) -> list[Finding]:
+    hits = list({h.text: h for s in facts.slices for h in s.oso_paths}.values())
+    if not hits:
+        return []
+    first = min(hits, key=lambda h: h.offset)
+    who = "" if main else " (bundled)"
+    return [rule_finding(
+        DEBUG_MAP, path, f"{path}{who} has {len(hits)}{'+' if len(hits) >= 32 else ''} N_OSO debug-map "
+        f"entr{'ies' if len(hits) != 1 else 'y'} naming build-host objects, e.g. {examples([h.text for h in hits], 2)}",
+        severity=DEBUG_MAP.severity if main else Severity.INFO, offset=first.offset, length=first.length,
+        evidence=first.text, fingerprint=stable_fingerprint(DEBUG_MAP, path))]
+
+
+def _dsyms(ctx: CheckContext) -> list[Finding]:
+    """One finding per shipped .dSYM folder (found through the files inside it)."""
+    seen: dict[str, int] = {}
+    for f in ctx.files():
+        parts = f.relpath.split("/")
+        for i, part in enumerate(parts[:-1]):
+            if part.endswith(".dSYM"):
+                folder = "/".join(parts[:i + 1])
+                seen[folder] = seen.get(folder, 0) + 1
+                break
+    return [rule_finding(DSYM_SHIPPED, folder, f"{folder} ships DWARF debug information ({n} file{'s' if n != 1 else ''})",
+                         fingerprint=stable_fingerprint(DSYM_SHIPPED, folder)) for folder, n in sorted(seen.items())]
 
 
 def _dwarf(facts: ElfFacts | PeFacts) -> str:

@@ -16,6 +16,7 @@ from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.walk import LIMIT, UNREADABLE
 from hardnut.inspect import lddtree
 from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, ElfFacts, inspect_elf, parse_glibc_version
+from hardnut.inspect.macho import MachoFacts, inspect_macho
 from hardnut.inspect.pe import PeFacts, inspect_pe
 from hardnut.model import Finding, Rule, Severity
 from hardnut.timebudget import FileTimeout, within
@@ -54,18 +55,51 @@ GLIBC_TOO_NEW = Rule(
     "older distribution, or raise require_glibc_max deliberately.",
 )
 
-RULES = [UNRESOLVED, ALLOWED_EXTERNAL, GLIBC_BASELINE, GLIBC_TOO_NEW]
+HOST_INSTALL_NAME = Rule(
+    "HN-DEP-005", "Mach-O install name points into the build machine", "dependency", Severity.HIGH,
+    "A Mach-O file loads a library by an absolute install name that is neither a macOS system library "
+    "(/usr/lib, /System/Library) nor inside the artifact: a Homebrew (/opt/homebrew, /usr/local/Cellar, "
+    "/usr/local/opt), MacPorts (/opt/local), python.org framework, Xcode or build/home folder path. The "
+    "program only starts where that software happens to be installed, in the same version, and anyone who "
+    "can write there can plant code. Bundle the library and rewrite the name to @rpath/... or "
+    "@loader_path/... (delocate, install_name_tool -change). The prefixes are data: "
+    "policy/macos-system-libs.json.",
+    ("https://developer.apple.com/library/archive/documentation/DeveloperTools/Conceptual/DynamicLibraries/"
+     "100-Articles/RunpathDependentLibraries.html",
+     "https://github.com/matthew-brett/delocate"),
+)
+MACOS_BASELINE = Rule(
+    "HN-DEP-006", "macOS baseline", "dependency", Severity.INFO,
+    "The highest minimum macOS version any Mach-O slice of the artifact declares (LC_BUILD_VERSION minos, or "
+    "LC_VERSION_MIN_MACOSX): the analogue of the glibc floor. The artifact does not load on older macOS. "
+    "Set MACOSX_DEPLOYMENT_TARGET when building to lower it.",
+    ("https://developer.apple.com/documentation/xcode/building-and-running-an-app#Specify-a-deployment-target",),
+)
+MACOS_TOO_NEW = Rule(
+    "HN-DEP-007", "needs a newer macOS than allowed", "dependency", Severity.MEDIUM,
+    "A Mach-O slice declares a minimum macOS version newer than verify.require_macos_min: dyld refuses to "
+    "load it on the oldest macOS the release is meant to support. Rebuild with a lower "
+    "MACOSX_DEPLOYMENT_TARGET (or a wheel built for it), or raise require_macos_min deliberately.",
+    ("https://developer.apple.com/documentation/xcode/building-and-running-an-app#Specify-a-deployment-target",
+     "https://github.com/apple-oss-distributions/cctools/blob/main/include/mach-o/loader.h"),
+)
 
-Facts = Union[ElfFacts, PeFacts]
+RULES = [UNRESOLVED, ALLOWED_EXTERNAL, GLIBC_BASELINE, GLIBC_TOO_NEW, HOST_INSTALL_NAME, MACOS_BASELINE,
+         MACOS_TOO_NEW]
+
+Facts = Union[ElfFacts, PeFacts, MachoFacts]
+BINARY_KINDS = ("elf", "pe", "macho")
+_INSPECT = {"elf": inspect_elf, "pe": inspect_pe, "macho": inspect_macho}
+_LABEL = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
 
 
 # --------------------------------------------------------------------------------- shared helpers
 
 
 def binary_facts(ctx: CheckContext, f: ArtifactFile) -> Optional[Facts]:
-    """The file's ElfFacts/PeFacts, parsed once per context (cache key "elf:<relpath>" / "pe:<relpath>").
+    """The file's ElfFacts/PeFacts/MachoFacts, parsed once per context (cache key "<kind>:<relpath>").
     None when it is not a binary, was too large, or could not be parsed (see `prepare`)."""
-    if f.kind not in ("elf", "pe"):
+    if f.kind not in BINARY_KINDS:
         return None
     key = f"{f.kind}:{f.relpath}"
     if key in ctx.cache:
@@ -77,7 +111,7 @@ def binary_facts(ctx: CheckContext, f: ArtifactFile) -> Optional[Facts]:
     if f.size > limits.max_file_size:
         ctx.cache[err_key] = None  # the walk already reported it (HN-WALK-004)
         return None
-    inspect = inspect_elf if f.kind == "elf" else inspect_pe
+    inspect = _INSPECT[f.kind]
     try:
         # cooperative deadline inside the parser, and the SIGALRM backstop around it
         return ctx.cached(key, lambda: within(
@@ -100,12 +134,12 @@ def prepare(ctx: CheckContext) -> list[Finding]:
     ctx.cache["binaries:prepared"] = True
     out: list[Finding] = []
     for f in ctx.files():
-        if f.kind not in ("elf", "pe") or binary_facts(ctx, f) is not None:
+        if f.kind not in BINARY_KINDS or binary_facts(ctx, f) is not None:
             continue
         exc = ctx.cache.get(f"{f.kind}-error:{f.relpath}")
         if exc is None:
             continue
-        label = "ELF" if f.kind == "elf" else "PE"
+        label = _LABEL[f.kind]
         if isinstance(exc, BinaryLimitError):
             out.append(rule_finding(LIMIT, f.relpath, f"{label} binary not fully inspected: {exc}"))
         else:
@@ -117,17 +151,18 @@ def main_programs(ctx: CheckContext) -> frozenset[str]:
     """The artifact's own program(s), as opposed to bundled third-party files.
 
     ctx.artifact.main_programs when known (plus the executables at the root of their onefile payloads);
-    otherwise every ELF/PE executable at the root of the dist or directly under a 'BIN!/' payload root."""
+    otherwise every ELF/PE/Mach-O executable at the root of the dist, directly under a 'BIN!/' payload
+    root, or in a '.app/Contents/MacOS/' folder."""
     key = "binaries:main-programs"
     if key in ctx.cache:
         return ctx.cache[key]
     declared = set(ctx.artifact.main_programs)
     result = set(declared)
     for f in ctx.files():
-        if f.kind not in ("elf", "pe"):
+        if f.kind not in BINARY_KINDS:
             continue
         _group, local = lddtree.split_group(f.relpath)
-        if "/" in local:
+        if "/" in local and not (f.kind == "macho" and local.rsplit("/", 1)[0].endswith(".app/Contents/MacOS")):
             continue
         if declared and not (f.payload_of and f.payload_of in declared):
             continue
@@ -168,6 +203,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for f, facts in binaries(ctx):
         if isinstance(facts, ElfFacts):
             nodes.append(lddtree.elf_node(f.relpath, facts))
+        elif isinstance(facts, MachoFacts):
+            nodes.extend(lddtree.macho_nodes(f.relpath, facts))
         else:
             nodes.append(lddtree.pe_node(f.relpath, facts))
     links = [lddtree.Link(f.relpath, f.link_target) for f in ctx.files("symlink") if f.link_target]
@@ -175,13 +212,21 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
     system: set[str] = set()
     allowed: dict[str, list[str]] = {}
+    archs = {(n.relpath, n.fmt): n.arch for n in nodes}
+    missing: dict[tuple[str, str], list[lddtree.Dependency]] = {}  # Mach-O: one finding for all slices
     for d in deps:
         if d.status == lddtree.SYSTEM:
             system.add(d.library)
         elif d.status == lddtree.ALLOWED:
             allowed.setdefault(d.library, []).append(d.importer)
         elif d.status == lddtree.MISSING:
-            out.append(_unresolved(d))
+            missing.setdefault((d.importer, d.library), []).append(d)
+    macho_paths = {n.relpath for n in nodes if n.fmt == "macho"}
+    for (importer, _lib), group in missing.items():
+        if importer in macho_paths:
+            out.append(_unresolved_macho(ctx, group))
+        else:
+            out.extend(_unresolved(d) for d in group)
     for lib in sorted(allowed):
         importers = allowed[lib]
         out.append(rule_finding(
@@ -190,6 +235,67 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             library=lib, fingerprint=stable_fingerprint(ALLOWED_EXTERNAL, "", lib)))
     ctx.facts["system_libraries"] = sorted(system, key=str.lower)
     out.extend(_glibc(ctx))
+    out.extend(_macos_min(ctx))
+    return out
+
+
+def _unresolved_macho(ctx: CheckContext, group: list[lddtree.Dependency]) -> Finding:
+    d = group[0]
+    facts = ctx.cache.get(f"macho:{d.importer}")
+    all_archs = facts.archs if facts is not None else ()
+    n_missing = len(group)
+    where = ""
+    if len(all_archs) > 1:
+        where = " (all slices)" if n_missing == len(all_archs) else f" ({n_missing} of {len(all_archs)} slices)"
+    if d.library.startswith("/"):
+        from hardnut.inspect.lddtree import load_policy
+
+        origin = load_policy("macos").host_origin(d.library)
+        what = f"an absolute path into {origin}" if origin else "an absolute path outside the macOS system folders"
+        return rule_finding(
+            HOST_INSTALL_NAME, d.importer,
+            f"{d.importer} loads {d.library}{where}: {what}, not in the artifact",
+            library=d.library, severity=Severity.MEDIUM if d.delay else HOST_INSTALL_NAME.severity,
+            fingerprint=stable_fingerprint(HOST_INSTALL_NAME, d.importer, d.library))
+    finding = _unresolved(d)
+    kind = "weak dylib" if d.delay else "dylib"
+    msg = finding.message.replace(f"needs delay-loaded DLL {d.library}", f"needs {kind} {d.library}")
+    msg = msg.replace(f"needs library {d.library}", f"needs {kind} {d.library}{where}")
+    return rule_finding(UNRESOLVED, d.importer, msg, library=d.library, severity=finding.severity,
+                        fingerprint=finding.fingerprint)
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def _macos_min(ctx: CheckContext) -> list[Finding]:
+    out: list[Finding] = []
+    best: Optional[tuple[tuple[int, ...], str, str, str]] = None  # (version, file, arch, text)
+    limit_text = ctx.config.require_macos_min
+    limit = _parse_version(limit_text) if limit_text else None
+    for f, facts in binaries(ctx):
+        if not isinstance(facts, MachoFacts):
+            continue
+        too_new = []
+        for sl in facts.slices:
+            if sl.min_os is None or sl.platform not in (None, 1):
+                continue
+            v = _parse_version(sl.min_os)
+            if best is None or v > best[0]:
+                best = (v, f.relpath, sl.arch, sl.min_os)
+            if limit is not None and v > limit:
+                too_new.append(f"{sl.arch} {sl.min_os}")
+        if too_new:
+            out.append(rule_finding(
+                MACOS_TOO_NEW, f.relpath,
+                f"{f.relpath} needs macOS {examples(too_new)}, newer than require_macos_min {limit_text}",
+                fingerprint=stable_fingerprint(MACOS_TOO_NEW, f.relpath)))
+    if best is not None:
+        ctx.facts["macos_min"] = best[3]
+        out.insert(0, rule_finding(
+            MACOS_BASELINE, best[1], f"the artifact runs on macOS {best[3]} or newer: {best[1]} ({best[2]}) "
+            f"declares minimum {best[3]}", fingerprint=stable_fingerprint(MACOS_BASELINE, "")))
     return out
 
 

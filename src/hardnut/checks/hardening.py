@@ -16,6 +16,7 @@ from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
 from hardnut.inspect import lddtree
 from hardnut.inspect.elf import ElfFacts
+from hardnut.inspect.macho import CS_REQUIRE_LV, CS_RUNTIME, MachoFacts, MachoSlice
 from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
 
@@ -135,7 +136,8 @@ PE_UNSIGNED = Rule(
     "HN-PE-006", "main program not Authenticode-signed", "hardening", Severity.INFO,
     "The main program has no Authenticode signature (empty security directory). Unsigned programs trigger "
     "SmartScreen warnings and cannot be told apart from tampered copies. Often signing is a later release "
-    "step, hence info; the signature is located, not validated.",
+    "step, hence info. A signature that is present is verified by HN-SIG-001; verify.require_signed turns "
+    "missing ones into HN-SIG-002.",
     ("https://learn.microsoft.com/windows-hardware/drivers/install/authenticode",),
 )
 PE_FORCE_INTEGRITY = Rule(
@@ -146,10 +148,85 @@ PE_FORCE_INTEGRITY = Rule(
     (BINSKIM,),
 )
 
+APPLE_RUNTIME = "https://developer.apple.com/documentation/security/hardened-runtime"
+APPLE_SIGNING = "https://developer.apple.com/documentation/security/code-signing-services"
+MACHO_NO_PIE = Rule(
+    "HN-MACHO-001", "executable is not PIE", "hardening", Severity.HIGH,
+    "An MH_EXECUTE slice without the MH_PIE header flag (checksec for Mach-O: 'PIE'). It is loaded at a fixed "
+    "address, so ASLR does not cover its code. Every current toolchain sets it by default; -no_pie or a very "
+    "old deployment target removes it. High for the main program, medium for other executables.",
+    (CHECKSEC, "https://opensource.apple.com/source/xnu/xnu-7195.81.3/EXTERNAL_HEADERS/mach-o/loader.h"),
+)
+MACHO_NO_CANARY = Rule(
+    "HN-MACHO-002", "no stack canary", "hardening", Severity.HIGH,
+    "No slice imports ___stack_chk_fail or ___stack_chk_guard (checksec for Mach-O: 'Canary'). Stack buffer "
+    "overflows then overwrite return addresses undetected. Compile with -fstack-protector-strong. High for "
+    "the main program; low for bundled files (a small module without arrays legitimately needs none).",
+    (CHECKSEC,),
+)
+MACHO_EXEC_STACK = Rule(
+    "HN-MACHO-003", "executable stack or heap allowed", "hardening", Severity.HIGH,
+    "MH_ALLOW_STACK_EXECUTION is set (ld -allow_stack_execute): the process stack is executable, so injected "
+    "data can run directly. For 32-bit executables, MH_NO_HEAP_EXECUTION missing leaves the heap "
+    "executable (64-bit heaps are never executable) and is reported at medium.",
+    (CHECKSEC, "https://opensource.apple.com/source/xnu/xnu-7195.81.3/EXTERNAL_HEADERS/mach-o/loader.h"),
+)
+MACHO_RWX_SEGMENT = Rule(
+    "HN-MACHO-004", "writable and executable segment", "hardening", Severity.HIGH,
+    "A segment's initial protection is both writable and executable: injected data can be executed directly "
+    "(and the hardened runtime refuses such pages without the allow-unsigned-executable-memory entitlement). "
+    "High for the main program, medium for bundled files.",
+    (CHECKSEC, APPLE_RUNTIME),
+)
+MACHO_PAGEZERO = Rule(
+    "HN-MACHO-005", "__PAGEZERO / __RESTRICT not sane", "hardening", Severity.HIGH,
+    "A 64-bit executable without a __PAGEZERO segment that starts at address 0, is at least 4 GiB and has no "
+    "access rights (ld -pagezero_size): null and truncated-pointer dereferences then hit mapped memory "
+    "instead of crashing, which turns them into exploitable bugs. Also reported at low: a __RESTRICT "
+    "segment without a __restrict section, which dyld ignores (the segment is the legacy way to make dyld "
+    "drop DYLD_* environment variables; the hardened runtime does this properly).",
+    (CHECKSEC, "https://opensource.apple.com/source/dyld/dyld-852.2/src/dyld2.cpp"),
+)
+MACHO_UNSIGNED = Rule(
+    "HN-MACHO-006", "Mach-O without code signature", "hardening", Severity.HIGH,
+    "A slice has no LC_CODE_SIGNATURE. Apple silicon refuses to run unsigned arm64 code (the linker adds an "
+    "ad-hoc signature by default, so this usually means a tool rewrote the file afterwards, e.g. "
+    "install_name_tool without re-signing), hence high for arm64 slices; medium for x86_64 ones, which "
+    "Gatekeeper still blocks when downloaded (low for bundled x86_64 files: wheels built by the x86_64 linker are commonly unsigned and the enclosing signature covers them). Sign with codesign --sign (or at least --sign - for ad-hoc).",
+    (APPLE_SIGNING, "https://developer.apple.com/documentation/macos-release-notes/macos-big-sur-11_0_1-universal-apps-release-notes"),
+)
+MACHO_NO_RUNTIME = Rule(
+    "HN-MACHO-007", "no hardened runtime", "hardening", Severity.MEDIUM,
+    "The main program's CodeDirectory lacks the runtime flag (CS_RUNTIME, codesign --options runtime). "
+    "Without the hardened runtime, other processes can attach to it, DYLD_* variables inject code and "
+    "unsigned executable memory is allowed; notarization requires it. Medium for the main program; other "
+    "executables and bundled libraries are not reported (the flag only matters for the process' main "
+    "executable).",
+    (APPLE_RUNTIME, "https://developer.apple.com/documentation/security/notarizing-macos-software-before-distribution"),
+)
+MACHO_NO_LIBRARY_VALIDATION = Rule(
+    "HN-MACHO-008", "no library validation", "hardening", Severity.LOW,
+    "The main program is signed without the hardened runtime and without CS_REQUIRE_LV (library "
+    "validation): it loads dylibs signed by anyone (or ad-hoc), so a writable bundled-library folder is a "
+    "code injection point. The hardened runtime enables library validation unless the "
+    "com.apple.security.cs.disable-library-validation entitlement is set.",
+    (APPLE_RUNTIME,
+     "https://developer.apple.com/documentation/bundleresources/entitlements/com.apple.security.cs.disable-library-validation"),
+)
+MACHO_ADHOC = Rule(
+    "HN-MACHO-009", "main program only ad-hoc signed", "hardening", Severity.INFO,
+    "The main program carries an ad-hoc (or linker-generated) signature, not one by a Developer ID: it "
+    "proves integrity but not origin, Gatekeeper blocks it when downloaded, and it cannot be notarized. "
+    "Often identity signing is a later release step, hence info.",
+    (APPLE_SIGNING,),
+)
+
 RULES = [
     ELF_NO_RELRO, ELF_PARTIAL_RELRO, ELF_NO_CANARY, ELF_NO_PIE, ELF_NO_FORTIFY, ELF_EXEC_STACK,
     ELF_UNSAFE_RPATH, ELF_TEXTREL, ELF_RWX_SEGMENT,
     PE_NO_ASLR, PE_NO_HIGH_ENTROPY_VA, PE_NO_NX, PE_NO_CFG, PE_WX_SECTION, PE_UNSIGNED, PE_FORCE_INTEGRITY,
+    MACHO_NO_PIE, MACHO_NO_CANARY, MACHO_EXEC_STACK, MACHO_RWX_SEGMENT, MACHO_PAGEZERO, MACHO_UNSIGNED,
+    MACHO_NO_RUNTIME, MACHO_NO_LIBRARY_VALIDATION, MACHO_ADHOC,
 ]
 
 _LOWER = {Severity.CRITICAL: Severity.HIGH, Severity.HIGH: Severity.MEDIUM, Severity.MEDIUM: Severity.LOW,
@@ -163,6 +240,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         main = f.relpath in mains
         if isinstance(facts, ElfFacts):
             out.extend(check_elf(f.relpath, facts, main))
+        elif isinstance(facts, MachoFacts):
+            out.extend(check_macho(f.relpath, facts, main))
         else:
             out.extend(check_pe(f.relpath, facts, main))
     return out
@@ -262,3 +341,73 @@ def check_pe(path: str, facts: PeFacts, main: bool) -> list[Finding]:
             out.append(_f(PE_FORCE_INTEGRITY, path, "FORCE_INTEGRITY is set but the file is unsigned: "
                           "Windows will refuse to load it", main, Severity.MEDIUM))
     return out
+
+
+def _slices(items: list[MachoSlice], facts: MachoFacts) -> str:
+    """' (x86_64 slice)' when only some slices of a fat file are concerned."""
+    if len(facts.slices) < 2 or len(items) == len(facts.slices):
+        return ""
+    return f" ({', '.join(s.arch for s in items)} slice{'s' if len(items) > 1 else ''})"
+
+
+def check_macho(path: str, facts: MachoFacts, main: bool) -> list[Finding]:
+    """Hardening findings for one Mach-O file, every slice of a fat file (pure: facts in, findings out).
+    One finding per rule and file; the message names the slices when not all are concerned."""
+    out: list[Finding] = []
+    loadable = [s for s in facts.slices if s.filetype in (0x2, 0x6, 0x8)]  # executables, dylibs, bundles
+    if not loadable:
+        return out
+    exes = [s for s in loadable if s.is_executable]
+    no_pie = [s for s in exes if not s.pie]
+    if no_pie:
+        out.append(_f(MACHO_NO_PIE, path, f"executable is not PIE (no MH_PIE){_slices(no_pie, facts)}", main))
+    with_symbols = [s for s in loadable if s.symbol_count]
+    if with_symbols and not any(s.canary for s in with_symbols):
+        out.append(_f(MACHO_NO_CANARY, path, "no stack canary (no ___stack_chk_fail import)", main,
+                      None if main else Severity.LOW))
+    stack = [s for s in loadable if s.stack_executable]
+    if stack:
+        out.append(_f(MACHO_EXEC_STACK, path, f"MH_ALLOW_STACK_EXECUTION is set{_slices(stack, facts)}", main,
+                      Severity.HIGH))
+    heap = [s for s in exes if not s.is_64 and not s.flags & 0x1000000]
+    if heap:
+        out.append(_f(MACHO_EXEC_STACK, path, f"32-bit executable without MH_NO_HEAP_EXECUTION{_slices(heap, facts)}",
+                      main, Severity.MEDIUM, key="heap"))
+    rwx = [(s, g.name) for s in loadable for g in s.segments if g.writable_executable]
+    if rwx:
+        names = list(dict.fromkeys(n for _s, n in rwx))
+        out.append(_f(MACHO_RWX_SEGMENT, path, f"writable and executable segment(s): {examples(names)}"
+                      f"{_slices(list(dict.fromkeys(s for s, _n in rwx)), facts)}", main))
+    bad_zero = [s for s in exes if s.is_64 and not _pagezero_ok(s)]
+    if bad_zero:
+        out.append(_f(MACHO_PAGEZERO, path, f"no sane __PAGEZERO (address 0, >= 4 GiB, no access)"
+                      f"{_slices(bad_zero, facts)}", main, Severity.HIGH if main else Severity.MEDIUM))
+    restrict = [s for s in loadable if (g := s.segment("__RESTRICT")) is not None and "__restrict" not in g.sections]
+    if restrict:
+        out.append(_f(MACHO_PAGEZERO, path, "__RESTRICT segment without a __restrict section (dyld ignores it)",
+                      main, Severity.LOW, key="restrict"))
+    unsigned = [s for s in loadable if s.signature is None]
+    if unsigned:
+        arm = any(s.arch.startswith("arm64") for s in unsigned)
+        out.append(_f(MACHO_UNSIGNED, path, f"no code signature (LC_CODE_SIGNATURE){_slices(unsigned, facts)}",
+                      main, Severity.HIGH if arm else (Severity.MEDIUM if main else Severity.LOW)))
+    if main and exes:
+        signed = [s for s in exes if s.signature is not None and s.signature.primary is not None]
+        no_runtime = [s for s in signed if not s.signature.flag(CS_RUNTIME)]
+        if no_runtime:
+            out.append(_f(MACHO_NO_RUNTIME, path, "signed without the hardened runtime (CS_RUNTIME)"
+                          f"{_slices(no_runtime, facts)}", main))
+        no_lv = [s for s in no_runtime if not s.signature.flag(CS_REQUIRE_LV)]
+        if no_lv:
+            out.append(_f(MACHO_NO_LIBRARY_VALIDATION, path, "no library validation (neither hardened runtime nor "
+                          f"CS_REQUIRE_LV){_slices(no_lv, facts)}", main))
+        adhoc = [s for s in signed if s.signature.adhoc]
+        if adhoc:
+            out.append(_f(MACHO_ADHOC, path, f"ad-hoc signature (no Developer ID){_slices(adhoc, facts)}", main,
+                          Severity.INFO))
+    return out
+
+
+def _pagezero_ok(s: MachoSlice) -> bool:
+    seg = s.segment("__PAGEZERO")
+    return seg is not None and seg.vmaddr == 0 and seg.vmsize >= 1 << 32 and seg.initprot == 0 and seg.maxprot == 0

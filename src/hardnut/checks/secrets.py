@@ -55,7 +55,7 @@ _MEMBER_IN_MEMORY = 64 * 1024 * 1024  # nested archives are read into memory up 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
     engine = ctx.cached("secrets:engine", Engine)
-    files = [f for f in ctx.files() if f.kind in ("elf", "pe", "data")]
+    files = [f for f in ctx.files() if f.kind in ("elf", "pe", "macho", "data")]
     findings: list[Finding] = []
     jobs = []
     for f in files:
@@ -74,7 +74,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     scans = {}
     for (rel, _p), (scan, blob) in zip(jobs, results):
         scans[rel] = scan, blob
-        if by_path[rel].kind in ("elf", "pe"):
+        if by_path[rel].kind in ("elf", "pe", "macho"):
             ctx.cache.setdefault(f"constants_blob:{rel}", blob)
     for f in files:
         if f.relpath not in scans:
@@ -92,10 +92,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 def scan_one(engine: Engine, path: str, kind: str, max_bytes: int) -> tuple[FileScan, Optional[ConstantsBlob]]:
     """Raw scan of one file plus, for ELF/PE, its constants blob: decoded strings and name/value
-    pairs are scanned too. Runs in a worker process for large dists."""
+    pairs are scanned too (ELF, PE and Mach-O). Runs in a worker process for large dists."""
     scan = engine.scan_file(Path(path), max_bytes)
     blob = None
-    if kind in ("elf", "pe") and not scan.error:
+    if kind in ("elf", "pe", "macho") and not scan.error:
         try:
             blob = read_constants_blob(path, kind, max_bytes)
         except BlobError:

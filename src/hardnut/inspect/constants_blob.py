@@ -479,7 +479,8 @@ def decode_blob(data: Buffer, ranges: Optional[Sequence[tuple[int, int]]] = None
 
 
 def data_ranges(path: Path, kind: str, data: Buffer) -> list[tuple[int, int]]:
-    """File ranges of the non-executable, file-backed sections of an ELF or PE file."""
+    """File ranges of the non-executable, file-backed sections of an ELF, PE or Mach-O file (Nuitka on
+    macOS links the blob into a `constants_bin` section)."""
     size = len(data)
     ranges: list[tuple[int, int]] = []
     try:
@@ -508,6 +509,11 @@ def data_ranges(path: Path, kind: str, data: Buffer) -> list[tuple[int, int]]:
                         ranges.append((lo, min(size, lo + n)))
             finally:
                 pe.close()
+        elif kind == "macho":
+            from hardnut.artifact import macho_sections
+
+            with open(path, "rb") as fh:
+                ranges.extend((lo, hi) for lo, hi, _where in macho_sections.ranges(fh, size)[0])
     except Exception as exc:  # pyelftools/pefile raise many types on hostile input
         raise BlobError(f"cannot parse {kind.upper()} sections: {type(exc).__name__}: {exc}") from None
     return sorted(ranges) or [(0, size)]
@@ -518,12 +524,14 @@ def sniff_kind(head: bytes) -> Optional[str]:
         return "elf"
     if head.startswith(b"MZ"):
         return "pe"
+    if head[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
+        return "macho"
     return None
 
 
 def read_constants_blob(path: Union[str, Path], kind: Optional[str] = None,
                         max_bytes: Optional[int] = None) -> Optional[ConstantsBlob]:
-    """Decode the constants blob of the ELF/PE file at `path`; None when the file has none.
+    """Decode the constants blob of the ELF/PE/Mach-O file at `path`; None when the file has none.
 
     Only the first `max_bytes` bytes are considered. Raises BlobError (only) when the file cannot
     be read or its headers cannot be parsed.
@@ -536,7 +544,7 @@ def read_constants_blob(path: Union[str, Path], kind: Optional[str] = None,
                 return None
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 kind = kind or sniff_kind(mm[:4])
-                if kind not in ("elf", "pe"):
+                if kind not in ("elf", "pe", "macho"):
                     return None
                 limit = size if max_bytes is None else min(size, max_bytes)
                 # cheap first: the .bytecode entry anywhere (standalone and onefile programs)

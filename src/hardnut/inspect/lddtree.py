@@ -11,6 +11,16 @@ ELF, for each DT_NEEDED of a file:
 PE, for each import and delay import (case-insensitive, as Windows is):
   1. the importing file's folder; 2. the dist root; 3. policy/windows-system-dlls.json;
   4. verify.allow_external.
+Mach-O (one node per architecture slice; a provider must have a slice of the same architecture), for each
+LC_LOAD_DYLIB / LC_LOAD_WEAK_DYLIB / LC_REEXPORT_DYLIB install name, as dyld(1) does:
+  @loader_path/x     the importing file's folder;
+  @executable_path/x the folder of the artifact's executable (the importer itself when it is one; in a
+                     .app bundle Contents/MacOS);
+  @rpath/x           each LC_RPATH of the importer, then of the executable, with @loader_path and
+                     @executable_path expanded (absolute rpaths are never looked up on this machine);
+  /absolute/path     policy/macos-system-libs.json (/usr/lib, /System/Library), else not found: such a
+                     name is a path on the build machine (its host_prefixes name Homebrew, MacPorts...);
+  then verify.allow_external (the install name or its file name).
 A file inside the artifact only satisfies a dependency when its format and machine/class match the
 importer's (a 32-bit libfoo.so does not satisfy a 64-bit importer). Each onefile payload ('BIN!/...') is
 its own dist root. Symlinks inside the artifact are followed (within the artifact only).
@@ -39,6 +49,11 @@ class SystemPolicy:
     patterns: tuple[str, ...]
     description: str = ""
     source: str = ""
+    host_prefixes: tuple[tuple[str, str], ...] = ()  # (absolute path prefix, what it is), longest first
+
+    def host_origin(self, path: str) -> Optional[str]:
+        """What a non-system absolute path points at (Homebrew, MacPorts, a home folder...), if known."""
+        return next((what for prefix, what in self.host_prefixes if path.startswith(prefix)), None)
 
     def allows(self, library: str) -> bool:
         key = library if self.case_sensitive else library.lower()
@@ -51,7 +66,8 @@ class SystemPolicy:
 @lru_cache(maxsize=None)
 def load_policy(platform: str) -> SystemPolicy:
     """The packaged allowlist: platform is "linux" or "windows"."""
-    filename = {"linux": "linux-system-libs.json", "windows": "windows-system-dlls.json"}[platform]
+    filename = {"linux": "linux-system-libs.json", "windows": "windows-system-dlls.json",
+                "macos": "macos-system-libs.json"}[platform]
     data = json.loads(resources.files("hardnut").joinpath("policy", filename).read_text("utf-8"))
     return policy_from_data(platform, data)
 
@@ -66,8 +82,10 @@ def policy_from_data(name: str, data: dict[str, Any]) -> SystemPolicy:
     if not case:
         names = {n.lower() for n in names}
         patterns = [p.lower() for p in patterns]
+    prefixes = tuple(sorted(((str(k), str(v)) for k, v in data.get("host_prefixes", {}).items()),
+                            key=lambda kv: -len(kv[0])))
     return SystemPolicy(name, case, frozenset(names), tuple(patterns), data.get("description", ""),
-                        data.get("source", ""))
+                        data.get("source", ""), prefixes)
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,9 @@ class Node:
     arch: tuple[Any, ...]  # compatibility key: candidates must be equal
     needed: tuple[str, ...] = ()  # DT_NEEDED, or PE imports
     delay_needed: tuple[str, ...] = ()  # PE delay imports
-    rpath: tuple[str, ...] = ()
+    rpath: tuple[str, ...] = ()  # ELF DT_RPATH, Mach-O LC_RPATH
     runpath: tuple[str, ...] = ()
+    executable: bool = False  # Mach-O MH_EXECUTE: its folder is @executable_path
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,17 @@ def elf_node(relpath: str, facts: Any) -> Node:
 def pe_node(relpath: str, facts: Any) -> Node:
     return Node(relpath, "pe", ("pe", facts.machine_id, facts.is_64),
                 tuple(dict.fromkeys(facts.imports)), tuple(dict.fromkeys(facts.delay_imports)))
+
+
+def macho_nodes(relpath: str, facts: Any) -> list[Node]:
+    """One node per architecture slice; weak dylibs are the 'delay' imports (missing ones are medium)."""
+    out = []
+    for sl in facts.slices:
+        strong = tuple(dict.fromkeys(n for k, n in sl.dylibs if k != "weak"))
+        weak = tuple(dict.fromkeys(n for k, n in sl.dylibs if k == "weak"))
+        out.append(Node(relpath, "macho", ("macho", sl.arch), strong, weak, tuple(sl.rpaths), (),
+                        sl.is_executable))
+    return out
 
 
 def split_group(relpath: str) -> tuple[str, str]:
@@ -155,13 +185,14 @@ class _Index:
     def __init__(self, nodes: Sequence[Node], links: Iterable[Link]) -> None:
         self.entries: dict[tuple[str, str, str, str], list[tuple[str, tuple[Any, ...]]]] = {}
         self.by_name: dict[tuple[str, str], list[str]] = {}
-        by_path = {n.relpath: n for n in nodes}
+        by_path: dict[str, list[Node]] = {}
         for n in nodes:
+            by_path.setdefault(n.relpath, []).append(n)
             self._add(n.fmt, n.relpath, n)
         link_map = {l.relpath: l.target for l in links}
         for path in link_map:
-            target = self._follow(path, link_map, by_path)
-            if target is not None:
+            targets = self._follow(path, link_map, by_path)
+            for target in targets or ():
                 self._add(target.fmt, path, target)
 
     def _add(self, fmt: str, relpath: str, node: Node) -> None:
@@ -169,10 +200,12 @@ class _Index:
         folder, name = posixpath.split(local)
         key = name.lower() if fmt == "pe" else name
         self.entries.setdefault((fmt, group, folder, key), []).append((relpath, node.arch))
-        self.by_name.setdefault((fmt, key), []).append(relpath)
+        names = self.by_name.setdefault((fmt, key), [])
+        if relpath not in names:
+            names.append(relpath)
 
     @staticmethod
-    def _follow(path: str, link_map: dict[str, str], by_path: dict[str, Node]) -> Optional[Node]:
+    def _follow(path: str, link_map: dict[str, str], by_path: dict[str, list[Node]]) -> Optional[list[Node]]:
         for _ in range(16):
             target = link_map[path]
             group, local = split_group(path)
@@ -214,15 +247,27 @@ def resolve(
     allow_external: Sequence[str] = (),
     linux: Optional[SystemPolicy] = None,
     windows: Optional[SystemPolicy] = None,
+    macos: Optional[SystemPolicy] = None,
 ) -> list[Dependency]:
     """Every dependency of every node, resolved (see the module docstring for the order)."""
     linux = linux or load_policy("linux")
     windows = windows or load_policy("windows")
     index = _Index(nodes, links)
     out: list[Dependency] = []
+    executables: dict[str, list[Node]] = {}
+    for node in nodes:
+        if node.fmt == "macho" and node.executable:
+            executables.setdefault(split_group(node.relpath)[0], []).append(node)
     for node in nodes:
         group, local = split_group(node.relpath)
-        if node.fmt == "elf":
+        if node.fmt == "macho":
+            macos = macos or load_policy("macos")
+            exes = [node] if node.executable else [e for e in executables.get(group, []) if e.arch == node.arch]
+            for lib in node.needed:
+                out.append(_resolve_macho(node, lib, False, group, local, index, macos, allow_external, exes))
+            for lib in node.delay_needed:
+                out.append(_resolve_macho(node, lib, True, group, local, index, macos, allow_external, exes))
+        elif node.fmt == "elf":
             for lib in node.needed:
                 out.append(_resolve_elf(node, lib, group, local, index, linux, allow_external))
         else:
@@ -233,7 +278,9 @@ def resolve(
     fmt_of = {n.relpath: n.fmt for n in nodes}
     for i, dep in enumerate(out):
         if dep.status == MISSING:
-            others = [p for p in index.anywhere(dep.library, fmt_of[dep.importer]) if p not in dep.mismatched]
+            fmt = fmt_of[dep.importer]
+            name = posixpath.basename(dep.library) if fmt == "macho" else dep.library
+            others = [p for p in index.anywhere(name, fmt) if p not in dep.mismatched]
             if others:
                 out[i] = replace(dep, elsewhere=tuple(others[:5]))
     return out
@@ -294,3 +341,65 @@ def _resolve_pe(node: Node, lib: str, delay: bool, group: str, local: str, index
     if _allowed(lib, allow, False):
         return Dependency(node.relpath, lib, ALLOWED, None, "allow_external", delay)
     return Dependency(node.relpath, lib, MISSING, None, "", delay, tuple(dict.fromkeys(rejected)), tuple(searched))
+
+
+def _macho_folder(entry: str, local: str, exes: Sequence[Node]) -> tuple[list[str], str]:
+    """Group-local folders an @loader_path/@executable_path-relative path names (several when the
+    artifact has several executables), or ([], why not)."""
+    if entry.startswith("@loader_path"):
+        bases, rest = [posixpath.dirname(local)], entry[len("@loader_path"):]
+    elif entry.startswith("@executable_path"):
+        if not exes:
+            return [], "no executable in the artifact"
+        bases, rest = [posixpath.dirname(split_group(e.relpath)[1]) for e in exes], entry[len("@executable_path"):]
+    elif entry.startswith("/"):
+        return [], "absolute, not looked up on this machine"
+    else:
+        return [], "relative to the working directory"
+    if rest and not rest.startswith("/"):
+        return [], "not a path below the token"
+    out = []
+    for base in bases:
+        folder = _inside(posixpath.join(base or ".", "." + rest))
+        if folder is not None:
+            out.append(folder)
+    return (list(dict.fromkeys(out)), "") if out else ([], "leaves the artifact")
+
+
+def _resolve_macho(node: Node, lib: str, weak: bool, group: str, local: str, index: _Index, policy: SystemPolicy,
+                   allow: Sequence[str], exes: Sequence[Node]) -> Dependency:
+    rejected: list[str] = []
+    searched: list[str] = []
+    candidates: list[tuple[str, str]] = []  # (group-local path, how)
+    if lib.startswith("@rpath/"):
+        rest = lib[len("@rpath/"):]
+        rpaths = list(node.rpath) + [r for e in exes if e is not node for r in e.rpath]
+        for entry in dict.fromkeys(rpaths):
+            folders, why = _macho_folder(entry, local, exes)
+            searched.append(f"LC_RPATH {entry}" + (f" ({why})" if why else ""))
+            candidates.extend((posixpath.join(f, rest) if f else rest, f"LC_RPATH {entry}") for f in folders)
+        if not rpaths:
+            searched.append("no LC_RPATH")
+    elif lib.startswith(("@loader_path", "@executable_path")):
+        folders, why = _macho_folder(lib, local, exes)
+        searched.append(lib.split("/", 1)[0] + (f" ({why})" if why else ""))
+        candidates.extend((f, lib.split("/", 1)[0]) for f in folders)
+    elif "/" not in lib:
+        searched.append("dist root")
+        candidates.append((lib, "dist root"))
+    for path, how in candidates:
+        norm = _inside(path)
+        if norm is None:
+            continue
+        folder, name = posixpath.split(norm)
+        hit = _pick(index, node, group, folder, name, rejected)
+        if hit:
+            return Dependency(node.relpath, lib, BUNDLED, hit, how, weak)
+    if lib.startswith("/") and policy.allows(lib):
+        return Dependency(node.relpath, lib, SYSTEM, None, "system", weak)
+    if _allowed(lib, allow, True) or _allowed(posixpath.basename(lib), allow, True):
+        return Dependency(node.relpath, lib, ALLOWED, None, "allow_external", weak)
+    if lib.startswith("/"):
+        origin = policy.host_origin(lib)
+        searched.append(f"absolute path into {origin}" if origin else "absolute path outside the system folders")
+    return Dependency(node.relpath, lib, MISSING, None, "", weak, tuple(dict.fromkeys(rejected)), tuple(searched))

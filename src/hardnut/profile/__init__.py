@@ -97,6 +97,8 @@ class VerifySettings:
     smoke: Smoke
     suppress: tuple[Suppression, ...]
     limits: Limits
+    require_macos_min: Optional[str] = None
+    require_signed: tuple[str, ...] = ()  # ("*",) for `true`
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,13 @@ class _Validator:
                 raise self.fail(full, "must be a list of strings")
             for v in value:
                 _no_control(self, full, v)
+        if kind == "bool|list[str]":
+            if isinstance(value, bool):
+                return value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(full, "must be true, false or a list of glob strings")
+            for v in value:
+                _no_control(self, full, v)
         if kind == "table:str":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise self.fail(full, "must be a table of strings")
@@ -431,9 +440,15 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
     glibc = v.get("verify", "require_glibc_max")
     if glibc is not None and not re.match(r"^\d+\.\d+$", glibc):
         raise v.fail("verify.require_glibc_max", f'must look like "2.28", not {glibc!r}')
+    macos = v.get("verify", "require_macos_min")
+    if macos is not None and not re.match(r"^\d+(\.\d+){0,2}$", macos):
+        raise v.fail("verify.require_macos_min", f'must look like "11.0", not {macos!r}')
+    signed = v.get("verify", "require_signed")
+    require_signed = ("*",) if signed is True else (() if signed is False else tuple(signed))
     verify = VerifySettings(
         fail_on=fail_on, allow_external=tuple(v.get("verify", "allow_external")), require_glibc_max=glibc,
         run=v.get("verify", "run"), smoke=smoke, suppress=suppress, limits=limits,
+        require_macos_min=macos, require_signed=require_signed,
     )
     source = SourceConfig(
         require_hashes=v.get("source", "require_hashes"),

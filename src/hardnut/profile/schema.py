@@ -43,6 +43,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "fail_on": ("str", "high", "lowest severity that fails the verdict"),
         "allow_external": ("list[str]", [], "extra system libraries allowed outside the dist"),
         "require_glibc_max": ("str", None, 'e.g. "2.28": files needing a newer glibc are findings'),
+        "require_macos_min": ("str", None, 'e.g. "11.0": Mach-O slices needing a newer macOS are findings'),
+        "require_signed": ("bool|list[str]", False, "true, or globs: those PE/Mach-O files must be validly signed"),
         "run": ("bool", True, "`hardnut build` verifies what it built"),
         "smoke": ("table:smoke", {}, "run the artifact after the build"),
         "suppress": ("list[suppress]", [], "[{ rule = 'HN-…', path = 'glob', reason = '…' }]"),

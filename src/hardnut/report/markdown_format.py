@@ -19,7 +19,8 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
             "| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
     out.append(f"{len(result.files)} files inspected; failing at **{result.fail_on.label}** or above"
                + (f"; {result.suppressed} suppressed" if result.suppressed else "")
-               + (f"; needs glibc ≥ {result.facts['glibc_max']}" if result.facts.get("glibc_max") else "") + ".")
+               + (f"; needs glibc ≥ {result.facts['glibc_max']}" if result.facts.get("glibc_max") else "")
+               + (f"; needs macOS ≥ {result.facts['macos_min']}" if result.facts.get("macos_min") else "") + ".")
     if result.findings:
         out += ["", "| severity | rule | path | message |", "|---|---|---|---|"]
         for f in result.findings[:MAX_ROWS]:

@@ -52,6 +52,8 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
     counts = ", ".join(f"{n} {label}" for label, n in result.counts().items() if n)
     glibc = result.facts.get("glibc_max")
     facts = f"; needs glibc >= {glibc}" if glibc else ""
+    macos = result.facts.get("macos_min")
+    facts += f"; needs macOS >= {macos}" if macos else ""
     suppressed = f", {result.suppressed} suppressed" if result.suppressed else ""
     verdict = result.verdict.upper()
     if color:

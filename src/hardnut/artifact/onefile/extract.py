@@ -264,8 +264,8 @@ def _sniff(path: Path) -> str:
             kind = sniff(fh.read(4096))
     except OSError as exc:
         raise PayloadError(f"cannot read {path}: {exc.strerror}") from None
-    if kind not in ("elf", "pe"):
-        raise PayloadError(f"{path.name} is not an ELF or PE executable")
+    if kind not in ("elf", "pe", "macho"):
+        raise PayloadError(f"{path.name} is not an ELF or PE executable, nor a Mach-O one")
     return kind
 
 

@@ -383,7 +383,7 @@ def _may_hold_payload(fh: BinaryIO, size: int) -> bool:
 
 
 def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Optional[PayloadInfo]:
-    """Locate and validate the onefile payload of an ELF ("elf") or PE ("pe") file.
+    """Locate and validate the onefile payload of an ELF ("elf"), PE ("pe") or Mach-O ("macho") file.
 
     Returns None for a binary without one. Raises PayloadError when something that is clearly meant to
     be a payload (a matching size trailer, the payload symbol, a plausible header) is broken."""
@@ -403,6 +403,11 @@ def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Opti
             elif kind == "pe":
                 ranges, content_end, area_end, resources = _pe_ranges(path, size)
                 symbol_offset = None
+            elif kind == "macho":  # the payload_bin section: hardnut.artifact.macho_sections
+                from hardnut.artifact import macho_sections
+
+                ranges, content_end, symbol_offset = macho_sections.ranges(fh, size)
+                area_end, resources = size, []
             else:
                 raise PayloadError(f"unknown binary kind {kind!r}")
             # 1. appended blob (Nuitka before 4.1), the trailer says where
