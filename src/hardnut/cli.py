@@ -14,7 +14,7 @@ import click
 from hardnut import __version__
 from hardnut.errors import BuildFailed, HardnutError
 
-VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown")
+VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 
 def use_color(stream=None) -> bool:
