@@ -67,6 +67,7 @@ class CompiledModule:
     line_info: int = 0  # code objects: name + first line number + argument names each
     docstrings_basis: str = "heuristic"  # "source" when the module's source said which constants are docstrings
     secrets_masked: int = 0
+    secret_samples: list[str] = field(default_factory=list)  # masked, whatever class the constant is in
     complete: bool = True
 
     @property
@@ -81,7 +82,7 @@ class CompiledModule:
         return {"name": self.name, "binary": self.binary, "own": self.own, "complete": self.complete,
                 "recoverable_bytes": self.recoverable_bytes, "line_info": self.line_info,
                 "docstrings_basis": self.docstrings_basis, "secrets_masked": self.secrets_masked,
-                **{k: c.to_dict() for k, c in self.classes.items()}}
+                "secret_samples": list(self.secret_samples), **{k: c.to_dict() for k, c in self.classes.items()}}
 
 
 @dataclass
@@ -272,6 +273,8 @@ def classify_module(part, binary: str, own: bool, facts: Optional[SourceFacts], 
         shown = mask(text) if secret else shorten(text)
         if secret:
             mod.secrets_masked += 1
+            if len(mod.secret_samples) < SAMPLES:
+                mod.secret_samples.append(shown)
         if s.kind == "bytes":
             cls = "bytes"
         elif s.kind == "attr":
@@ -294,86 +297,98 @@ def collect(target: Path, *, source_roots: Iterable[Path] = (), own: Iterable[st
             python_flags: Iterable[str] = (), limits=None, module_filter: Iterable[str] = ()) -> Exposure:
     """Walk `target` (a dist folder, a onefile binary or one binary) and gather its exposure."""
     from hardnut.artifact.walk import open_target
+
+    with open_target(Path(target), limits) as art:
+        return from_artifact(art, source_roots=source_roots, own=own, python_flags=python_flags, limits=limits,
+                             module_filter=module_filter)
+
+
+def from_artifact(art, *, source_roots: Iterable[Path] = (), own: Iterable[str] = (),
+                  python_flags: Iterable[str] = (), limits=None, module_filter: Iterable[str] = (),
+                  blobs: Optional[dict] = None, report=None, samples: bool = True) -> Exposure:
+    """The exposure of a walked artifact. `blobs` (relpath -> ConstantsBlob or None) and `report`
+    (a parsed NuitkaReport) reuse what verify's checks already decoded; `samples=False` skips the
+    secret engine (no samples are shown then)."""
     from hardnut.inspect.constants_blob import BlobError, read_constants_blob
     from hardnut.nuitka.report_xml import ReportError, parse_report
 
     roots = [Path(r) for r in source_roots]
     own_patterns = tuple(own)
     module_filter = tuple(module_filter)
-    exp = Exposure(target=str(target))
-    with open_target(Path(target), limits) as art:
-        report = None
-        if art.report_xml is not None:
-            exp.report = art.report_xml.name
+    exp = Exposure(target=str(art.target))
+    if art.report_xml is not None:
+        exp.report = art.report_xml.name
+        if report is None:
             try:
                 report = parse_report(art.report_xml)
             except ReportError as exc:
                 exp.notes.append(f"Nuitka report not used: {exc}")
-        flags = set(python_flags)
-        if report is not None:
-            flags.update(report.option_values("--python-flag"))
-            exp.extensions = sum(1 for m in report.modules if m.kind == "PythonExtensionModule")
-        exp.python_flags = tuple(sorted(flags))
-        user = {m.name for m in report.modules if m.is_user_code} if report is not None else set()
-        if not own_patterns:
-            own_patterns = tuple(sorted(user)) or ("__main__",)
-        exp.own_patterns = own_patterns
+    flags = set(python_flags)
+    if report is not None:
+        flags.update(report.option_values("--python-flag"))
+        exp.extensions = sum(1 for m in report.modules if m.kind == "PythonExtensionModule")
+    exp.python_flags = tuple(sorted(flags))
+    user = {m.name for m in report.modules if m.is_user_code} if report is not None else set()
+    if not own_patterns:
+        own_patterns = tuple(sorted(user)) or ("__main__",)
+    exp.own_patterns = own_patterns
 
-        def is_own(name: str) -> bool:
-            return matches_any(name, own_patterns) or name in user
+    def is_own(name: str) -> bool:
+        return matches_any(name, own_patterns) or name in user
 
-        facts_cache: dict[str, Optional[SourceFacts]] = {}
+    facts_cache: dict[str, Optional[SourceFacts]] = {}
 
-        def facts_for(name: str) -> Optional[SourceFacts]:
-            if name not in facts_cache:
-                src_path = ""
-                rm = report.module(name) if report is not None else None
-                if rm is not None:
-                    src_path = rm.source_path
-                found = module_source(name, src_path, roots) if (roots or src_path) else None
-                if found is None and name == "__main__" and report is not None:
-                    for m in report.modules:
-                        if m.usage == "root_module":
-                            found = module_source(m.name, m.source_path, roots)
-                facts_cache[name] = source_facts(found.read_text("utf-8", "replace")) if found else None
-            return facts_cache[name]
+    def facts_for(name: str) -> Optional[SourceFacts]:
+        if name not in facts_cache:
+            rm = report.module(name) if report is not None else None
+            found = module_source(name, rm.source_path if rm is not None else "", roots)
+            facts_cache[name] = source_facts(found.read_text("utf-8", "replace")) if found else None
+        return facts_cache[name]
 
-        for f in art.files:
-            if f.kind not in ("elf", "pe"):
-                continue
+    for f in art.files:
+        if f.kind not in ("elf", "pe"):
+            continue
+        key = f"constants_blob:{f.relpath}"
+        if blobs is not None and key in blobs:
+            blob = blobs[key]
+        else:
             try:
                 blob = read_constants_blob(f.fs_path, f.kind, limits.max_scan_bytes if limits else None)
             except BlobError as exc:
                 exp.notes.append(f"{f.relpath}: {exc}")
                 continue
-            if blob is None:
+        if blob is None:
+            continue
+        exp.binaries.append(f.relpath)
+        secret_at = secret_offsets(blob) if samples else set()
+        for part in blob.modules:
+            if part.module is None:
                 continue
-            exp.binaries.append(f.relpath)
-            secret_at = secret_offsets(blob)
-            for part in blob.modules:
-                if part.module is None:
-                    continue
-                if module_filter and not matches_any(part.name, module_filter):
-                    continue
-                own_mod = is_own(part.name)
-                exp.compiled.append(classify_module(part, f.relpath, own_mod, facts_for(part.name), secret_at))
-                if not part.complete:
-                    exp.notes.append(f"{f.relpath}: module {part.name} decoded partly ({part.note})")
-        if report is not None:
-            for m in report.modules:
-                if m.kind == "UncompiledPythonModule" and (not module_filter or matches_any(m.name, module_filter)):
-                    how = f"Nuitka included it as bytecode ({m.usage}{': ' + m.reason if m.reason else ''})"
-                    exp.shipped.append(ShippedModule(m.name, "bytecode", how, "", is_own(m.name)))
-        for f in art.files:
-            low = f.relpath.lower()
-            form = "source" if low.endswith((".py", ".pyi", ".pyw")) else "bytecode" if low.endswith(".pyc") else None
-            if form is None:
+            if module_filter and not matches_any(part.name, module_filter):
                 continue
-            name = _module_name_of(f.relpath)
-            if module_filter and not matches_any(name, module_filter):
-                continue
-            exp.shipped.append(ShippedModule(name, form, "file in the dist (data file or package data)",
-                                             f.relpath, is_own(name)))
+            mod = classify_module(part, f.relpath, is_own(part.name), facts_for(part.name), secret_at)
+            if not samples:
+                for c in mod.classes.values():
+                    c.samples.clear()
+                mod.secret_samples.clear()
+            exp.compiled.append(mod)
+            if not part.complete:
+                exp.notes.append(f"{f.relpath}: module {part.name} decoded partly ({part.note})")
+    if report is not None:
+        for m in report.modules:
+            if m.kind.startswith("UncompiledPython") and (not module_filter or matches_any(m.name, module_filter)):
+                how = f"Nuitka included it as bytecode ({m.usage}{': ' + m.reason if m.reason else ''})"
+                exp.shipped.append(ShippedModule(m.name, "bytecode", how, "", is_own(m.name)))
+    for f in art.files:
+        low = f.relpath.lower()
+        form = "source" if low.endswith((".py", ".pyi", ".pyw")) else "bytecode" if low.endswith(".pyc") else None
+        if form is None:
+            continue
+        name = _module_name_of(f.relpath)
+        if module_filter and not matches_any(name, module_filter):
+            continue
+        exp.shipped.append(ShippedModule(name, form, "file in the dist (data file or package data)",
+                                         f.relpath, is_own(name)))
     exp.compiled.sort(key=lambda m: (not m.own, -m.recoverable_bytes, m.name))
     exp.shipped.sort(key=lambda s: (not s.own, s.form, s.name))
     exp.flags = flag_effects(exp)

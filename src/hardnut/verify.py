@@ -34,8 +34,11 @@ class VerifyOptions:
     @classmethod
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
         v = profile.verify
+        app = profile.app
+        own = tuple(app.include_packages) + tuple(app.include_modules) + (("__main__",) if app.entry else ())
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
-                              require_glibc_max=v.require_glibc_max)
+                              require_glibc_max=v.require_glibc_max, python_flags=profile.build.python_flags,
+                              own_packages=own, source_roots=(profile.root,) if profile.path else ())
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
 
 

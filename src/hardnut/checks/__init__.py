@@ -17,6 +17,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.secrets",
     "hardnut.checks.leftovers",
     "hardnut.checks.build",
+    "hardnut.checks.exposure",
 )
 
 

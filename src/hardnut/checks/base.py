@@ -7,6 +7,7 @@ from `ctx` (never re-parses TOML, never walks the file system itself) and turns 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from hardnut.artifact.model import Artifact, ArtifactFile
@@ -22,6 +23,9 @@ class VerifyConfig:
     limits: Limits = field(default_factory=Limits)
     allow_dirs: tuple[str, ...] = ()  # leftover checks: extra shipped folders that are fine
     require_glibc_max: Optional[str] = None  # e.g. "2.28": findings when a file needs newer
+    python_flags: tuple[str, ...] = ()  # build.python_flags of the profile (exposure checks)
+    own_packages: tuple[str, ...] = ()  # the app's own modules/packages (include_packages/modules)
+    source_roots: tuple[Path, ...] = ()  # where the app's sources are (the profile's folder)
 
 
 @dataclass

@@ -51,6 +51,8 @@ def render(exp: Exposure, detail: int = 12) -> str:
         mark = "*" if m.own else " "
         counts = ", ".join(f"{m.classes[c].count} {LABELS[c]}" for c in CLASSES if m.classes[c].count)
         lines.append(f" {mark}{m.name}: {_size(m.recoverable_bytes)}; {counts}; {m.line_info} code objects")
+        for sample in m.secret_samples:
+            lines.append(f"     {'secret-like':12} {sample}")
         if m.own:
             for c in ("docstrings", "assert_messages", "strings", "paths"):
                 for sample in m.classes[c].samples[:3]:

@@ -186,6 +186,8 @@ def render_exposure(exp) -> str:
     for m in exp.compiled:
         samples = "; ".join(f"{c}: " + " | ".join(m.classes[c].samples[:3])
                             for c in ("docstrings", "assert_messages", "strings", "paths") if m.classes[c].samples)
+        if m.secret_samples:
+            samples = "secret-like: " + " | ".join(m.secret_samples) + ("; " + samples if samples else "")
         rows.append([f"<span class=\"mono{' own' if m.own else ''}\">{esc(m.name)}</span>", esc("compiled"),
                      num(m.recoverable_bytes)] + [num(m.classes[c].count) for c in CLASSES]
                     + [num(m.line_info), f"<span class=\"mono\">{esc(samples)}</span>"])
