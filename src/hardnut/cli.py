@@ -70,11 +70,21 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the Nuitka command line and environment, build nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the result.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream all of Nuitka's output.")
-def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
+@click.option("--check-reproducible", is_flag=True,
+              help="Build twice (--reproducible, SOURCE_DATE_EPOCH, fixed PYTHONHASHSEED, two temporary build "
+                   "folders) and report their diff; exit 0 when identical, 1 when not. Keeps no artifact.")
+def build(profile_path, fmt, output, dry_run, quiet, verbose, check_reproducible) -> None:
     """Compile the app with hardened Nuitka, smoke-run it, verify it, put it in place."""
     from hardnut.build import command_for, run_build
 
     profile = _profile(profile_path)
+    if check_reproducible and not dry_run:
+        from hardnut.build import check_reproducible as check
+
+        result = check(profile, log_to_stderr(quiet), verbose=verbose)
+        emit(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n" if fmt == "json"
+             else result.render_text(), output)
+        sys.exit(0 if result.identical else 1)
     if dry_run:
         cmd = command_for(profile, profile.app.output_dir / ".hardnut-build-XXXXXX" / "nuitka")
         if fmt == "json":

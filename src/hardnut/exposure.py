@@ -94,9 +94,11 @@ class ShippedModule:
     how: str  # how it got there (Nuitka's report: usage/reason; or "file in the dist")
     path: str = ""  # the file in the artifact, for .py/.pyc files
     own: bool = False
+    stdlib: bool = False  # Nuitka's report says it is part of the standard library
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "form": self.form, "how": self.how, "path": self.path, "own": self.own}
+        return {"name": self.name, "form": self.form, "how": self.how, "path": self.path, "own": self.own,
+                "stdlib": self.stdlib}
 
 
 @dataclass
@@ -378,7 +380,7 @@ def from_artifact(art, *, source_roots: Iterable[Path] = (), own: Iterable[str] 
         for m in report.modules:
             if m.kind.startswith("UncompiledPython") and (not module_filter or matches_any(m.name, module_filter)):
                 how = f"Nuitka included it as bytecode ({m.usage}{': ' + m.reason if m.reason else ''})"
-                exp.shipped.append(ShippedModule(m.name, "bytecode", how, "", is_own(m.name)))
+                exp.shipped.append(ShippedModule(m.name, "bytecode", how, "", is_own(m.name), m.is_stdlib))
     for f in art.files:
         low = f.relpath.lower()
         form = "source" if low.endswith((".py", ".pyi", ".pyw")) else "bytecode" if low.endswith(".pyc") else None
@@ -390,7 +392,7 @@ def from_artifact(art, *, source_roots: Iterable[Path] = (), own: Iterable[str] 
         exp.shipped.append(ShippedModule(name, form, "file in the dist (data file or package data)",
                                          f.relpath, is_own(name)))
     exp.compiled.sort(key=lambda m: (not m.own, -m.recoverable_bytes, m.name))
-    exp.shipped.sort(key=lambda s: (not s.own, s.form, s.name))
+    exp.shipped.sort(key=lambda s: (not s.own, s.stdlib, s.form, s.name))
     exp.flags = flag_effects(exp)
     return exp
 

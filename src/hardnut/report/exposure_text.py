@@ -37,15 +37,20 @@ def render(exp: Exposure, detail: int = 12) -> str:
         else:
             what = "nothing left to remove"
         lines.append(f"  {f.flag:14} {state} {what}")
-    shipped = [m for m in exp.shipped]
-    if shipped:
-        lines.append(f"not compiled ({len(shipped)}):")
-        for m in shipped[:detail]:
+    if exp.shipped:
+        lines.append(f"not compiled ({len(exp.shipped)}):")
+        listed = [m for m in exp.shipped if not m.stdlib][:detail]
+        for m in listed:
             mark = "*" if m.own else " "
             where = f" [{m.path}]" if m.path else ""
             lines.append(f" {mark}{m.form:8} {m.name}{where}: {m.how}")
-        if len(shipped) > detail:
-            lines.append(f"  … {len(shipped) - detail} more (--format json lists all)")
+        stdlib = [m for m in exp.shipped if m.stdlib]
+        rest = len(exp.shipped) - len(listed) - len(stdlib)
+        if stdlib:
+            lines.append(f"  {len(stdlib)} standard-library modules as bytecode (Nuitka's default for the stdlib; "
+                         f"e.g. {', '.join(m.name for m in stdlib[:3])})")
+        if rest > 0:
+            lines.append(f"  … {rest} more (--format json lists all)")
     lines.append("compiled modules (own first, then by recoverable bytes):")
     for m in exp.compiled[:detail]:
         mark = "*" if m.own else " "
