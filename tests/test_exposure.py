@@ -218,3 +218,30 @@ def test_reproducible_builds_of_hello_are_identical(tmp_path):
     assert doc["identical"] is True and doc["files"] == [] and doc["compared"] > 20
     assert "reproducibility build 2 of 2" in res.stderr
     assert not list((app / "dist").glob("*")) if (app / "dist").exists() else True  # nothing kept
+
+
+@pytest.mark.nuitka
+def test_diff_of_onefile_binaries_names_payload_entries(tmp_path):
+    """Two onefile binaries: the shared real onefile fixture with payloads written by Nuitka's own
+    onefile compressor from two folders that differ in one entry's content and one added entry."""
+    from helpers_onefile import nuitka_payload, onefile_build, plant
+
+    base = onefile_build("plain").binary
+    binaries = []
+    for label, greeting, extra in (("a", "hello\n", False), ("b", "hallo\n", True)):
+        dist = tmp_path / f"dist-{label}"
+        (dist / "data").mkdir(parents=True)
+        (dist / "start").write_text("#!/bin/sh\necho start\n")
+        (dist / "data" / "greeting.txt").write_text(greeting)
+        (dist / "same.txt").write_text("unchanged\n")
+        if extra:
+            (dist / "extra.txt").write_text("new\n")
+        binaries.append(plant(base, tmp_path / f"{label}.bin", nuitka_payload(dist, "start")))
+    res = diff(binaries[0], binaries[1])
+    assert res.returncode == 1, res.stderr
+    got = {f["path"]: f for f in json.loads(res.stdout)["files"]}
+    assert set(got) == {"b.bin", "b.bin!/data/greeting.txt", "b.bin!/extra.txt"}
+    assert got["b.bin!/extra.txt"]["status"] == "added"
+    assert got["b.bin!/data/greeting.txt"]["size_a"] == got["b.bin!/data/greeting.txt"]["size_b"] == 6
+    assert got["b.bin"]["sections"] and not got["b.bin"]["headers"]  # the payload's section changed, not the layout
+    assert diff(binaries[0], binaries[0]).returncode == 0
