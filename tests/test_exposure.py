@@ -245,3 +245,40 @@ def test_diff_of_onefile_binaries_names_payload_entries(tmp_path):
     assert got["b.bin!/data/greeting.txt"]["size_a"] == got["b.bin!/data/greeting.txt"]["size_b"] == 6
     assert got["b.bin"]["sections"] and not got["b.bin"]["headers"]  # the payload's section changed, not the layout
     assert diff(binaries[0], binaries[0]).returncode == 0
+
+
+# ----------------------------------------------------------------------------------------------- no build
+
+
+def test_source_facts_find_docstrings_and_assert_messages():
+    from hardnut.exposure import source_facts
+
+    facts = source_facts('"""Mod."""\nclass C:\n    """  Indented\n    doc."""\n'
+                         'def f():\n    "fdoc"\n    assert 1, "msg"\n    x = "not a doc"\n')
+    assert {b"Mod.", b"fdoc", b"  Indented\n    doc.", b"Indented\ndoc."} <= facts.docstrings
+    assert facts.asserts == frozenset({b"msg"}) and b"not a doc" not in facts.docstrings
+    assert source_facts("def (:") is None
+
+
+def test_html_escapes_hostile_names_and_loads_nothing():
+    from hardnut.exposure import CompiledModule, Exposure, ShippedModule
+    from hardnut.report.html_format import render_exposure
+
+    evil = '<script>alert(1)</script>"'
+    exp = Exposure(target=evil, compiled=[CompiledModule(evil, "bin", True)],
+                   shipped=[ShippedModule(evil, "source", evil, evil, True)], own_patterns=(evil,))
+    exp.compiled[0].classes["strings"].add(evil, 10)
+    page = render_exposure(exp)
+    assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;&quot;" in page
+    assert page.count("<script>") == 1  # the page's own search script only
+    assert "default-src 'none'" in page and "src=" not in page.replace('id="', "")
+
+
+def test_verify_html_format_is_registered():
+    from hardnut.checks import all_rules
+    from hardnut.model import Finding, Severity, VerifyResult
+    from hardnut.report import renderer
+
+    result = VerifyResult("t", Severity.HIGH, [Finding("HN-EXP-001", "build", Severity.MEDIUM, "a<b", "m & n")])
+    page = renderer("html")(result, all_rules(), False)
+    assert "a&lt;b" in page and "m &amp; n" in page and '<svg class="chart"' in page

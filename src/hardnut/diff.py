@@ -122,6 +122,10 @@ class DiffResult:
                 if m.status != "changed":
                     lines.append(f"  module {m.name}: {m.status}")
                     continue
+                if not m.added_count and not m.removed_count:
+                    lines.append(f"  module {m.name}: differs in values that are not strings "
+                                 f"(numbers, code objects, marshalled bytecode)")
+                    continue
                 lines.append(f"  module {m.name}: constants +{m.added_count} -{m.removed_count}")
                 lines.extend(f"    + {c}" for c in m.added)
                 lines.extend(f"    - {c}" for c in m.removed)
@@ -218,10 +222,8 @@ def _compare(ea: _Entry, eb: _Entry) -> Optional[FileDiff]:
     if ea.sha256 == eb.sha256 or ea.fs_path is None or eb.fs_path is None:
         return fd
     fd.first_difference = _first_difference(ea.fs_path, eb.fs_path)
-    kind = ea.fmt if ea.fmt in ("elf", "pe") else ("elf" if _magic(ea.fs_path) == "elf" else None)
-    if ea.fmt == "onefile" or eb.fmt == "onefile":
-        kind = _magic(ea.fs_path)
-    if kind in ("elf", "pe") and _magic(eb.fs_path) == kind:
+    kind = _magic(ea.fs_path)
+    if kind is not None and kind == _magic(eb.fs_path):
         _binary(fd, ea.fs_path, eb.fs_path, kind)
     return fd
 

@@ -22,11 +22,13 @@ argument names). Samples are shortened, and a constant the secret engine flags i
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 import inspect as _pyinspect
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -246,19 +248,25 @@ def shorten(text: str, limit: int = SAMPLE_CHARS) -> str:
     return shown if len(shown) <= limit else shown[:limit - 1] + "…"
 
 
-def secret_offsets(blob) -> set[int]:
-    """File offsets of the blob's string constants the secret engine flags (secrets inside them)."""
-    from hardnut.checks.secrets import blob_matches
+@lru_cache(maxsize=1)
+def _engine():
     from hardnut.secrets.engine import Engine
 
-    matches = blob_matches(Engine(), blob)
+    return Engine()
+
+
+def secret_offsets(blob) -> set[int]:
+    """File offsets of the blob's string constants that hold something the secret engine flags: the
+    constants one by one, and name/value pairs (as `hardnut verify` scans them)."""
+    engine = _engine()
+    strings = [(s.offset, s.raw) for m in blob.modules for s in m.strings if s.length >= 8]
+    pairs = [(name.raw, value.offset, value.raw) for m in blob.modules for name, value in m.pairs(min_value=8)]
+    matches = engine.scan_strings(strings) + engine.scan_pairs(pairs)
     if not matches:
         return set()
-    flagged = set()
     spans = sorted((s.offset, s.offset + s.length) for m in blob.modules for s in m.strings)
-    import bisect
-
     starts = [a for a, _ in spans]
+    flagged = set()
     for m in matches:
         i = bisect.bisect_right(starts, m.offset) - 1
         if i >= 0 and m.offset < spans[i][1]:
