@@ -270,7 +270,9 @@ def exposure(target, profile_path, fmt, output, modules, sources):
         profile = _profile(profile_path, require_entry=False)
         roots.append(profile.root)
         if not own:
-            own = tuple(profile.app.include_packages) + tuple(profile.app.include_modules) + ("__main__",)
+            from hardnut.exposure import own_modules
+
+            own = own_modules(profile.root, profile.app.include_packages + profile.app.include_modules)
         flags = profile.build.python_flags
         limits = profile.verify.limits
     exp = collect(target, source_roots=roots, own=own, python_flags=flags, limits=limits, module_filter=modules)

@@ -220,6 +220,17 @@ def module_source(name: str, report_path: str, roots: Iterable[Path]) -> Optiona
     return None
 
 
+def own_modules(root: Path, names: Iterable[str]) -> tuple[str, ...]:
+    """Of the profile's include_packages/include_modules, those whose source lies in the app's folder
+    (`root`): the app's own code, not third-party packages it bundles. "__main__" always."""
+    own = ["__main__"]
+    for name in names:
+        base = Path(root) / name.replace(".", "/")
+        if base.is_dir() or base.with_suffix(".py").is_file():
+            own.append(name)
+    return tuple(own)
+
+
 def looks_like_docstring(text: str) -> bool:
     """Heuristic when no source is at hand: several lines of prose, or one sentence."""
     t = text.strip()

@@ -34,8 +34,10 @@ class VerifyOptions:
     @classmethod
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
         v = profile.verify
+        from hardnut.exposure import own_modules
+
         app = profile.app
-        own = tuple(app.include_packages) + tuple(app.include_modules) + (("__main__",) if app.entry else ())
+        own = own_modules(profile.root, app.include_packages + app.include_modules) if profile.path else ()
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
                               require_glibc_max=v.require_glibc_max, python_flags=profile.build.python_flags,
                               own_packages=own, source_roots=(profile.root,) if profile.path else ())
