@@ -124,6 +124,7 @@ class Exposure:
     compiled: list[CompiledModule] = field(default_factory=list)
     shipped: list[ShippedModule] = field(default_factory=list)
     extensions: int = 0
+    data_files: list[str] = field(default_factory=list)  # shipped as-is (Nuitka's report: data files)
     flags: list[FlagEffect] = field(default_factory=list)
     python_flags: tuple[str, ...] = ()
     own_patterns: tuple[str, ...] = ()
@@ -137,6 +138,7 @@ class Exposure:
             "bytecode": sum(1 for s in self.shipped if s.form == "bytecode"),
             "source": sum(1 for s in self.shipped if s.form == "source"),
             "extension_modules": self.extensions,
+            "data_files": len(self.data_files),
             "strings": sum(m.strings_total for m in self.compiled),
             "identifiers": sum(m.classes["identifiers"].count for m in self.compiled),
             "recoverable_bytes": sum(m.recoverable_bytes for m in self.compiled),
@@ -161,6 +163,7 @@ class Exposure:
             "flags": [f.to_dict() for f in self.flags],
             "modules": [m.to_dict() for m in self.compiled],
             "shipped": [s.to_dict() for s in self.shipped],
+            "data_files": self.data_files,
             "notes": self.notes,
         }
 
@@ -348,6 +351,7 @@ def from_artifact(art, *, source_roots: Iterable[Path] = (), own: Iterable[str] 
     if report is not None:
         flags.update(report.option_values("--python-flag"))
         exp.extensions = sum(1 for m in report.modules if m.kind == "PythonExtensionModule")
+        exp.data_files = sorted(d.name for d in report.data_files)
     exp.python_flags = tuple(sorted(flags))
     user = {m.name for m in report.modules if m.is_user_code} if report is not None else set()
     if not own_patterns:

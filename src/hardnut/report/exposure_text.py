@@ -20,6 +20,9 @@ def render(exp: Exposure, detail: int = 12) -> str:
     lines.append(
         f"modules: {s['compiled']} compiled, {s['bytecode']} as bytecode, {s['source']} as source"
         f" ({s['extension_modules']} extension modules)")
+    if exp.data_files:
+        more = f", … {len(exp.data_files) - 3} more" if len(exp.data_files) > 3 else ""
+        lines.append(f"data files shipped as-is: {len(exp.data_files)} ({', '.join(exp.data_files[:3])}{more})")
     lines.append(
         f"recoverable: {s['strings']} strings, {s['identifiers']} identifiers, {_size(s['recoverable_bytes'])} "
         f"of constants; docstrings present: {'yes' if s['docstrings_present'] else 'no'} ({s['docstrings']})")

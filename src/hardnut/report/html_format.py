@@ -36,6 +36,7 @@ th{background:#eceff1;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .sev{color:#fff;border-radius:3px;padding:1px 6px;font-size:11px;font-weight:600}
+td:first-child .mono{word-break:normal;white-space:nowrap}
 .own{font-weight:600}.muted{color:#666}.count{color:#555;font-size:12px;margin-left:8px}
 """
 
@@ -196,6 +197,9 @@ def render_exposure(exp) -> str:
                      num("")] + [num("") for _ in CLASSES] + [num(""), esc(sm.how + (f" [{sm.path}]" if sm.path else ""))])
     body.append(table("modules", ["module", "form", "bytes"] + list(CLASSES) + ["code objects", "samples / how"],
                       rows))
+    if exp.data_files:
+        body.append(f"<h2>Data files shipped as-is ({len(exp.data_files)})</h2>")
+        body.append(table("data", ["file"], ([f"<span class=\"mono\">{esc(d)}</span>"] for d in exp.data_files)))
     if exp.notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in exp.notes) + "</ul>")
     return page("hardnut exposure", exp.target, "".join(body))
