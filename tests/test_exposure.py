@@ -178,7 +178,9 @@ def test_diff_of_docstring_builds_and_identical_inputs(exposed_plain, exposed_re
 def test_diff_unreadable_input_exits_2(tmp_path):
     bad = tmp_path / "x.hardnut.json"
     bad.write_text('{"tool": {"name": "hardnut"}, "files": 3}')
-    for a, b in ((tmp_path / "missing", tmp_path), (bad, tmp_path)):
+    bad_size = tmp_path / "y.hardnut.json"
+    bad_size.write_text('{"tool": {"name": "hardnut"}, "files": [{"path": "a", "size": "big", "sha256": "0"}]}')
+    for a, b in ((tmp_path / "missing", tmp_path), (bad, tmp_path), (bad_size, bad_size)):
         res = diff(a, b, "text")
         assert res.returncode == 2 and res.stderr.startswith("hardnut: error:"), res.stderr
 

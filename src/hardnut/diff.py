@@ -170,9 +170,12 @@ def _side(path: Path, stack: contextlib.ExitStack, rename: Optional[str]) -> tup
 
         doc = read_manifest(path)
         entries = {}
-        for e in doc["files"]:
-            entries[str(e["path"])] = _Entry(str(e["path"]), int(e["size"]), str(e["sha256"]),
-                                             str(e.get("format", "")))
+        try:
+            for e in doc["files"]:
+                entries[str(e["path"])] = _Entry(str(e["path"]), int(e["size"]), str(e["sha256"]),
+                                                 str(e.get("format", "")))
+        except (TypeError, ValueError) as exc:
+            raise HardnutError(f"manifest {path} cannot be used: bad file entry ({exc})") from None
         return entries, ""
     from hardnut.artifact.walk import open_target
 
