@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXPOSED_VARIANT_SECRET, SAMPLES, hardnut_cli
+from helpers_binaries import binfix  # noqa: F401
 
 PROFILE = SAMPLES / "exposed" / "hardnut.toml"
 OWN_COMPILED = {"__main__", "exposed_app", "exposed_app.core"}
@@ -284,3 +285,42 @@ def test_verify_html_format_is_registered():
     result = VerifyResult("t", Severity.HIGH, [Finding("HN-EXP-001", "build", Severity.MEDIUM, "a<b", "m & n")])
     page = renderer("html")(result, all_rules(), False)
     assert "a&lt;b" in page and "m &amp; n" in page and '<svg class="chart"' in page
+
+
+def test_diff_of_pe_files_names_headers_and_sections(binfix, tmp_path):
+    """Two real MinGW builds of the same program, one linked without ASLR/DEP/high-entropy-VA."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    shutil.copy(binfix.pe("hardened.exe"), a / "app.exe")
+    shutil.copy(binfix.pe("nodyn.exe"), b / "app.exe")
+    res = diff(a, b)
+    assert res.returncode == 1, res.stderr
+    (changed,) = json.loads(res.stdout)["files"]
+    assert changed["path"] == "app.exe" and changed["modules"] == []
+    headers = {h.split(":")[0] for h in changed["headers"]}
+    assert "OPTIONAL_HEADER.DllCharacteristics" in headers
+    line = next(h for h in changed["headers"] if h.startswith("OPTIONAL_HEADER.DllCharacteristics:"))
+    before, after = (int(v, 0) for v in line.split(": ", 1)[1].split(" -> "))
+    assert before & 0x160 == 0x160 and after & 0x160 == 0  # DYNAMIC_BASE, NX_COMPAT, HIGH_ENTROPY_VA dropped
+
+
+@pytest.mark.nuitka
+def test_own_source_file_in_the_dist_is_reported(exposed_release, tmp_path):
+    """A real release dist with one of the app's sources copied in, as a wrong include_data would."""
+    import shutil
+
+    dist = tmp_path / "exposed.dist"
+    shutil.copytree(exposed_release, dist, symlinks=True)
+    shutil.copy(exposed_release.parent / "exposed.report.xml", tmp_path / "exposed.report.xml")
+    (dist / "exposed_app").mkdir(exist_ok=True)
+    shutil.copy(SAMPLES / "exposed" / "exposed_app" / "core.py", dist / "exposed_app" / "core.py")
+    doc = exposure(dist)
+    assert {(s["name"], s["form"], s["path"], s["own"]) for s in doc["shipped"] if s["form"] == "source"} == {
+        ("exposed_app.core", "source", "exposed_app/core.py", True)}
+    res = hardnut_cli("verify", str(dist), "-p", str(PROFILE), "--format", "json")
+    assert res.returncode == 1, res.stderr  # high, in a --deployment build
+    found = [f for f in json.loads(res.stdout)["findings"] if f["rule"] == "HN-EXP-002"]
+    assert [(f["path"], f["severity"], f["module"]) for f in found] == [("exposed_app/core.py", "high", "exposed_app.core")]
