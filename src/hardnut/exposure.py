@@ -223,6 +223,15 @@ def module_source(name: str, report_path: str, roots: Iterable[Path]) -> Optiona
     return None
 
 
+def _read_facts(path: Path) -> Optional[SourceFacts]:
+    from hardnut.safeio import read_regular
+
+    try:
+        return source_facts(read_regular(path, MAX_SOURCE_BYTES).decode("utf-8", "replace"))
+    except OSError:
+        return None
+
+
 def own_modules(root: Path, names: Iterable[str]) -> tuple[str, ...]:
     """Of the profile's include_packages/include_modules, those whose source lies in the app's folder
     (`root`): the app's own code, not third-party packages it bundles. "__main__" always."""
@@ -367,7 +376,7 @@ def from_artifact(art, *, source_roots: Iterable[Path] = (), own: Iterable[str] 
         if name not in facts_cache:
             rm = report.module(name) if report is not None else None
             found = module_source(name, rm.source_path if rm is not None else "", roots)
-            facts_cache[name] = source_facts(found.read_text("utf-8", "replace")) if found else None
+            facts_cache[name] = _read_facts(found) if found else None
         return facts_cache[name]
 
     for f in art.files:

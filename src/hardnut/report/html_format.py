@@ -36,7 +36,7 @@ th{background:#eceff1;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .sev{color:#fff;border-radius:3px;padding:1px 6px;font-size:11px;font-weight:600}
-td:first-child .mono{word-break:normal;white-space:nowrap}
+td:first-child .mono,.nowrap{word-break:normal;white-space:nowrap}
 .own{font-weight:600}.muted{color:#666}.count{color:#555;font-size:12px;margin-left:8px}
 """
 
@@ -143,7 +143,7 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
             name = rules[f.rule].name if f.rule in rules else ""
             rows.append([
                 f"<span class=\"sev\" style=\"background:{SEVERITY_COLORS[sev.label]}\">{esc(sev.label)}</span>",
-                f"<span class=\"mono\" title=\"{esc(name)}\">{esc(f.rule)}</span>",
+                f"<span class=\"mono nowrap\" title=\"{esc(name)}\">{esc(f.rule)}</span>",
                 f"<span class=\"mono\">{esc(where)}</span>" + (f" <span class=\"muted\">[{esc(f.module)}]</span>"
                                                               if f.module else ""),
                 esc(f.message)])
