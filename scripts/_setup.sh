@@ -12,6 +12,10 @@ done
 if [ "${HARDNUT_WITH_MINGW:-0}" = 1 ] && ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
   need_apt+=(mingw-w64)
 fi
+# headless Chromium for the HTML report's browser test (tests/test_html_browser.py)
+if [ "${HARDNUT_WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -62,3 +62,44 @@ def planted_onefile(tmp_path_factory) -> Path:
     """sample_apps/planted built as one compressed onefile executable."""
     outcome = _build_sample("planted", "onefile", tmp_path_factory.mktemp("planted-onefile"))
     return outcome.artifact
+
+
+def _build_exposed(dest: Path, root: Path = SAMPLES / "exposed", python_flags: tuple[str, ...] = ()) -> Path:
+    """sample_apps/exposed (or a copy at `root`) built standalone with `python_flags`: the dist folder."""
+    from hardnut.build import run_build
+    from hardnut.profile import load_profile
+
+    profile = load_profile(root / "hardnut.toml")
+    profile = dataclasses.replace(
+        profile, app=dataclasses.replace(profile.app, output_dir=dest),
+        build=dataclasses.replace(profile.build, python_flags=python_flags),
+        verify=dataclasses.replace(profile.verify, run=False))
+    return run_build(profile, lambda line: None).dist
+
+
+@pytest.fixture(scope="session")
+def exposed_plain(tmp_path_factory) -> Path:
+    """sample_apps/exposed without python flags: docstrings and assert messages kept."""
+    return _build_exposed(tmp_path_factory.mktemp("exposed-plain"))
+
+
+@pytest.fixture(scope="session")
+def exposed_release(tmp_path_factory) -> Path:
+    """sample_apps/exposed with no_docstrings and no_asserts (otherwise as exposed_plain)."""
+    return _build_exposed(tmp_path_factory.mktemp("exposed-release"), python_flags=("no_docstrings", "no_asserts"))
+
+
+EXPOSED_VARIANT_SECRET = "ghp_Zq8vN3xLk2Rt7Yw1Pm4Hs6Jd9Fb0Gc5Ae8Ui"  # FAKE GitHub token (bad checksum)
+
+
+@pytest.fixture(scope="session")
+def exposed_variant(tmp_path_factory) -> Path:
+    """exposed_plain with one string constant of exposed_app.core changed into a (fake) token."""
+    src = tmp_path_factory.mktemp("exposed-variant-src") / "exposed"
+    shutil.copytree(SAMPLES / "exposed", src, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
+    core = src / "exposed_app" / "core.py"
+    text = core.read_text(encoding="utf-8")
+    old = '"Greetings from the exposed core, version one"'
+    assert text.count(old) == 1
+    core.write_text(text.replace(old, f'"{EXPOSED_VARIANT_SECRET}"'), encoding="utf-8")
+    return _build_exposed(tmp_path_factory.mktemp("exposed-variant"), root=src)

@@ -130,7 +130,7 @@ class Runner:
         return res
 
 
-FORMATS = ("text", "json", "sarif", "junit", "markdown")
+FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,14 @@ def test_no_command_or_file_shows_a_secret(planted_standalone, planted_onefile, 
     json.loads((out / "standalone.json").read_text())
     assert any(f["category"] == "secret" and f.get("evidence")
                for f in json.loads((out / "onefile.json").read_text())["findings"]), "no secret found in the onefile"
+
+    # exposure (every format) and diff of the planted builds: constants are listed, secrets masked
+    for label, target in targets.items():
+        for fmt in ("text", "json", "html"):
+            run("exposure", str(target), "--format", fmt, "-o", str(out / f"{label}.exposure.{fmt}"))
+        run("exposure", str(target), "-p", str(PLANTED / "hardnut.toml"))
+    run("diff", str(targets["standalone"]), str(targets["cli"]))
+    run("diff", str(targets["onefile"]), str(targets["standalone"]), "--format", "json")
 
     # check-source over the planted sources, every format
     for fmt in FORMATS:

@@ -224,6 +224,38 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         shutil.rmtree(work, ignore_errors=True)
 
 
+def check_reproducible(profile: Profile, log: Log, *, verbose: bool = False):
+    """Build twice from the same inputs with build.reproducible on (Nuitka --reproducible=yes,
+    SOURCE_DATE_EPOCH, a fixed PYTHONHASHSEED), each in its own temporary output and build folder, and
+    return the `hardnut.diff.DiffResult` of the two artifacts. Both builds are removed afterwards; the
+    artifact in app.output_dir is not touched. Verification is skipped, the smoke run is kept."""
+    import dataclasses
+
+    from hardnut.diff import diff_targets
+
+    preflight(profile)
+    build = dataclasses.replace(profile.build, reproducible=True)
+    verify = dataclasses.replace(profile.verify, run=False)
+    out = profile.app.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    folders = [Path(tempfile.mkdtemp(prefix=f".hardnut-repro{i}-", dir=out)) for i in (1, 2)]
+    try:
+        targets = []
+        for i, folder in enumerate(folders, 1):
+            log(f"reproducibility build {i} of 2")
+            app = dataclasses.replace(profile.app, output_dir=folder)
+            outcome = run_build(dataclasses.replace(profile, app=app, build=build, verify=verify), log,
+                                verbose=verbose)
+            targets.append(outcome.dist or outcome.artifact)
+        result = diff_targets(targets[0], targets[1])
+        # report paths relative to each build's folder: the two folders differ by construction
+        result.a, result.b = "build 1", "build 2"
+        return result
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def redact_report(path: Path) -> None:
     """Nuitka's report keeps the command line unredacted: mask secret-looking values in place."""
     from hardnut.nuitka.report_xml import redact

@@ -14,7 +14,7 @@ import click
 from hardnut import __version__
 from hardnut.errors import BuildFailed, HardnutError
 
-VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown")
+VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 
 def use_color(stream=None) -> bool:
@@ -72,11 +72,21 @@ def cli() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Stream all of Nuitka's output.")
 @click.option("--no-cache", is_flag=True,
               help="Compile even when nothing changed, and do not store the result in the build cache.")
-def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache) -> None:
+@click.option("--check-reproducible", is_flag=True,
+              help="Build twice (--reproducible, SOURCE_DATE_EPOCH, fixed PYTHONHASHSEED, two temporary build "
+                   "folders) and report their diff; exit 0 when identical, 1 when not. Keeps no artifact.")
+def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_reproducible) -> None:
     """Compile the app with hardened Nuitka, smoke-run it, verify it, put it in place."""
     from hardnut.build import command_for, run_build
 
     profile = _profile(profile_path)
+    if check_reproducible and not dry_run:
+        from hardnut.build import check_reproducible as check
+
+        result = check(profile, log_to_stderr(quiet), verbose=verbose)
+        emit(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n" if fmt == "json"
+             else result.render_text(), output)
+        sys.exit(0 if result.identical else 1)
     if dry_run:
         cmd = command_for(profile, profile.app.output_dir / ".hardnut-build-XXXXXX" / "nuitka")
         if fmt == "json":
@@ -231,6 +241,76 @@ def check_source(profile_path, fail_on, fmt, output):
     result = source_result(profile, Severity.parse(fail_on) if fail_on else None)
     emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
     sys.exit(1 if result.verdict == "fail" else 0)
+
+
+# ----------------------------------------------------------------------------------------------- exposure, diff
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("-p", "--profile", "profile_path", metavar="PROFILE",
+              help="Profile of the build: its folder holds the sources (docstrings, asserts), its packages are "
+                   "your own, its python_flags are what the build asked for.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+@click.option("--module", "modules", multiple=True, metavar="GLOB",
+              help="Only these modules (name or glob, repeatable); they count as your own.")
+@click.option("--source", "sources", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with the app's sources (default: the profile's folder).")
+def exposure(target, profile_path, fmt, output, modules, sources):
+    """What a reverse engineer recovers from TARGET (dist folder or onefile binary): per compiled module
+    strings, identifiers, docstrings, assert messages, paths and bytes constants; modules shipped as
+    bytecode or source; what no_docstrings / no_asserts would remove. Exit 0, or 2 when TARGET cannot
+    be read."""
+    from hardnut.exposure import collect
+
+    if not target.exists() and not target.is_symlink():
+        raise HardnutError(f"target not found: {target}")
+    own: tuple[str, ...] = tuple(modules)
+    flags: tuple[str, ...] = ()
+    roots = list(sources)
+    limits = None
+    if profile_path:
+        profile = _profile(profile_path, require_entry=False)
+        roots.append(profile.root)
+        if not own:
+            from hardnut.exposure import own_modules
+
+            own = own_modules(profile.root, profile.app.include_packages + profile.app.include_modules)
+        flags = profile.build.python_flags
+        limits = profile.verify.limits
+    exp = collect(target, source_roots=roots, own=own, python_flags=flags, limits=limits, module_filter=modules)
+    if fmt == "json":
+        emit(json.dumps(exp.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
+    elif fmt == "html":
+        from hardnut.report.html_format import render_exposure
+
+        emit(render_exposure(exp), output)
+    else:
+        from hardnut.report.exposure_text import render
+
+        emit(render(exp), output)
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+def diff(a, b, fmt, output):
+    """Every difference between A and B: two dist folders, two onefile binaries, or two hardnut manifests.
+
+    Files added/removed/changed (size, sha256, mode); for changed ELF/PE the sections and headers that
+    differ; for Nuitka programs the modules whose constants differ and the constants added or removed
+    (secret-like ones masked); onefile payload entries. Exit 0 identical, 1 different, 2 unreadable."""
+    from hardnut.diff import diff_targets
+
+    result = diff_targets(a, b)
+    if fmt == "json":
+        emit(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
+    else:
+        emit(result.render_text(), output)
+    sys.exit(0 if result.identical else 1)
 
 
 # ----------------------------------------------------------------------------------------------- the rest

@@ -34,9 +34,14 @@ class VerifyOptions:
     @classmethod
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
         v = profile.verify
+        from hardnut.exposure import own_modules
+
+        app = profile.app
+        own = own_modules(profile.root, app.include_packages + app.include_modules) if profile.path else ()
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
                               require_glibc_max=v.require_glibc_max, require_macos_min=v.require_macos_min,
-                              require_signed=v.require_signed)
+                              require_signed=v.require_signed, python_flags=profile.build.python_flags,
+                              own_packages=own, source_roots=(profile.root,) if profile.path else ())
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
 
 

@@ -18,6 +18,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "hardnut.checks.secrets",
     "hardnut.checks.leftovers",
     "hardnut.checks.build",
+    "hardnut.checks.exposure",
 )
 
 

@@ -7,6 +7,7 @@ from `ctx` (never re-parses TOML, never walks the file system itself) and turns 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from hardnut.artifact.model import Artifact, ArtifactFile
@@ -25,6 +26,9 @@ class VerifyConfig:
     require_macos_min: Optional[str] = None  # e.g. "11.0": findings when a Mach-O slice needs newer
     # files that must carry a valid code signature: () none, ("*",) all, or fnmatch globs on artifact paths
     require_signed: tuple[str, ...] = ()
+    python_flags: tuple[str, ...] = ()  # build.python_flags of the profile (exposure checks)
+    own_packages: tuple[str, ...] = ()  # the app's own modules/packages (include_packages/modules)
+    source_roots: tuple[Path, ...] = ()  # where the app's sources are (the profile's folder)
 
 
 @dataclass

@@ -115,6 +115,7 @@ class ModuleConstants:
     # a top-level tuple of constants directly followed by an attribute name (how Nuitka emits a
     # function's defaults right before the name the function is stored under)
     defaults: list[tuple[tuple[Optional[StringConstant], ...], str]] = field(default_factory=list)
+    code_objects: int = 0  # code objects decoded: each carries a name, a first line number and argument names
     complete: bool = False
     note: str = ""
 
@@ -197,6 +198,7 @@ class _PartDecoder:
         self.strings: list[StringConstant] = []
         self.dict_items: list[tuple[StringConstant, StringConstant]] = []
         self.functions: dict[str, tuple[str, ...]] = {}
+        self.code_objects = 0
 
     def byte(self) -> int:
         if self.pos >= self.end:
@@ -312,6 +314,7 @@ class _PartDecoder:
         # mirrors _unpackBlobConstantObjectCodeObject: fixed parts per kind, then optional parts
         flags = self.varlen()
         code = None
+        self.code_objects += 1
         if tag != T_MODULE_CODE:
             name = self.value(depth + 1) if tag != T_GENEXPR_CODE else None
             self.varlen()  # line number - 1
@@ -377,6 +380,7 @@ def _decode_part(data: Buffer, name: str, part: int, size: int, collect: bool = 
     mod.strings = dec.strings
     mod.dict_items = dec.dict_items
     mod.functions = dec.functions
+    mod.code_objects = dec.code_objects
     return mod
 
 

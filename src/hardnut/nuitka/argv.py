@@ -43,6 +43,11 @@ HARDENING = {
 }
 
 
+# build.reproducible: a fixed time stamp (https://reproducible-builds.org/specs/source-date-epoch/) and hash
+# seed, so set/dict iteration order in Nuitka's own code generation does not vary between runs.
+REPRODUCIBLE_ENV = {"SOURCE_DATE_EPOCH": "0", "PYTHONHASHSEED": "0"}
+
+
 @dataclass(frozen=True)
 class NuitkaCommand:
     argv: tuple[str, ...]
@@ -112,6 +117,8 @@ def nuitka_command(
         argv.append("--deployment")
     if build.allow_downloads:
         argv.append("--assume-yes-for-downloads")
+    if build.reproducible:
+        argv.append("--reproducible=yes")
     argv += [f"--python-flag={flag}" for flag in build.python_flags]
     argv += [f"--include-package={name}" for name in app.include_packages]
     argv += [f"--include-module={name}" for name in app.include_modules]
@@ -126,6 +133,8 @@ def nuitka_command(
     argv.append(str(app.entry))
 
     env: dict[str, str] = {"NUITKA_UPDATE_CHECK": "never", **dict(build.env)}
+    if build.reproducible:  # the profile's own env still wins (an explicit SOURCE_DATE_EPOCH, say)
+        env = {**REPRODUCIBLE_ENV, **env}
     if build.hardening:  # merged after the profile's env, so no CFLAGS/LDFLAGS there can drop the flags
         env.update(hardening_env({**base_env, **dict(build.env)}, toolchain(platform, compiler)))
     return NuitkaCommand(

@@ -86,6 +86,7 @@ class BuildConfig:
     timeout: int
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
+    reproducible: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ MANAGED_EXTRA = (
     "--mode", "--standalone", "--onefile", "--module", "--output-dir", "--output-filename", "--report",
     "--python-flag", "--main", "--lto", "--jobs", "--deployment", "--assume-yes-for-downloads",
     "--include-package", "--include-module", "--include-data-dir", "--include-data-files", "--include-data-file",
-    "--noinclude-data-files", "--nofollow-import-to", "--onefile-tempdir-spec", "--remove-output",
+    "--noinclude-data-files", "--nofollow-import-to", "--onefile-tempdir-spec", "--remove-output", "--reproducible",
 )
 
 
@@ -427,7 +428,7 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
         python_flags=tuple(flags), hardening=v.get("build", "hardening"), lto=lto,
         deployment=v.get("build", "deployment"), allow_downloads=allow_downloads,
         allow_project_options=v.get("build", "allow_project_options"), jobs=jobs, timeout=timeout,
-        extra_args=tuple(extra), env=tuple(sorted(env.items())),
+        extra_args=tuple(extra), env=tuple(sorted(env.items())), reproducible=v.get("build", "reproducible"),
     )
 
     try:

@@ -38,6 +38,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "timeout": ("int", 3600, "seconds before the build is stopped"),
         "extra_args": ("list[str]", [], "more Nuitka options; ones that undo hardening are refused"),
         "env": ("table:str", {}, "extra environment variables for the Nuitka process"),
+        "reproducible": ("bool", False, "Nuitka --reproducible=yes, SOURCE_DATE_EPOCH and a fixed PYTHONHASHSEED"),
     },
     "verify": {
         "fail_on": ("str", "high", "lowest severity that fails the verdict"),

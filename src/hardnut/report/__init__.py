@@ -7,7 +7,7 @@ from typing import Callable
 
 from hardnut.model import Rule, VerifyResult
 
-FORMATS = ("text", "json", "sarif", "junit", "markdown")
+FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 Renderer = Callable[[VerifyResult, "dict[str, Rule]", bool], str]
 

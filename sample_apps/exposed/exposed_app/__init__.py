@@ -1,0 +1,1 @@
+"""exposed_app: the package whose strings `hardnut exposure` shows."""
