@@ -247,18 +247,24 @@ def parse_record(data: Any, source: str = "") -> Advisory:
             versions.add(_norm(v) if v is not None else text)
         eco, name = package_key(str(pkg["ecosystem"]), str(pkg["name"]))
         affected.append(Affected(str(pkg["ecosystem"]).split(":", 1)[0], name, tuple(ranges), frozenset(versions)))
-    summary = data.get("summary") or data.get("details") or ""
-    if not isinstance(summary, str):
-        raise RecordError("'summary' must be a string")
-    summary = " ".join(summary.split())
-    if len(summary) > 160:
-        summary = summary[:157].rstrip() + "…"
+    summary = data.get("summary") or ""
+    if not isinstance(summary, str) or not isinstance(data.get("details") or "", str):
+        raise RecordError("'summary' and 'details' must be strings")
+    summary = " ".join((summary or _first_sentence(data.get("details") or "")).split())
+    if len(summary) > 120:
+        summary = summary[:119].rstrip() + "…"
     severity, score = severity_of(data)
     return Advisory(
         id=rid.strip(), aliases=tuple(_strs(data.get("aliases"), "'aliases'")), summary=summary,
         severity=severity, score=score, affected=tuple(affected), withdrawn=bool(data.get("withdrawn")),
         modified=str(data.get("modified") or ""), source=source, raw=data,
     )
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text[: end + 1] if 0 < end < 200 else text
 
 
 def decode(raw: bytes, name: str) -> Any:
