@@ -86,7 +86,17 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
-    outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build,
+    verified: dict = {}
+
+    def verify_step(target, profile):
+        verified["result"] = _verify_built(target, profile, log)
+        return verified["result"]
+
+    def after_step(profile, target, report):
+        result = verified.get("result")
+        return _after_build(profile, target, report, audit=result.audit if result is not None else None)
+
+    outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
                         before_build=_before_build)
     result = outcome.verify
     doc = {
@@ -119,10 +129,11 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
         sys.exit(1)
 
 
-def _verify_built(target: Path, profile):
+def _verify_built(target: Path, profile, log=None):
     from hardnut.verify import VerifyOptions, verify_target
 
     options = VerifyOptions.from_profile(profile)
+    options.log = log
     options.main_programs = (profile.app.name + (".exe" if sys.platform == "win32" else ""),)
     return verify_target(target, options)
 
@@ -135,12 +146,14 @@ def _before_build(profile, log) -> None:
     preflight_source(profile, log)
 
 
-def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
-    """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir."""
+def _after_build(profile, target: Path, report: Optional[Path], audit=None) -> dict:
+    """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir.
+    With an audit outcome (verify ran with [audit] enabled) the SBOM gets its vulnerabilities section."""
     from hardnut.sbom import write_sbom
 
     path = target.parent / f"{profile.app.name}.cdx.json"
-    return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits)}
+    return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits,
+                               audit=audit)}
 
 
 # ----------------------------------------------------------------------------------------------- verify
@@ -189,6 +202,7 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         options.config.limits = options.config.limits.override(limit_overrides)
     except ValueError as exc:
         raise HardnutError(str(exc)) from None
+    options.log = log_to_stderr(False)
     if baseline:
         options.baseline = read_baseline(baseline)
     if not target.exists() and not target.is_symlink():
@@ -224,7 +238,7 @@ def check_source(profile_path, fail_on, fmt, output):
     from hardnut.report import renderer
 
     profile = _profile(profile_path)
-    result = source_result(profile, Severity.parse(fail_on) if fail_on else None)
+    result = source_result(profile, Severity.parse(fail_on) if fail_on else None, log=log_to_stderr(False))
     emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
     sys.exit(1 if result.verdict == "fail" else 0)
 

@@ -138,7 +138,8 @@ class VerifyResult:
     files: list[FileRecord] = field(default_factory=list)
     suppressed: int = 0
     facts: dict[str, Any] = field(default_factory=dict)  # e.g. max GLIBC version
-    command: str = "verify"  # which command produced it: "verify" or "check-source"
+    command: str = "verify"  # which command produced it: "verify", "check-source" or "audit"
+    audit: Any = field(default=None, repr=False, compare=False)  # the AuditOutcome when an audit ran (not serialised)
 
     @property
     def verdict(self) -> str:

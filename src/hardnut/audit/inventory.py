@@ -68,53 +68,59 @@ def from_artifact(target: Path, limits=None) -> Inventory:
     """Inventory of a dist folder or a onefile binary (its payload included)."""
     from hardnut.artifact.walk import open_target
     from hardnut.limits import Limits
-    from hardnut.nuitka.report_xml import ReportError, parse_report
 
     limits = limits or Limits()
-    inv = Inventory(str(target))
     with open_target(Path(target), limits) as art:
-        if art.report_xml is not None:
+        return from_open_artifact(art, limits)
+
+
+def from_open_artifact(art, limits) -> Inventory:
+    """Inventory of an artifact already opened by hardnut.artifact.walk.open_target (verify reuses its walk)."""
+    from hardnut.nuitka.report_xml import ReportError, parse_report
+
+    inv = Inventory(str(art.target))
+    if art.report_xml is not None:
+        try:
+            report = parse_report(art.report_xml)
+        except ReportError as exc:
+            inv.notes.append(f"Nuitka report {art.report_xml.name} not used: {exc}")
+        else:
+            where = art.report_xml.name
+            for d in report.distributions:
+                if d.name and d.version:
+                    inv.add(Package(d.name, d.version, where))
+            inv.nuitka_version = report.nuitka_version or None
+            if report.python_version and report.python_version.count(".") >= 2:
+                inv.python_version, inv.python_where = report.python_version, where
+    names = [f.relpath for f in art.files]
+    for f in art.files:
+        if f.relpath.endswith(".dist-info/METADATA") and f.kind == "data" and f.size <= MAX_METADATA_BYTES:
             try:
-                report = parse_report(art.report_xml)
-            except ReportError as exc:
-                inv.notes.append(f"Nuitka report {art.report_xml.name} not used: {exc}")
-            else:
-                where = art.report_xml.name
-                for d in report.distributions:
-                    if d.name and d.version:
-                        inv.add(Package(d.name, d.version, where))
-                inv.nuitka_version = report.nuitka_version or None
-                if report.python_version and report.python_version.count(".") >= 2:
-                    inv.python_version, inv.python_where = report.python_version, where
-        names = [f.relpath for f in art.files]
-        for f in art.files:
-            if f.relpath.endswith(".dist-info/METADATA") and f.kind == "data" and f.size <= MAX_METADATA_BYTES:
-                try:
-                    name, version = _metadata(f.fs_path.read_bytes())
-                except OSError:
-                    continue
-                if name and version:
-                    inv.add(Package(name, version, f.relpath))
-            elif f.kind in ("elf", "pe"):
-                lib = identify(f.relpath, f.fs_path, limits.max_scan_bytes)
-                if lib is not None:
-                    inv.natives.append(lib)
-        branch = python_branch(names) or (".".join(inv.python_version.split(".")[:2]) if inv.python_version else None)
-        if branch or inv.python_version is None:
-            candidates = [f for f in art.files if f.kind in ("elf", "pe")
-                          and (f.relpath in art.main_programs or f.name.lower().startswith(("libpython", "python3")))]
-            if not candidates:  # the main program: the largest binary outside extension modules
-                candidates = sorted((f for f in art.files if f.kind in ("elf", "pe") and ".cpython-" not in f.name
-                                     and not f.name.endswith((".so", ".dll")) and ".so." not in f.name),
-                                    key=lambda f: -f.size)[:2]
-            for f in candidates:
-                found = python_version_in(f.fs_path, branch, limits.max_scan_bytes)
-                if found:
-                    inv.python_version, inv.python_where = found, f.relpath
-                    break
-            else:
-                if inv.python_version is None:
-                    inv.python_version, inv.python_where = branch, names[0] if names else ""
+                name, version = _metadata(f.fs_path.read_bytes())
+            except OSError:
+                continue
+            if name and version:
+                inv.add(Package(name, version, f.relpath))
+        elif f.kind in ("elf", "pe"):
+            lib = identify(f.relpath, f.fs_path, limits.max_scan_bytes)
+            if lib is not None:
+                inv.natives.append(lib)
+    branch = python_branch(names) or (".".join(inv.python_version.split(".")[:2]) if inv.python_version else None)
+    if branch or inv.python_version is None:
+        candidates = [f for f in art.files if f.kind in ("elf", "pe")
+                      and (f.relpath in art.main_programs or f.name.lower().startswith(("libpython", "python3")))]
+        if not candidates:  # the main program: the largest binary outside extension modules
+            candidates = sorted((f for f in art.files if f.kind in ("elf", "pe") and ".cpython-" not in f.name
+                                 and not f.name.endswith((".so", ".dll")) and ".so." not in f.name),
+                                key=lambda f: -f.size)[:2]
+        for f in candidates:
+            found = python_version_in(f.fs_path, branch, limits.max_scan_bytes)
+            if found:
+                inv.python_version, inv.python_where = found, f.relpath
+                break
+        else:
+            if inv.python_version is None:
+                inv.python_version, inv.python_where = branch, names[0] if names else ""
     inv.natives.sort(key=lambda n: (n.name, n.path))
     return inv
 
@@ -166,13 +172,20 @@ def from_sbom(path: Path) -> Inventory:
 
 
 def from_requirements(declared: Iterable, root: Path) -> Inventory:
-    """Inventory of pinned requirements (`name==version`) as hardnut.source.deps reads them."""
+    """Inventory of pinned requirements (`name==version`, lock entries) as hardnut.source.deps reads them."""
     inv = Inventory(str(root))
     for d in declared:
-        version = getattr(d, "pinned", None)
-        if version:
-            inv.add(Package(d.name, version, f"{d.where}" if getattr(d, "where", None) else d.name))
+        if getattr(d, "version", None) and not d.local and d.kind in ("requirements", "constraint", "lock"):
+            where = _shown_path(d.file, root) + (f":{d.line}" if d.line else "")
+            inv.add(Package(d.name, d.version, where))
     return inv
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def load(target: Path, limits=None) -> Inventory:

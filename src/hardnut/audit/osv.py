@@ -77,6 +77,7 @@ class Advisory:
     withdrawn: bool = False
     modified: str = ""
     source: str = ""  # where it was read from, for messages
+    vector: str = ""  # the CVSS vector the score came from
     raw: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def matching(self, ecosystem: str, name: str, version: str) -> Optional[Affected]:
@@ -140,10 +141,11 @@ def package_key(ecosystem: str, name: str) -> tuple[str, str]:
 # severity
 
 
-def severity_of(record: dict) -> tuple[Severity, Optional[float]]:
+def severity_of(record: dict) -> tuple[Severity, Optional[float], str]:
     """From a CVSS v3/v4 vector in `severity` (base score computed by the `cvss` library), else from a
     textual `database_specific.severity` (GitHub's LOW/MODERATE/HIGH/CRITICAL), else medium."""
     best: Optional[float] = None
+    vector = ""
     entries = list(record.get("severity") or [])
     for a in record.get("affected") or []:
         if isinstance(a, dict):
@@ -153,15 +155,15 @@ def severity_of(record: dict) -> tuple[Severity, Optional[float]]:
             continue
         score = cvss_score(str(entry.get("type", "")), str(entry.get("score", "")))
         if score is not None and (best is None or score > best):
-            best = score
+            best, vector = score, str(entry.get("score"))
     if best is not None:
-        return score_severity(best), best
+        return score_severity(best), best, vector
     text = (record.get("database_specific") or {}).get("severity") if isinstance(record.get("database_specific"), dict) else None
     named = {"critical": Severity.CRITICAL, "high": Severity.HIGH, "moderate": Severity.MEDIUM,
              "medium": Severity.MEDIUM, "low": Severity.LOW}
     if isinstance(text, str) and text.lower() in named:
-        return named[text.lower()], None
-    return Severity.MEDIUM, None
+        return named[text.lower()], None, ""
+    return Severity.MEDIUM, None, ""
 
 
 def cvss_score(kind: str, vector: str) -> Optional[float]:
@@ -253,11 +255,11 @@ def parse_record(data: Any, source: str = "") -> Advisory:
     summary = " ".join((summary or _first_sentence(data.get("details") or "")).split())
     if len(summary) > 120:
         summary = summary[:119].rstrip() + "…"
-    severity, score = severity_of(data)
+    severity, score, vector = severity_of(data)
     return Advisory(
         id=rid.strip(), aliases=tuple(_strs(data.get("aliases"), "'aliases'")), summary=summary,
         severity=severity, score=score, affected=tuple(affected), withdrawn=bool(data.get("withdrawn")),
-        modified=str(data.get("modified") or ""), source=source, raw=data,
+        modified=str(data.get("modified") or ""), source=source, vector=vector, raw=data,
     )
 
 
