@@ -49,7 +49,7 @@ class Affected:
     ecosystem: str
     name: str  # canonical (PEP 503) for PyPI, lower-cased otherwise
     ranges: tuple[tuple[tuple[str, str], ...], ...]  # ECOSYSTEM/SEMVER ranges: ((event, version), ...)
-    versions: frozenset[str]  # normalised explicit versions
+    versions: frozenset  # explicit versions: packaging Versions (public part), or strings PEP 440 cannot parse
 
     def fixed(self) -> tuple[str, ...]:
         out = []
@@ -61,7 +61,7 @@ class Affected:
         v = parse_version(version)
         if v is None:
             return version in self.versions
-        if _norm(v) in self.versions:
+        if _public(v) in self.versions:
             return True
         return any(_in_range(v, events) for events in self.ranges)
 
@@ -102,10 +102,6 @@ def parse_version(text: str) -> Optional[Version]:
 
 def _public(v: Version) -> Version:
     return Version(v.public) if v.local else v
-
-
-def _norm(v: Version) -> str:
-    return str(_public(v))
 
 
 def _sort_key(text: str) -> tuple:
@@ -246,7 +242,7 @@ def parse_record(data: Any, source: str = "") -> Advisory:
         versions = set()
         for text in _strs(a.get("versions"), "'versions'"):
             v = parse_version(text)
-            versions.add(_norm(v) if v is not None else text)
+            versions.add(_public(v) if v is not None else text)
         eco, name = package_key(str(pkg["ecosystem"]), str(pkg["name"]))
         affected.append(Affected(str(pkg["ecosystem"]).split(":", 1)[0], name, tuple(ranges), frozenset(versions)))
     summary = data.get("summary") or ""
