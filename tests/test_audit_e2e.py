@@ -24,14 +24,18 @@ import urllib3
 
 print("urllib3", urllib3.__version__, "certifi", certifi.__version__)
 '''
-PROFILE = '''[profile]
+PROFILE = f'''[profile]
 extends = "base"
 [app]
 entry = "app.py"
 name = "vulnapp"
 [verify]
-run = false
-smoke = { args = [], expect_exit = 0, timeout = 60 }
+fail_on = "critical"
+smoke = {{ args = [], expect_exit = 0, timeout = 60 }}
+[audit]
+enabled = true
+offline = true
+db = ["{OSV / "pypa"}"]
 '''
 # What the fixtures say about urllib3 1.24.1, read from the records by hand: every advisory whose
 # ECOSYSTEM range holds 1.24.1, with its fixed versions. PYSEC-2017-98 (1.17 to 1.18.1),
@@ -59,7 +63,9 @@ def vulnapp() -> Path:
 
     root = BUILD_ROOT / "audit-vulnapp"
     root.mkdir(parents=True, exist_ok=True)
-    stamp = hashlib.sha256("\n".join((APP, PROFILE, *WHEELS, nuitka.Version.getNuitkaVersion())).encode()).hexdigest()
+    code = b"".join(p.read_bytes() for p in sorted((REPO / "src" / "hardnut").rglob("*.py")))
+    stamp = hashlib.sha256("\n".join((APP, PROFILE, *WHEELS, nuitka.Version.getNuitkaVersion())).encode()
+                           + code).hexdigest()
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         dist = root / "app" / "dist" / "vulnapp.dist"
@@ -79,7 +85,8 @@ def vulnapp() -> Path:
             pytest.fail(f"pip install --target failed:\n{proc.stderr}")
         (app / "app.py").write_text(APP)
         (app / "hardnut.toml").write_text(PROFILE)
-        proc = hardnut_cli("build", "-p", str(app / "hardnut.toml"), "-q", cwd=app)
+        proc = hardnut_cli("build", "-p", str(app / "hardnut.toml"), "-q", "--format", "json", "-o",
+                           str(root / "build.json"), cwd=app)
         if proc.returncode != 0:
             pytest.fail(f"hardnut build failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
         (root / "stamp").write_text(stamp)
@@ -132,3 +139,21 @@ def test_metadata_shipped_in_the_dist_is_read_without_a_report(vulnapp, tmp_path
     _, doc = _audit(str(dist), "--db", str(OSV / "pypa"))
     assert [f for f in doc["findings"] if f["rule"] == "HN-VULN-001"] == []
     assert doc["facts"]["audit"]["packages"] >= 1
+
+
+@pytest.mark.nuitka
+def test_build_with_audit_enabled_reports_and_writes_the_sbom_vulnerabilities(vulnapp):
+    """`hardnut build` with [audit] enabled: its verify step holds the findings, the SBOM the section."""
+    doc = json.loads((vulnapp.parents[2] / "build.json").read_text())
+    found = {f["vulnerability"] for f in doc["verify"]["findings"] if f["rule"] == "HN-VULN-001"}
+    assert found == set(EXPECTED)
+    sbom = json.loads((vulnapp.parent / "vulnapp.cdx.json").read_text())
+    vulns = {v["id"]: v for v in sbom["vulnerabilities"]}
+    assert set(vulns) == set(EXPECTED)
+    v = vulns["PYSEC-2023-192"]
+    assert v["affects"] == [{"ref": "pkg:pypi/urllib3@1.24.1", "versions": [{"status": "affected", "version": "1.24.1"}]}]
+    assert v["ratings"][0]["severity"] == "high" and v["ratings"][0]["score"] == 8.1
+    assert {r["id"] for r in v["references"]} == {"CVE-2023-43804", "GHSA-v845-jxx5-vc9f"}
+    from hardnut.sbom import validate_json
+
+    assert validate_json(json.dumps(sbom)) is None

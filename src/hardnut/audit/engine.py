@@ -55,12 +55,20 @@ class LocalSource:
     def __init__(self, paths: Sequence[Path]) -> None:
         from hardnut.audit import osv
 
-        self.db = osv.load(paths)
-        self.warnings = self.db.warnings
-        self.description = f"{self.db.records} OSV records from " + ", ".join(Path(p).name for p in paths)
+        self.paths = tuple(Path(p) for p in paths)
+        for p in self.paths:  # an unusable source is an error before any work
+            if not p.exists():
+                raise osv.DatabaseError(f"advisory database not found: {p}")
+        self.warnings: list[str] = []
+        self.description = "OSV records from " + ", ".join(p.name for p in self.paths)
 
     def candidates(self, packages):
-        return {p.key: self.db.advisories_for(p.ecosystem, p.name) for p in packages}
+        from hardnut.audit import osv
+
+        db = osv.load(self.paths, wanted=[p.name for p in packages])
+        self.warnings = db.warnings
+        self.description = f"{db.records} OSV records from " + ", ".join(p.name for p in self.paths)
+        return {p.key: db.advisories_for(p.ecosystem, p.name) for p in packages}
 
 
 @lru_cache(maxsize=None)
@@ -86,6 +94,7 @@ def run_audit(inventory: Inventory, source: AdvisorySource, ignores: Sequence[Ig
     packages = inventory.audited()
     found = source.candidates(packages)
     out.warnings = list(source.warnings)
+    out.database = source.description
     active = [i for i in ignores if not i.expired(today)]
     out.expired = [i for i in ignores if i.expired(today)]
     for pkg in packages:

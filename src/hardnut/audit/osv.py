@@ -22,6 +22,7 @@ import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -49,7 +50,7 @@ class Affected:
     ecosystem: str
     name: str  # canonical (PEP 503) for PyPI, lower-cased otherwise
     ranges: tuple[tuple[tuple[str, str], ...], ...]  # ECOSYSTEM/SEMVER ranges: ((event, version), ...)
-    versions: frozenset  # explicit versions: packaging Versions (public part), or strings PEP 440 cannot parse
+    versions: frozenset[str]  # explicit versions, as the record spells them (parsed on first need)
 
     def fixed(self) -> tuple[str, ...]:
         out = []
@@ -58,12 +59,16 @@ class Affected:
         return tuple(sorted(set(out), key=_sort_key))
 
     def matches(self, version: str) -> bool:
+        if version in self.versions:
+            return True
         v = parse_version(version)
         if v is None:
-            return version in self.versions
-        if _public(v) in self.versions:
-            return True
-        return any(_in_range(v, events) for events in self.ranges)
+            return False
+        return any(_in_range(v, events) for events in self.ranges) or _public(v) in self._parsed_versions
+
+    @cached_property
+    def _parsed_versions(self) -> frozenset:
+        return frozenset(_public(v) for v in map(parse_version, self.versions) if v is not None)
 
 
 @dataclass(frozen=True)
@@ -239,10 +244,7 @@ def parse_record(data: Any, source: str = "") -> Advisory:
             order = {"introduced": 0, "fixed": 1, "last_affected": 2}
             events.sort(key=lambda e: (_sort_key("0" if e[1] == "0" else e[1]), order[e[0]]))
             ranges.append(tuple(events))
-        versions = set()
-        for text in _strs(a.get("versions"), "'versions'"):
-            v = parse_version(text)
-            versions.add(_public(v) if v is not None else text)
+        versions = set(_strs(a.get("versions"), "'versions'"))
         eco, name = package_key(str(pkg["ecosystem"]), str(pkg["name"]))
         affected.append(Affected(str(pkg["ecosystem"]).split(":", 1)[0], name, tuple(ranges), frozenset(versions)))
     summary = data.get("summary") or ""
@@ -323,7 +325,10 @@ class Database:
                 out.append((adv, hit))
         return sorted(out, key=lambda p: p[0].id)
 
-    def add_raw(self, raw: Optional[bytes], name: str, where: str) -> None:
+    def add_raw(self, raw: Optional[bytes], name: str, where: str, wanted: Optional["Prefilter"] = None) -> None:
+        if wanted is not None and raw is not None and not wanted.may_concern(raw):
+            self.records += 1  # cannot name a wanted package: not decoded at all
+            return
         try:
             if raw is None:
                 raise RecordError(f"larger than {MAX_RECORD_BYTES} bytes")
@@ -378,9 +383,34 @@ def _iter_tree(root: Path) -> Iterator[tuple[str, Optional[bytes]]]:
             yield str(path.relative_to(root)), data
 
 
-def load(paths: Iterable[Path]) -> Database:
-    """Read every source into one Database. Raises DatabaseError for a source that is unusable."""
+class Prefilter:
+    """A cheap byte-level test that a raw record may name one of the wanted packages: the record,
+    lower-cased with '_' and '.' folded to '-', contains a wanted canonical name. False positives are
+    parsed and matched properly; a record that cannot contain any wanted name is never decoded, so a
+    full ecosystem export costs little more than reading it."""
+
+    _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_.", b"abcdefghijklmnopqrstuvwxyz--")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        import re
+
+        alternatives = b"|".join(re.escape(n) for n in sorted({str(canonicalize_name(n)).encode() for n in names},
+                                                                 key=len, reverse=True))
+        # `"name": "x"` (JSON) or `name: x` / `name: 'x'` (YAML), after folding
+        self.pattern = re.compile(rb"""name["']?\s*:\s*["']?(?:""" + alternatives + rb""")["'\s,}]""")
+        self.empty = not alternatives
+
+    def may_concern(self, raw: bytes) -> bool:
+        return not self.empty and self.pattern.search(raw.translate(self._FOLD)) is not None
+
+
+def load(paths: Iterable[Path], wanted: Optional[Iterable[str]] = None) -> Database:
+    """Read every source into one Database. Raises DatabaseError for a source that is unusable.
+
+    `wanted`: package names; records that cannot concern any of them are counted but not decoded
+    (so malformed ones among them are not reported either)."""
     db = Database()
+    pre = Prefilter(wanted) if wanted is not None else None
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -397,7 +427,7 @@ def load(paths: Iterable[Path]) -> Database:
             raise DatabaseError(f"advisory database not found: {path}")
         before = db.records
         for name, raw in it:
-            db.add_raw(raw, name, f"{path.name}:{name}" if path.is_file() else name)
+            db.add_raw(raw, name, f"{path.name}:{name}" if path.is_file() else name, pre)
         if db.records == before:
             raise DatabaseError(f"advisory database {path} holds no readable OSV records")
         db.sources.append(str(path))
