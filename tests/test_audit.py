@@ -288,3 +288,15 @@ db = ["{OSV / "pypa"}"]
     vulns = [f for f in doc["findings"] if f["rule"] == "HN-VULN-001"]
     assert [(f["package"], f["vulnerability"], f["path"]) for f in vulns] == [
         ("urllib3", "PYSEC-2023-212", "requirements.txt:1")]
+
+
+def test_cli_warns_about_a_malformed_record_and_goes_on(tmp_path):
+    db = tmp_path / "db"
+    shutil.copytree(OSV / "pypa" / "vulns" / "urllib3", db / "urllib3")
+    (db / "urllib3" / "PYSEC-9999-1.yaml").write_text("id: PYSEC-9999-1\naffected:\n- package: {name: urllib3, "
+                                                       "ecosystem: PyPI}\n  ranges: [{type: ECOSYSTEM, events: [7]}]\n")
+    sbom = _sbom(tmp_path, {"urllib3": "1.26.17"})
+    proc = hardnut_cli("audit", str(sbom), "--db", str(db), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: skipped malformed advisory urllib3/PYSEC-9999-1.yaml" in proc.stderr
+    assert [f["vulnerability"] for f in json.loads(proc.stdout)["findings"]] == ["PYSEC-2023-212"]

@@ -157,3 +157,22 @@ def test_build_with_audit_enabled_reports_and_writes_the_sbom_vulnerabilities(vu
     from hardnut.sbom import validate_json
 
     assert validate_json(json.dumps(sbom)) is None
+
+
+@pytest.mark.nuitka
+def test_verify_runs_the_audit_when_the_profile_enables_it(vulnapp, tmp_path):
+    profile = tmp_path / "ci.toml"
+    profile.write_text(f'''[verify]
+fail_on = "high"
+[audit]
+enabled = true
+offline = true
+db = ["{OSV / "pypa"}", "{OSV / "psf"}"]
+ignore = [{{ id = "CVE-2023-43804", reason = "cookies are never set by the app", expires = "2999-12-31" }}]
+''')
+    proc = hardnut_cli("verify", str(vulnapp), "-p", str(profile), "--format", "json")
+    doc = json.loads(proc.stdout)
+    found = {f["vulnerability"] for f in doc["findings"] if f["rule"] == "HN-VULN-001"}
+    assert found == set(EXPECTED) - {"PYSEC-2023-192"}  # ignored by its CVE alias
+    assert doc["facts"]["audit"]["ignored"][0]["id"] == "PYSEC-2023-192" and doc["suppressed"] >= 1
+    assert proc.returncode == (1 if any(f["severity"] in ("high", "critical") for f in doc["findings"]) else 0)

@@ -95,6 +95,8 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
             suppressed += 1
             continue
         kept.append(f)
+    if outcome is not None:
+        suppressed += len(outcome.ignored)  # [audit] ignore entries count like suppressions
     result = VerifyResult(target=str(target), fail_on=options.fail_on, findings=kept, files=files,
                           suppressed=suppressed, facts=facts)
     result.audit = outcome
