@@ -300,3 +300,15 @@ def test_cli_warns_about_a_malformed_record_and_goes_on(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "warning: skipped malformed advisory urllib3/PYSEC-9999-1.yaml" in proc.stderr
     assert [f["vulnerability"] for f in json.loads(proc.stdout)["findings"]] == ["PYSEC-2023-212"]
+
+
+def test_single_record_file_and_oversized_members(tmp_path, monkeypatch):
+    one = OSV / "pypa" / "vulns" / "nuitka" / "PYSEC-2022-209.yaml"
+    assert [a.id for a, _ in osv.load([one]).query("PyPI", "nuitka", "0.6.0")] == ["PYSEC-2022-209"]
+    monkeypatch.setattr(osv, "MAX_RECORD_BYTES", 2000)
+    export = tmp_path / "all.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.writestr("SMALL-1.json", json.dumps(record([{"introduced": "0"}], rid="SMALL-1")))
+        zf.writestr("HUGE-1.json", json.dumps(record([{"introduced": "0"}], rid="HUGE-1", details="x" * 5000)))
+    db = osv.load([export])
+    assert list(db.by_id) == ["SMALL-1"] and "HUGE-1.json" in db.warnings[0] and "larger than" in db.warnings[0]

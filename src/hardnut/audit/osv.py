@@ -34,6 +34,7 @@ from hardnut.model import Severity
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # one advisory record
 MAX_RECORDS = 1_000_000  # records per source
+MAX_TOTAL_BYTES = 4 * 1024**3  # uncompressed bytes of all records of one source
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -349,6 +350,8 @@ def _iter_zip(path: Path) -> Iterator[tuple[str, Optional[bytes]]]:
         infos = [i for i in zf.infolist() if not i.is_dir() and i.filename.lower().endswith(RECORD_SUFFIXES)]
         if len(infos) > MAX_RECORDS:
             raise DatabaseError(f"advisory database {path} has more than {MAX_RECORDS} records")
+        if sum(min(i.file_size, MAX_RECORD_BYTES) for i in infos) > MAX_TOTAL_BYTES:
+            raise DatabaseError(f"advisory database {path} unpacks to more than {MAX_TOTAL_BYTES} bytes")
         for info in infos:
             if info.file_size > MAX_RECORD_BYTES:
                 yield info.filename, None  # refused as too large by add_raw
@@ -362,7 +365,7 @@ def _iter_zip(path: Path) -> Iterator[tuple[str, Optional[bytes]]]:
 
 
 def _iter_tree(root: Path) -> Iterator[tuple[str, Optional[bytes]]]:
-    count = 0
+    count = total = 0
     for folder, dirs, files in os.walk(root):  # never follows symlinked folders
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
@@ -378,8 +381,10 @@ def _iter_tree(root: Path) -> Iterator[tuple[str, Optional[bytes]]]:
             except OSError:
                 continue
             count += 1
-            if count > MAX_RECORDS:
-                raise DatabaseError(f"advisory database {root} has more than {MAX_RECORDS} records")
+            total += len(data)
+            if count > MAX_RECORDS or total > MAX_TOTAL_BYTES:
+                raise DatabaseError(f"advisory database {root} has more than {MAX_RECORDS} records or "
+                                    f"{MAX_TOTAL_BYTES} bytes")
             yield str(path.relative_to(root)), data
 
 
@@ -404,6 +409,14 @@ class Prefilter:
         return not self.empty and self.pattern.search(raw.translate(self._FOLD)) is not None
 
 
+def _iter_one(path: Path) -> Iterator[tuple[str, Optional[bytes]]]:
+    try:
+        with open(path, "rb") as fh:
+            yield path.name, fh.read(MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        raise DatabaseError(f"cannot read advisory {path}: {exc.strerror or exc}") from None
+
+
 def load(paths: Iterable[Path], wanted: Optional[Iterable[str]] = None) -> Database:
     """Read every source into one Database. Raises DatabaseError for a source that is unusable.
 
@@ -418,7 +431,7 @@ def load(paths: Iterable[Path], wanted: Optional[Iterable[str]] = None) -> Datab
         elif path.is_file():
             if not zipfile.is_zipfile(path):
                 if path.name.lower().endswith(RECORD_SUFFIXES):
-                    it = iter([(path.name, path.read_bytes()[: MAX_RECORD_BYTES + 1])])
+                    it = _iter_one(path)
                 else:
                     raise DatabaseError(f"advisory database {path} is neither a zip, a folder nor an OSV record")
             else:
