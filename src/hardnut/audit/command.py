@@ -25,6 +25,10 @@ def audit_inventory(inventory: Inventory, audit_config, *, db: Sequence[Path] = 
         off = audit_config.offline if offline is None else (offline or audit_config.offline)
         source = open_source(paths, off, log=log)
     outcome = run_audit(inventory, source, audit_config.ignore)
+    outcome.warnings[:0] = inventory.notes
+    if not inventory.packages:
+        outcome.warnings.insert(0, f"no Python distribution versions found for {inventory.target} (neither in a "
+                                   f"Nuitka report beside it nor as *.dist-info/METADATA): only the rest was audited")
     for w in outcome.warnings[:20]:
         log(f"hardnut: warning: {w}")
     if len(outcome.warnings) > 20:
