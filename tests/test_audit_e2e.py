@@ -139,6 +139,13 @@ def test_metadata_shipped_in_the_dist_is_read_without_a_report(vulnapp, tmp_path
     _, doc = _audit(str(dist), "--db", str(OSV / "pypa"))
     assert [f for f in doc["findings"] if f["rule"] == "HN-VULN-001"] == []
     assert doc["facts"]["audit"]["packages"] >= 1
+    # the CPython version then comes from the binary itself, for the audit and for the SBOM
+    python = doc["facts"]["audit"]["python"]
+    assert python == _audit(str(vulnapp), "--db", str(OSV / "pypa"))[1]["facts"]["audit"]["python"]
+    from hardnut.sbom import write_sbom
+
+    sbom = json.loads(write_sbom(dist, None, tmp_path / "x.cdx.json").read_text())
+    assert [c["version"] for c in sbom["components"] if c["name"] == "CPython"] == [python]
 
 
 @pytest.mark.nuitka

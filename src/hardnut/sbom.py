@@ -279,6 +279,10 @@ def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_
     target = Path(target)
     facts = read_report(report_xml) if report_xml is not None else ReportFacts()
     name = app_name or (target.name[: -len(".dist")] if target.name.endswith(".dist") else target.stem)
+    if not facts.python_version:  # no report: the CPython version compiled into the binaries
+        from hardnut.audit.inventory import from_artifact
+
+        facts.python_version = (from_artifact(target, limits).python_version or "") if target.exists() else ""
     bom = build_bom(name, facts, native_files(target, limits), audit=audit)
     try:
         write_atomic(Path(out_path), to_json(bom))

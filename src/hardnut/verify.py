@@ -82,8 +82,8 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
         facts = dict(ctx.facts)
         outcome = None
         if options.audit.enabled:
-            findings += _audit(art, options, facts)
-            outcome = facts.pop("_audit_outcome")
+            found, outcome = _audit(art, options, facts)
+            findings += found
     kept, suppressed = [], 0
     seen: set[tuple] = set()
     for f in sorted(findings, key=_order):
@@ -103,7 +103,7 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
     return result
 
 
-def _audit(art, options: VerifyOptions, facts: dict) -> list[Finding]:
+def _audit(art, options: VerifyOptions, facts: dict):
     """The [audit] step of verify (and so of build): same inventory as `hardnut audit`, from this walk."""
     from hardnut.audit.command import audit_inventory
     from hardnut.audit.inventory import from_open_artifact
@@ -112,8 +112,7 @@ def _audit(art, options: VerifyOptions, facts: dict) -> list[Finding]:
     inventory = from_open_artifact(art, options.config.limits)
     findings, outcome = audit_inventory(inventory, options.audit, log=options.log, profile_path=options.profile_path)
     facts["audit"] = audit_facts(outcome)
-    facts["_audit_outcome"] = outcome
-    return findings
+    return findings, outcome
 
 
 # ----------------------------------------------------------------------------------------------
