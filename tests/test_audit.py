@@ -312,3 +312,40 @@ def test_single_record_file_and_oversized_members(tmp_path, monkeypatch):
         zf.writestr("HUGE-1.json", json.dumps(record([{"introduced": "0"}], rid="HUGE-1", details="x" * 5000)))
     db = osv.load([export])
     assert list(db.by_id) == ["SMALL-1"] and "HUGE-1.json" in db.warnings[0] and "larger than" in db.warnings[0]
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                          st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                        max_leaves=12)
+
+
+def test_any_shape_of_record_is_parsed_or_refused_never_a_crash():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    base = record([{"introduced": "0"}, {"fixed": "1.0"}])
+    paths = [("affected",), ("affected", 0), ("affected", 0, "package"), ("affected", 0, "ranges"),
+             ("affected", 0, "ranges", 0), ("affected", 0, "ranges", 0, "events"),
+             ("affected", 0, "ranges", 0, "events", 0), ("affected", 0, "versions"), ("aliases",), ("summary",),
+             ("severity",), ("database_specific",), ("id",), ("withdrawn",)]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.sampled_from(paths), _json_values())
+    def check(path, value):
+        rec = json.loads(json.dumps(base))
+        node = rec
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        try:
+            adv = osv.parse_record(rec)
+        except osv.RecordError:
+            return
+        for version in ("0.5", "1.0", "not a version"):
+            adv.matching("PyPI", "demo-pkg", version)
+
+    check()

@@ -210,6 +210,15 @@ def _strs(value: Any, what: str) -> list[str]:
 
 def parse_record(data: Any, source: str = "") -> Advisory:
     """An `Advisory` from one decoded OSV record. Raises RecordError when it is malformed."""
+    try:
+        return _parse_record(data, source)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(f"unexpected structure ({type(exc).__name__})") from None
+
+
+def _parse_record(data: Any, source: str) -> Advisory:
     if not isinstance(data, dict):
         raise RecordError("not an OSV record (expected a mapping)")
     rid = data.get("id")
@@ -228,6 +237,8 @@ def parse_record(data: Any, source: str = "") -> Advisory:
         if not pkg.get("name") or not pkg.get("ecosystem"):
             continue  # e.g. psf/advisory-database's CPython records: GIT ranges only
         ranges = []
+        if not isinstance(a.get("ranges") or [], list):
+            raise RecordError("'ranges' must be a list")
         for r in a.get("ranges") or []:
             if not isinstance(r, dict) or not isinstance(r.get("events", []), list):
                 raise RecordError("a range is not a mapping with a list of events")
