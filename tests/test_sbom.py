@@ -50,8 +50,13 @@ def test_sbom_of_planted_standalone(planted_standalone, tmp_path):
         assert files[name]["hashes"] == [{"alg": "SHA-256", "content": digest}]
     python = ET.parse(report).getroot().find("python").get("python_version")
     assert comps[f"runtime:cpython@{python}"]["version"] == python
-    dists = {(c["name"], c.get("version")) for c in comps.values() if c["type"] == "library"}
+    dists = {(c["name"], c.get("version")) for c in comps.values()
+             if c["type"] == "library" and c["purl"].startswith("pkg:pypi/")}
     assert dists == _report_distributions(report)
+    # native libraries the dist ships are named, versioned and carry a CPE (hardnut.audit.natives)
+    natives = {c["name"]: c for c in comps.values() if c["type"] == "library" and c["purl"].startswith("pkg:generic/")}
+    assert natives and all(c["cpe"].startswith("cpe:2.3:a:") for c in natives.values())
+    assert comps[f"runtime:cpython@{python}"]["cpe"] == f"cpe:2.3:a:python:python:{python}:*:*:*:*:*:*:*"
     tools = {t["name"]: t["version"] for t in doc["metadata"]["tools"]["components"]}
     assert tools["Nuitka"] == version("nuitka")
 

@@ -193,7 +193,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         result = None
         if verify and profile.verify.run:
             verifier = f"{getattr(verify, '__module__', '')}.{getattr(verify, '__qualname__', '')}"
-            result = cache.verify_result(key, verifier) if hit else None
+            # an audit is never reused: advisories are published every day
+            result = cache.verify_result(key, verifier) if hit and not profile.audit.enabled else None
             if result is not None:
                 log("  verify: unchanged artifact, profile and hardnut: the stored result is reused")
             else:

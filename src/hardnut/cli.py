@@ -98,9 +98,19 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
+    verified: dict = {}
+
+    def verify_step(target, profile):
+        verified["result"] = _verify_built(target, profile, log)
+        return verified["result"]
+
+    def after_step(profile, target, report):
+        result = verified.get("result")
+        return _after_build(profile, target, report, audit=result.audit if result is not None else None)
+
     from hardnut.buildcache import BuildCache
 
-    outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build,
+    outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
                         before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile))
     result = outcome.verify
     doc = {
@@ -133,10 +143,11 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
         sys.exit(1)
 
 
-def _verify_built(target: Path, profile):
+def _verify_built(target: Path, profile, log=None):
     from hardnut.verify import VerifyOptions, verify_target
 
     options = VerifyOptions.from_profile(profile)
+    options.log = log
     options.main_programs = (profile.app.name + (".exe" if sys.platform == "win32" else ""),)
     return verify_target(target, options)
 
@@ -149,12 +160,14 @@ def _before_build(profile, log) -> None:
     preflight_source(profile, log)
 
 
-def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
-    """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir."""
+def _after_build(profile, target: Path, report: Optional[Path], audit=None) -> dict:
+    """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir.
+    With an audit outcome (verify ran with [audit] enabled) the SBOM gets its vulnerabilities section."""
     from hardnut.sbom import write_sbom
 
     path = target.parent / f"{profile.app.name}.cdx.json"
-    return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits)}
+    return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits,
+                               audit=audit)}
 
 
 # ----------------------------------------------------------------------------------------------- verify
@@ -203,6 +216,7 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         options.config.limits = options.config.limits.override(limit_overrides)
     except ValueError as exc:
         raise HardnutError(str(exc)) from None
+    options.log = log_to_stderr(False)
     if baseline:
         options.baseline = read_baseline(baseline)
     if not target.exists() and not target.is_symlink():
@@ -238,7 +252,41 @@ def check_source(profile_path, fail_on, fmt, output):
     from hardnut.report import renderer
 
     profile = _profile(profile_path)
-    result = source_result(profile, Severity.parse(fail_on) if fail_on else None)
+    result = source_result(profile, Severity.parse(fail_on) if fail_on else None, log=log_to_stderr(False))
+    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    sys.exit(1 if result.verdict == "fail" else 0)
+
+
+# ----------------------------------------------------------------------------------------------- audit
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("-p", "--profile", "profile_path", metavar="PROFILE",
+              help="Profile (a file or a template name) for [audit] db/offline/ignore and verify.fail_on.")
+@click.option("--db", "db_paths", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="OSV advisory data: an all.zip export or a folder of OSV JSON/YAML records (repeatable). "
+                   "Without it the OSV API is queried.")
+@click.option("--offline", is_flag=True, help="Never touch the network (needs --db or [audit] db).")
+@report_options
+def audit(target, profile_path, db_paths, offline, fail_on, fmt, output):
+    """Known vulnerabilities in what TARGET ships: a dist folder, a onefile binary or a hardnut SBOM
+    (<name>.cdx.json). Bundled distributions, the Nuitka that built it, the CPython branch.
+
+    Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read
+    or no usable advisory database is available."""
+    from hardnut.audit.command import audit_result
+    from hardnut.checks import all_rules
+    from hardnut.model import Severity
+    from hardnut.profile import default_profile
+    from hardnut.report import renderer
+
+    profile = _profile(profile_path, require_entry=False) if profile_path else default_profile()
+    severity = Severity.parse(fail_on) if fail_on else profile.verify.fail_on
+    if not target.exists() and not target.is_symlink():
+        raise HardnutError(f"target not found: {target}")
+    result, _ = audit_result(target, profile, severity, db=db_paths, offline=offline or None,
+                             log=log_to_stderr(False))
     emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
     sys.exit(1 if result.verdict == "fail" else 0)
 

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-CATEGORIES = ("dependency", "debug", "leftover", "hardening", "secret", "build", "source")
+CATEGORIES = ("dependency", "debug", "leftover", "hardening", "secret", "build", "source", "vulnerability")
 
 
 class Severity(enum.IntEnum):
@@ -65,6 +65,9 @@ def secret_fingerprint(rule_id: str, secret: str | bytes) -> str:
     return hashlib.sha256(rule_id.encode() + b"\0" + raw).hexdigest()[:32]
 
 
+VULNERABILITY_FIELDS = ("package", "version", "vulnerability", "aliases", "fixed", "summary")
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -79,6 +82,13 @@ class Finding:
     line: Optional[int] = None
     evidence: Optional[str] = None  # already masked where it concerns a secret
     fingerprint: str = ""
+    # vulnerability findings (`hardnut audit`): what is affected, by which advisory, fixed where
+    package: Optional[str] = None
+    version: Optional[str] = None
+    vulnerability: Optional[str] = None  # the OSV id, e.g. PYSEC-2019-132
+    aliases: tuple[str, ...] = ()  # CVE / GHSA ids
+    fixed: tuple[str, ...] = ()  # versions that fix it
+    summary: Optional[str] = None  # one line
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -100,6 +110,10 @@ class Finding:
             if value is not None:
                 out[key] = value
         out["fingerprint"] = self.fingerprint
+        for key in VULNERABILITY_FIELDS:
+            value = getattr(self, key)
+            if value is not None and value != ():
+                out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -131,7 +145,8 @@ class VerifyResult:
     files: list[FileRecord] = field(default_factory=list)
     suppressed: int = 0
     facts: dict[str, Any] = field(default_factory=dict)  # e.g. max GLIBC version
-    command: str = "verify"  # which command produced it: "verify" or "check-source"
+    command: str = "verify"  # which command produced it: "verify", "check-source" or "audit"
+    audit: Any = field(default=None, repr=False, compare=False)  # the AuditOutcome when an audit ran (not serialised)
 
     @property
     def verdict(self) -> str:

@@ -8,6 +8,12 @@ Components:
   artifact walk, not by the report), as a `file` component with its SHA-256, and, when the report
   says so, the distribution it came from (property `hardnut:distribution`).
 The program itself is the BOM's metadata component; hardnut and Nuitka are listed as tools.
+- native libraries recognised by hardnut.audit.natives (OpenSSL, SQLite, zlib, …: soname and version
+  text), as `library` components with version, purl `pkg:generic/<name>@<version>` and a CPE, each
+  owning its files; the CPython component carries a CPE too (so Grype, OSV-Scanner or
+  Dependency-Track can match them);
+- when an audit ran (`[audit] enabled`), a `vulnerabilities` section: one entry per advisory, with its
+  aliases, rating and the affected component.
 
 `build_bom(...)` is pure; `write_sbom(target, report_xml, out_path)` reads the report and walks the
 target (I/O at the edge) and writes the file atomically.
@@ -39,6 +45,7 @@ class NativeFile:
     size: int
     format: str  # "elf" or "pe"
     distribution: Optional[str] = None  # distribution name from the report, when known
+    library: Optional[object] = None  # hardnut.audit.natives.NativeLibrary when recognised
 
 
 @dataclass
@@ -88,10 +95,13 @@ def read_report(path: Path) -> ReportFacts:
 def native_files(target: Path, limits=None) -> list[NativeFile]:
     """ELF/PE files of the target (a dist folder or a onefile binary, whose payload is walked too)."""
     from hardnut.artifact.walk import open_target
+    from hardnut.audit.natives import identify
+    from hardnut.limits import Limits
 
+    scan = (limits or Limits()).max_scan_bytes
     with open_target(Path(target), limits) as art:
-        return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind) for f in art.files if f.kind in ("elf", "pe", "macho")),
-                      key=lambda n: n.path)
+        return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind, library=identify(f.relpath, f.fs_path, scan))
+                       for f in art.files if f.kind in ("elf", "pe", "macho")), key=lambda n: n.path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,8 +120,67 @@ def purl_for(dist: Distribution) -> str:
     return PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None).to_string()
 
 
-def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *, app_version: Optional[str] = None):
-    """The cyclonedx Bom for one build."""
+def _native_components(files: list[NativeFile]):
+    """One library component per recognised native library (files of one library share it; a version
+    read from one file, e.g. libcrypto, stands for its unversioned sibling, libssl)."""
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    from hardnut.audit.natives import cpe23
+
+    groups: dict[str, list] = {}
+    for f in files:
+        if f.library is not None:
+            groups.setdefault(f.library.name, []).append(f.library)
+    out = {}
+    for name, libs in sorted(groups.items()):
+        versions = sorted({lib.version for lib in libs if lib.version})
+        for version in versions or [None]:
+            comp = Component(type=ComponentType.LIBRARY, name=name, version=version,
+                             purl=PackageURL(type="generic", name=name, version=version),
+                             cpe=cpe23(libs[0].cpe_product, version), bom_ref=f"native:{name}@{version or 'unknown'}")
+            for lib in libs:
+                if lib.version == version or (lib.version is None and len(versions) <= 1):
+                    out[lib.path] = comp
+    return out
+
+
+def _vulnerabilities(bom, audit, refs: dict[str, object]) -> None:
+    """The CycloneDX vulnerabilities section from an AuditOutcome (hardnut.audit.engine)."""
+    from decimal import Decimal
+
+    from cyclonedx.model import XsUri
+    from cyclonedx.model.impact_analysis import ImpactAnalysisAffectedStatus
+    from cyclonedx.model.vulnerability import (BomTarget, BomTargetVersionRange, Vulnerability, VulnerabilityRating,
+                                               VulnerabilityReference, VulnerabilityScoreSource, VulnerabilitySeverity,
+                                               VulnerabilitySource)
+
+    osv = VulnerabilitySource(name="OSV", url=XsUri("https://osv.dev/"))
+    for m in audit.matches:
+        adv, pkg = m.advisory, m.package
+        target = refs.get(_canonical(pkg.name))
+        rating = VulnerabilityRating(source=osv, severity=VulnerabilitySeverity(adv.severity.label))
+        if adv.score is not None:
+            rating = VulnerabilityRating(
+                source=osv, score=Decimal(str(adv.score)), severity=VulnerabilitySeverity(adv.severity.label),
+                method=VulnerabilityScoreSource.CVSS_V4 if adv.vector.startswith("CVSS:4")
+                else VulnerabilityScoreSource.CVSS_V3_1 if adv.vector.startswith("CVSS:3.1")
+                else VulnerabilityScoreSource.CVSS_V3, vector=adv.vector or None)
+        references = [VulnerabilityReference(id=a, source=VulnerabilitySource(
+            name="NVD" if a.startswith("CVE-") else "GitHub" if a.startswith("GHSA-") else "OSV")) for a in adv.aliases]
+        affects = []
+        if target is not None:
+            affects = [BomTarget(ref=target.bom_ref.value, versions=[BomTargetVersionRange(
+                version=pkg.version, status=ImpactAnalysisAffectedStatus.AFFECTED)])]
+        bom.vulnerabilities.add(Vulnerability(
+            bom_ref=f"vuln:{adv.id}:{_canonical(pkg.name)}@{pkg.version}", id=adv.id, source=osv,
+            references=references, ratings=[rating], description=adv.summary or None,
+            recommendation=f"Upgrade {pkg.name} to {' or '.join(m.fixed)}" if m.fixed else None, affects=affects))
+
+
+def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *, app_version: Optional[str] = None,
+              audit=None):
+    """The cyclonedx Bom for one build (`audit`: an AuditOutcome for the vulnerabilities section)."""
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
@@ -149,13 +218,19 @@ def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *,
         runtime = Component(type=ComponentType.FRAMEWORK, name="CPython", version=facts.python_version,
                             bom_ref=f"runtime:cpython@{facts.python_version}",
                             purl=PackageURL(type="generic", name="cpython", version=facts.python_version),
+                            cpe=f"cpe:2.3:a:python:python:{facts.python_version}:*:*:*:*:*:*:*",
                             properties=[Property(name="hardnut:python-flavor", value=facts.python_flavor)]
                             if facts.python_flavor else [])
         bom.components.add(runtime)
         direct.append(runtime)
+    files = list(files)
+    natives = _native_components(files)
+    for comp in {id(c): c for c in natives.values()}.values():
+        bom.components.add(comp)
+        direct.append(comp)
     for f in files:
         dist = f.distribution or facts.file_distribution.get(f.path)
-        owner = by_name.get(_canonical(dist)) if dist else None
+        owner = by_name.get(_canonical(dist)) if dist else natives.get(f.path)
         props = [Property(name="hardnut:format", value=f.format), Property(name="hardnut:size", value=str(f.size))]
         if dist:
             props.append(Property(name="hardnut:distribution", value=dist))
@@ -170,6 +245,11 @@ def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *,
         else:
             direct.append(comp)
     bom.register_dependency(app, direct)
+    if audit is not None:
+        refs = dict(by_name)
+        if facts.nuitka_version:
+            refs["nuitka"] = tools[1]
+        _vulnerabilities(bom, audit, refs)
     return bom
 
 
@@ -190,7 +270,7 @@ def validate_json(text: str) -> Optional[str]:
 
 
 def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_name: Optional[str] = None,
-               limits=None) -> Path:
+               limits=None, audit=None) -> Path:
     """Write the SBOM of `target` (dist folder or onefile binary) to `out_path`; returns out_path.
 
     Without a report the SBOM still lists the native files (no distributions, no runtime)."""
@@ -199,7 +279,11 @@ def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_
     target = Path(target)
     facts = read_report(report_xml) if report_xml is not None else ReportFacts()
     name = app_name or (target.name[: -len(".dist")] if target.name.endswith(".dist") else target.stem)
-    bom = build_bom(name, facts, native_files(target, limits))
+    if not facts.python_version:  # no report: the CPython version compiled into the binaries
+        from hardnut.audit.inventory import from_artifact
+
+        facts.python_version = (from_artifact(target, limits).python_version or "") if target.exists() else ""
+    bom = build_bom(name, facts, native_files(target, limits), audit=audit)
     try:
         write_atomic(Path(out_path), to_json(bom))
     except OSError as exc:

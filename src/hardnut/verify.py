@@ -10,7 +10,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from hardnut import checks
 from hardnut.artifact.walk import open_target
@@ -18,7 +18,7 @@ from hardnut.checks.base import CheckContext, VerifyConfig
 from hardnut.checks.walk import TOOL_ERROR
 from hardnut.errors import HardnutError
 from hardnut.model import Finding, Severity, VerifyResult
-from hardnut.profile import Profile, Suppression
+from hardnut.profile import AuditConfig, Profile, Suppression
 from hardnut.safeio import read_regular
 
 
@@ -30,6 +30,9 @@ class VerifyOptions:
     suppress: tuple[Suppression, ...] = ()
     baseline: frozenset[str] = frozenset()
     main_programs: tuple[str, ...] = ()
+    audit: AuditConfig = field(default_factory=AuditConfig)  # [audit]: run when enabled
+    profile_path: Optional[str] = None  # for findings about the profile itself (expired ignores)
+    log: Optional[Callable[[str], None]] = None  # audit warnings (malformed advisories...)
 
     @classmethod
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
@@ -42,7 +45,8 @@ class VerifyOptions:
                               require_glibc_max=v.require_glibc_max, require_macos_min=v.require_macos_min,
                               require_signed=v.require_signed, python_flags=profile.build.python_flags,
                               own_packages=own, source_roots=(profile.root,) if profile.path else ())
-        return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
+        return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress,
+                   audit=profile.audit, profile_path=str(profile.path) if profile.path else None)
 
 
 def run_checks(ctx: CheckContext) -> list[Finding]:
@@ -100,6 +104,10 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
         files = sorted((_with_signature(f.record(), signatures.get(f.relpath)) for f in art.files),
                        key=lambda r: r.path)
         facts = dict(ctx.facts)
+        outcome = None
+        if options.audit.enabled:
+            found, outcome = _audit(art, options, facts)
+            findings += found
     kept, suppressed = [], 0
     seen: set[tuple] = set()
     for f in sorted(findings, key=_order):
@@ -111,8 +119,24 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
             suppressed += 1
             continue
         kept.append(f)
-    return VerifyResult(target=str(target), fail_on=options.fail_on, findings=kept, files=files,
-                        suppressed=suppressed, facts=facts)
+    if outcome is not None:
+        suppressed += len(outcome.ignored)  # [audit] ignore entries count like suppressions
+    result = VerifyResult(target=str(target), fail_on=options.fail_on, findings=kept, files=files,
+                          suppressed=suppressed, facts=facts)
+    result.audit = outcome
+    return result
+
+
+def _audit(art, options: VerifyOptions, facts: dict):
+    """The [audit] step of verify (and so of build): same inventory as `hardnut audit`, from this walk."""
+    from hardnut.audit.command import audit_inventory
+    from hardnut.audit.inventory import from_open_artifact
+    from hardnut.checks.audit import audit_facts
+
+    inventory = from_open_artifact(art, options.config.limits)
+    findings, outcome = audit_inventory(inventory, options.audit, log=options.log, profile_path=options.profile_path)
+    facts["audit"] = audit_facts(outcome)
+    return findings, outcome
 
 
 # ----------------------------------------------------------------------------------------------

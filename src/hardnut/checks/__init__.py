@@ -31,7 +31,7 @@ def modules() -> tuple[ModuleType, ...]:
 def all_rules() -> dict[str, Rule]:
     """Every rule hardnut knows, by id (including source rules that run outside verify)."""
     rules: dict[str, Rule] = {}
-    for name in CHECK_MODULES + ("hardnut.checks.source", "hardnut.manifest"):
+    for name in CHECK_MODULES + ("hardnut.checks.source", "hardnut.checks.audit", "hardnut.manifest"):
         mod = importlib.import_module(name)
         for rule in mod.RULES:
             if rule.id in rules:

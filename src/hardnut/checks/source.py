@@ -161,6 +161,7 @@ class SourceCheckFailed(HardnutError):
 class _Scan:
     findings: list[Finding] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
+    declared: list = field(default_factory=list)  # hardnut.source.deps.Declared, for [audit]
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -442,6 +443,7 @@ def _dependency_findings(profile, imports: dict[str, tuple[str, int]], sources: 
     root, entry = profile.root, profile.app.entry
     files = list(profile.source.requirements) or discover(dict.fromkeys([entry.parent, root]))
     decl = read_declarations(files)
+    scan.declared = decl.declared
     for p in decl.problems:
         scan.findings.append(rule_finding(DEPS_UNREADABLE, _rel(p.file, root), p.message, line=p.line))
     for path in decl.files:
@@ -524,10 +526,21 @@ def _order(f: Finding) -> tuple:
     return (-int(f.severity), f.category, f.rule, f.path, f.line or 0, f.message)
 
 
-def source_result(profile, fail_on: Optional[Severity] = None) -> VerifyResult:
+def source_result(profile, fail_on: Optional[Severity] = None,
+                  log: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """check_source wrapped like a verify result: the profile's suppressions applied, findings sorted,
     target = the profile's folder, files = the sources, data and dependency files that were read."""
     scan = _scan_profile(profile)
+    facts: dict = {}
+    if profile.audit.enabled:  # what pip-audit -r does: the pinned requirements against the advisories
+        from hardnut.audit.command import audit_inventory
+        from hardnut.audit.inventory import from_requirements
+        from hardnut.checks.audit import audit_facts
+
+        found, outcome = audit_inventory(from_requirements(scan.declared, profile.root), profile.audit, log=log,
+                                         profile_path=str(profile.path) if profile.path else None)
+        scan.findings += found
+        facts["audit"] = audit_facts(outcome)
     kept, suppressed, seen = [], 0, set()
     for f in sorted(scan.findings, key=_order):
         key = (f.rule, f.path, f.line, f.offset, f.message)
@@ -540,7 +553,7 @@ def source_result(profile, fail_on: Optional[Severity] = None) -> VerifyResult:
         kept.append(f)
     files = sorted({r.path: r for r in scan.files}.values(), key=lambda r: r.path)
     return VerifyResult(target=str(profile.root), fail_on=fail_on if fail_on is not None else profile.verify.fail_on,
-                        findings=kept, files=files, suppressed=suppressed, command="check-source")
+                        findings=kept, files=files, suppressed=suppressed, command="check-source", facts=facts)
 
 
 def preflight_source(profile, log: Callable[[str], None]) -> Optional[VerifyResult]:
@@ -554,7 +567,7 @@ def preflight_source(profile, log: Callable[[str], None]) -> Optional[VerifyResu
     from hardnut.report import renderer
 
     log("checking sources (source.check)")
-    result = source_result(profile)
+    result = source_result(profile, log=log)
     if result.findings:
         for line in renderer("text")(result, all_rules(), False).rstrip("\n").splitlines()[1:]:
             log("  " + line)

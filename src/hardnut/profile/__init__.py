@@ -6,6 +6,7 @@ Nothing downstream reads TOML again: the build, verify and source commands recei
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import fnmatch
 import math
 import os
@@ -24,7 +25,7 @@ else:  # pragma: no cover
 from hardnut.errors import ProfileError
 from hardnut.limits import Limits
 from hardnut.model import Severity
-from hardnut.profile.schema import PYTHON_FLAGS, SCHEMA, SMOKE_KEYS, SUPPRESS_KEYS
+from hardnut.profile.schema import IGNORE_KEYS, PYTHON_FLAGS, SCHEMA, SMOKE_KEYS, SUPPRESS_KEYS
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 NOFOLLOW_RE = re.compile(r"^[A-Za-z_*][A-Za-z0-9_*]*(\.[A-Za-z_*][A-Za-z0-9_*]*)*$")
@@ -58,6 +59,29 @@ class Suppression:
         if self.fingerprint and self.fingerprint != fingerprint:
             return False
         return fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass(frozen=True)
+class AuditIgnore:
+    """An accepted advisory ([audit] ignore): by OSV id or any alias, until `expires` (inclusive)."""
+
+    id: str
+    reason: str
+    expires: Optional[dt.date] = None
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def covers(self, advisory) -> bool:
+        return self.id == advisory.id or self.id in advisory.aliases
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    enabled: bool = False
+    db: tuple[Path, ...] = ()
+    offline: bool = False
+    ignore: tuple[AuditIgnore, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,7 @@ class Profile:
     verify: VerifySettings
     source: SourceConfig
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)  # merged TOML data, for manifests
+    audit: AuditConfig = field(default_factory=AuditConfig)  # merged TOML data, for manifests
 
 
 # ----------------------------------------------------------------------------------------------
@@ -462,8 +487,41 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
         include_data=include_data, exclude_data=exclude_data, nofollow=mods["nofollow"],
         onefile_tempdir=onefile_tempdir,
     )
+    audit = AuditConfig(
+        enabled=v.get("audit", "enabled"), db=tuple((root / d).resolve() for d in v.get("audit", "db")),
+        offline=v.get("audit", "offline"), ignore=_ignores(v, data.get("audit", {}).get("ignore", [])),
+    )
     return Profile(path=path, root=root, chain=chain, app=app, build=build, verify=verify, source=source,
-                   resolved=data)
+                   resolved=data, audit=audit)
+
+
+def _ignores(v: _Validator, raw: Any) -> tuple[AuditIgnore, ...]:
+    if not isinstance(raw, list):
+        raise v.fail("audit.ignore", "must be a list of { id, reason, expires } tables")
+    out = []
+    for i, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise v.fail("audit.ignore", f"entry {i} must be a table")
+        unknown = set(item) - set(IGNORE_KEYS)
+        if unknown:
+            raise v.fail("audit.ignore", f"entry {i}: unknown key {_shown(sorted(unknown)[0])!r} "
+                                         f"(known: {', '.join(IGNORE_KEYS)})")
+        ident, reason, expires = item.get("id"), item.get("reason"), item.get("expires")
+        if not isinstance(ident, str) or not ident.strip() or any(ord(c) < 32 for c in ident):
+            raise v.fail("audit.ignore", f"entry {i}: needs an id (an OSV id or alias, e.g. PYSEC-2023-74)")
+        if not isinstance(reason, str) or not reason.strip():
+            raise v.fail("audit.ignore", f"entry {i} ({_shown(ident)}): needs a non-empty reason")
+        if isinstance(expires, str):
+            try:
+                expires = dt.date.fromisoformat(expires)
+            except ValueError:
+                raise v.fail("audit.ignore", f"entry {i}: expires must be a date like 2027-03-01") from None
+        elif isinstance(expires, dt.datetime):
+            expires = expires.date()
+        elif expires is not None and not isinstance(expires, dt.date):
+            raise v.fail("audit.ignore", f"entry {i}: expires must be a date like 2027-03-01")
+        out.append(AuditIgnore(ident.strip(), reason.strip(), expires))
+    return tuple(out)
 
 
 def _smoke(v: _Validator, raw: Any) -> Smoke:
@@ -566,7 +624,7 @@ def default_profile() -> Profile:
 
 
 __all__ = [
-    "AppConfig", "BuildConfig", "DataInclude", "Profile", "Smoke", "SourceConfig", "Suppression",
+    "AppConfig", "AuditConfig", "AuditIgnore", "BuildConfig", "DataInclude", "Profile", "Smoke", "SourceConfig", "Suppression",
     "VerifySettings", "check_extra_args", "default_profile", "list_templates", "load_profile",
     "load_template", "merge", "templates_dir", "validate",
 ]

@@ -56,6 +56,12 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "requirements": ("list[str]", [], "requirement/lock files (default: found beside the entry)"),
         "check": ("bool", True, "`hardnut build` runs check-source first"),
     },
+    "audit": {
+        "enabled": ("bool", False, "`build`, `verify` and `check-source` also audit for known vulnerabilities"),
+        "db": ("list[str]", [], "OSV advisory data: an `all.zip` export or a folder of records (default: the OSV API)"),
+        "offline": ("bool", False, "never query the OSV API; `db` is then required"),
+        "ignore": ("list[ignore]", [], "[{ id = 'PYSEC-…', reason = '…', expires = 'YYYY-MM-DD' }]; expired ones are findings"),
+    },
 }
 
 SMOKE_KEYS: dict[str, tuple[str, Any, str]] = {
@@ -66,6 +72,8 @@ SMOKE_KEYS: dict[str, tuple[str, Any, str]] = {
 }
 
 SUPPRESS_KEYS = {"rule": "str", "path": "str", "reason": "str", "fingerprint": "str"}
+
+IGNORE_KEYS = {"id": "str", "reason": "str", "expires": "date"}
 
 PYTHON_FLAGS = frozenset({
     "no_site", "-S", "static_hashes", "no_warnings", "no_asserts", "-O", "no_docstrings", "unbuffered", "-u",

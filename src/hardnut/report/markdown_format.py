@@ -17,7 +17,10 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
     counts = result.counts()
     out += ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts),
             "| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
-    out.append(f"{len(result.files)} files inspected; failing at **{result.fail_on.label}** or above"
+    audit = result.facts.get("audit")
+    what = f"{audit['packages']} packages audited" if result.command == "audit" and audit else \
+        f"{len(result.files)} files inspected"
+    out.append(f"{what}; failing at **{result.fail_on.label}** or above"
                + (f"; {result.suppressed} suppressed" if result.suppressed else "")
                + (f"; needs glibc ≥ {result.facts['glibc_max']}" if result.facts.get("glibc_max") else "")
                + (f"; needs macOS ≥ {result.facts['macos_min']}" if result.facts.get("macos_min") else "") + ".")

@@ -6,7 +6,7 @@ import json
 from urllib.parse import quote
 
 from hardnut import __version__
-from hardnut.model import Rule, Severity, VerifyResult
+from hardnut.model import VULNERABILITY_FIELDS, Rule, Severity, VerifyResult
 
 LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
          Severity.LOW: "note", Severity.INFO: "note"}
@@ -54,6 +54,9 @@ def document(result: VerifyResult, rules: dict[str, Rule]) -> dict:
         for key in ("library", "module", "evidence", "offset", "length"):
             if getattr(f, key) is not None:
                 res["properties"][key] = getattr(f, key)
+        for key, value in f.to_dict().items():  # vulnerability findings: package, version, aliases, fixed...
+            if key in VULNERABILITY_FIELDS:
+                res["properties"][key] = value
         results.append(res)
     return {
         "$schema": SCHEMA,

@@ -35,7 +35,7 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
         if not group:
             continue
         lines.append(f"{sev.label} ({len(group)}):")
-        if sev >= result.fail_on:
+        if sev >= result.fail_on or result.command == "audit":
             lines.extend(finding_line(f, color) for f in group)
             continue
         # Below the failing level, a rule with many findings gets one summary line (JSON/SARIF list them all).
@@ -58,8 +58,10 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
     verdict = result.verdict.upper()
     if color:
         verdict = click.style(verdict, fg="green" if result.verdict == "pass" else "red", bold=True)
+    audit = result.facts.get("audit")
+    what = f"{audit['packages']} packages" if result.command == "audit" and audit else f"{len(result.files)} files"
     lines.append(
-        f"{verdict}: {len(result.files)} files, {len(result.findings)} findings"
+        f"{verdict}: {what}, {len(result.findings)} findings"
         f" ({counts or 'none'}{suppressed}), failing at {result.fail_on.label} or above{facts}"
     )
     return "\n".join(lines) + "\n"

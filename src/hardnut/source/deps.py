@@ -52,6 +52,7 @@ class Declared:
     hashed: bool  # a content hash pins the download (--hash, lock file hashes, #sha256= in a URL)
     display: str  # safe to print: name, extras and specifier, never a URL
     local: bool = False  # the project itself / a local path: no pin or hash expected
+    version: Optional[str] = None  # the pinned version (`==1.2.3`, a lock entry), for `[audit]`
 
 
 @dataclass
@@ -200,8 +201,9 @@ def _requirement(text: str, options: list[str], path: Path, line: int, kind: str
         result.declared.append(Declared(name, path, line, kind, pinned or local, hashed or url_hashed,
                                         f"{name}{extras} @ <url>", local=local))
         return
-    pinned = any(s.operator == "===" or (s.operator == "==" and "*" not in s.version) for s in req.specifier)
-    result.declared.append(Declared(name, path, line, kind, pinned, hashed, f"{name}{extras}{req.specifier}"))
+    pins = [s.version for s in req.specifier if s.operator == "===" or (s.operator == "==" and "*" not in s.version)]
+    result.declared.append(Declared(name, path, line, kind, bool(pins), hashed, f"{name}{extras}{req.specifier}",
+                                    version=pins[0] if len(pins) == 1 else None))
 
 
 def read_requirements(path: Path, result: Declarations, kind: str = "requirements", depth: int = 0,
@@ -297,7 +299,8 @@ def _lock_entry(result: Declarations, path: Path, text: str, name: object, hashe
     line = _line_of(text, rf'^\s*name\s*=\s*"{re.escape(name)}"') or _line_of(text, rf'"{re.escape(name)}"\s*:')
     cname = canonicalize_name(name)
     result.declared.append(Declared(cname, path, line, "lock", True, hashed,
-                                    f"{cname}=={version}" if version else cname, local=local))
+                                    f"{cname}=={version}" if version else cname, local=local,
+                                    version=str(version) if version and isinstance(version, (str, int, float)) else None))
 
 
 def read_uv_lock(path: Path, result: Declarations) -> None:
