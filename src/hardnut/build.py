@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from hardnut import __version__
 from hardnut.doctor import run_checks as doctor_checks
 from hardnut.errors import BuildFailed, HardnutError, ToolMissing
+from hardnut.manifest import build_manifest
 from hardnut.model import VerifyResult
 from hardnut.nuitka.argv import NuitkaCommand, nuitka_command, produced_paths
 from hardnut.nuitka.project_options import scan_app
@@ -219,8 +220,11 @@ def tool_versions() -> dict[str, str]:
 
 
 def write_manifest(profile: Profile, outcome: BuildOutcome) -> None:
-    from hardnut.manifest import build_manifest
     from hardnut.verify import write_atomic
 
-    doc = build_manifest(profile, outcome, tool_versions())
+    smoke = outcome.smoke
+    doc = build_manifest(profile, base=outcome.manifest.parent, target=outcome.dist or outcome.artifact,
+                         artifact=outcome.artifact, report=outcome.report, shown_env=outcome.command.shown_env(),
+                         smoke={"ran": smoke.ran, "exit_code": smoke.exit_code, "ok": smoke.ok},
+                         verify=outcome.verify, extra=outcome.extra, versions=tool_versions())
     write_atomic(outcome.manifest, json.dumps(doc, indent=2, sort_keys=False) + "\n")

@@ -119,11 +119,15 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
         sys.exit(1)
 
 
+def _program_name(profile) -> str:
+    return profile.app.name + (".exe" if sys.platform == "win32" else "")
+
+
 def _verify_built(target: Path, profile):
     from hardnut.verify import VerifyOptions, verify_target
 
     options = VerifyOptions.from_profile(profile)
-    options.main_programs = (profile.app.name + (".exe" if sys.platform == "win32" else ""),)
+    options.main_programs = (_program_name(profile),)
     return verify_target(target, options)
 
 
@@ -166,9 +170,10 @@ def report_options(command):
 @click.option("--allow-external", multiple=True, metavar="LIB", help="Extra system library allowed (repeatable).")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Suppress findings listed here.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the current findings as a baseline.")
+              help="Write the current findings as a baseline (exit 0: writing it is the success).")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="hardnut manifest of the build: any added, removed or changed file is critical.")
+              help="hardnut manifest of the build: any added, removed or changed file (or lost execute bit) is "
+                   "critical. Without -p, verify uses the verify settings recorded in it (same verdict as the build).")
 @click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
 def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline, write_baseline, manifest_path,
@@ -182,7 +187,17 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
     from hardnut.report import renderer
     from hardnut.verify import VerifyOptions, baseline_document, read_baseline, verify_target, write_atomic
 
-    profile = _profile(profile_path, require_entry=False) if profile_path else default_profile()
+    manifest_doc = None
+    if manifest_path:
+        from hardnut.manifest import read_manifest, verify_profile
+
+        manifest_doc = read_manifest(manifest_path)
+    if profile_path:
+        profile = _profile(profile_path, require_entry=False)
+    elif manifest_doc is not None:
+        profile = verify_profile(manifest_doc, manifest_path)  # the settings the build verified with
+    else:
+        profile = default_profile()
     options = VerifyOptions.from_profile(profile, Severity.parse(fail_on) if fail_on else None)
     options.config.allow_external = tuple(options.config.allow_external) + tuple(allow_external)
     try:
@@ -193,15 +208,22 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         options.baseline = read_baseline(baseline)
     if not target.exists() and not target.is_symlink():
         raise HardnutError(f"target not found: {target}")
-    result = verify_target(target, options)
-    if manifest_path:
-        from hardnut.manifest import compare, read_manifest
+    if manifest_doc is not None:
+        from hardnut.manifest import main_program
 
-        doc = read_manifest(manifest_path)
-        result.findings[:0] = compare(doc["files"], result.files)
-    if write_baseline:
-        write_atomic(write_baseline, json.dumps(baseline_document(result.findings), indent=2) + "\n")
+        main = main_program(manifest_doc)
+        options.main_programs = (main,) if main else ()
+    elif profile.app.entry is not None and target.is_dir():  # the program the profile builds, as at build
+        options.main_programs = (_program_name(profile),)
+    result = verify_target(target, options)
+    if manifest_doc is not None:
+        from hardnut.manifest import compare
+
+        result.findings[:0] = compare(manifest_doc["files"], result.files)
     emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    if write_baseline:  # writing a baseline is a success, whatever it holds
+        write_atomic(write_baseline, json.dumps(baseline_document(result.findings), indent=2) + "\n")
+        sys.exit(0)
     sys.exit(1 if result.verdict == "fail" else 0)
 
 

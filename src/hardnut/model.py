@@ -111,9 +111,16 @@ class FileRecord:
     size: int
     sha256: str
     format: str  # "elf", "pe", "onefile", "zip", "symlink", "data"
+    mode: Optional[str] = None  # permission bits in octal ("0755") of a file on disk; None inside a payload
+    link_target: Optional[str] = None  # what a symlink says
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+        if self.mode is not None:
+            out["mode"] = self.mode
+        if self.link_target is not None:
+            out["link_target"] = self.link_target
+        return out
 
 
 @dataclass
