@@ -140,3 +140,55 @@ def test_manifest_does_not_import_build():
     src = Path(__file__).resolve().parents[1] / "src" / "hardnut"
     assert "hardnut.build" not in _imports(src / "manifest.py")
     assert "hardnut.manifest" in _imports(src / "build.py")
+
+
+def test_one_verify_many_formats(tmp_path):
+    dist = _dist(tmp_path)
+    out = {fmt: tmp_path / f"report.{fmt}" for fmt in ("sarif", "markdown", "json")}
+    args = [a for fmt, path in out.items() for a in ("--format", fmt, "-o", str(path))]
+    res = hardnut_cli("verify", str(dist), *args, "--format", "text", "--fail-on", "info")
+    assert res.returncode == 1 and "FAIL" in res.stdout, res.stderr
+    doc = json.loads(out["json"].read_text())
+    sarif = json.loads(out["sarif"].read_text())
+    assert doc["verdict"] == "fail" and sarif["runs"][0]["properties"]["verdict"] == "fail"
+    assert "hardnut" in out["markdown"].read_text()
+    # the SARIF holds every level that fails (info here)
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {f["rule"] for f in doc["findings"]}
+    res = hardnut_cli("verify", str(dist), "--format", "json", "--format", "sarif")
+    assert res.returncode == 2 and "at most one --format" in res.stderr
+    res = hardnut_cli("verify", str(tmp_path / "missing"), "--format", "sarif", "-o", str(tmp_path / "x.sarif"))
+    assert res.returncode == 2 and res.stderr.count("target not found") == 1 and not (tmp_path / "x.sarif").exists()
+
+
+def test_report_renders_a_saved_result_without_checking_again(tmp_path):
+    dist = _dist(tmp_path)
+    saved = tmp_path / "result.json"
+    res = hardnut_cli("verify", str(dist), "--format", "json", "-o", str(saved), "--format", "text")
+    assert res.returncode == 0, res.stderr
+    shutil.rmtree(dist)  # nothing is read again
+    out_md, out_sarif = tmp_path / "r.md", tmp_path / "r.sarif"
+    res = hardnut_cli("report", str(saved), "--format", "markdown", "-o", str(out_md), "--format", "sarif", "-o",
+                      str(out_sarif), "--format", "text")
+    assert res.returncode == 0 and "PASS: 2 files" in res.stdout, res.stderr
+    assert json.loads(out_sarif.read_text())["runs"][0]["properties"]["verdict"] == "pass"
+    res = hardnut_cli("report", str(saved), "--fail-on", "info", "--format", "json")
+    assert res.returncode == 1 and json.loads(res.stdout)["findings"] == json.loads(saved.read_text())["findings"]
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    res = hardnut_cli("report", str(tmp_path / "other.json"))
+    assert res.returncode == 2 and "not a hardnut verify or build JSON result" in res.stderr
+
+
+def test_action_verifies_once_and_installs_the_fast_engine():
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "action.yml").read_text()
+    assert '[build,fast]"' in text
+    step = text[text.index("- name: Run hardnut"):text.index("- name: Upload SARIF")]
+    script = step.split("run: |\n", 1)[1]
+    script = "\n".join(line[8:] for line in script.splitlines())
+    assert len(re.findall(r"^\s*hardnut (?:\"\$@\"|verify|report)", script, re.M)) == 2  # report() and build's report
+    assert "--format sarif -o \"$sarif\" --format markdown -o \"$summary\"" in script
+    if shutil.which("bash"):
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0

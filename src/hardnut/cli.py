@@ -150,16 +150,52 @@ def _after_build(profile, target: Path, report: Optional[Path]) -> dict:
 # ----------------------------------------------------------------------------------------------- verify
 
 
+SEVERITY_CHOICE = click.Choice(["critical", "high", "medium", "low", "info"])
+
+
 def report_options(command):
-    """--fail-on, --format and -o, shared by verify and check-source."""
+    """--fail-on, --format, -o and --sarif-min-severity, shared by verify and check-source."""
     for option in reversed((
-        click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
+        click.option("--fail-on", type=SEVERITY_CHOICE,
                      help="Lowest severity that fails (default: the profile's verify.fail_on, else high)."),
-        click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True),
-        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."),
+        click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), multiple=True,
+                     help="Output format (default text). Repeatable: one check, several reports, each --format "
+                          "paired with the -o at the same position (one may go to stdout)."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+                     help="Write the report here (repeatable, one per --format)."),
+        click.option("--sarif-min-severity", type=SEVERITY_CHOICE,
+                     help="Lowest severity in SARIF (default: --fail-on's level, or medium if that is higher)."),
     )):
         command = option(command)
     return command
+
+
+def _report_targets(fmts: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tuple[str, Optional[Path]]]:
+    """Pair formats with outputs by position; checked before any work is done."""
+    fmts = fmts or ("text",)
+    if len(outputs) > len(fmts):
+        if len(fmts) == 1 and len(outputs) > 1:
+            raise click.UsageError("several -o need as many --format options (one per output)")
+        raise click.UsageError(f"{len(outputs)} -o options for {len(fmts)} --format options")
+    if len(fmts) - len(outputs) > 1:
+        raise click.UsageError("at most one --format may go to stdout: give the others an -o each")
+    return [(fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(fmts)]
+
+
+def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: Optional[str]) -> None:
+    from hardnut.checks import all_rules
+    from hardnut.model import Severity
+    from hardnut.report import renderer
+
+    rules = all_rules()
+    for fmt, output in targets:
+        if fmt == "sarif":
+            from hardnut.report.sarif_format import render
+
+            text = render(result, rules, min_severity=Severity.parse(sarif_min) if sarif_min else None)
+        else:
+            text = renderer(fmt)(result, rules, use_color() and output is None)
+        emit(text, output)
 
 
 @cli.command()
@@ -176,17 +212,16 @@ def report_options(command):
                    "critical. Without -p, verify uses the verify settings recorded in it (same verdict as the build).")
 @click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
-def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline, write_baseline, manifest_path,
-           limit_overrides):
+def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow_external, baseline, write_baseline,
+           manifest_path, limit_overrides):
     """Inspect a dist folder, a onefile binary or a single binary and report findings.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read."""
-    from hardnut.checks import all_rules
     from hardnut.model import Severity
     from hardnut.profile import default_profile
-    from hardnut.report import renderer
     from hardnut.verify import VerifyOptions, baseline_document, read_baseline, verify_target, write_atomic
 
+    targets = _report_targets(fmt, output)
     manifest_doc = None
     if manifest_path:
         from hardnut.manifest import read_manifest, verify_profile
@@ -220,7 +255,7 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         from hardnut.manifest import compare
 
         result.findings[:0] = compare(manifest_doc["files"], result.files)
-    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    _emit_reports(result, targets, sarif_min_severity)
     if write_baseline:  # writing a baseline is a success, whatever it holds
         write_atomic(write_baseline, json.dumps(baseline_document(result.findings), indent=2) + "\n")
         sys.exit(0)
@@ -234,20 +269,63 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
 @report_options
-def check_source(profile_path, fail_on, fmt, output):
+def check_source(profile_path, fail_on, fmt, output, sarif_min_severity):
     """Check the app before building: sources, bundled data and dependency files.
 
     Reads (never imports or runs) the entry's Python files, the data app.include_data would bundle and
     the requirements/pyproject/lock files. Exit 0 when nothing is at or above --fail-on, 1 when
     something is, 2 when the profile cannot be used."""
-    from hardnut.checks import all_rules
     from hardnut.checks.source import source_result
     from hardnut.model import Severity
-    from hardnut.report import renderer
 
+    targets = _report_targets(fmt, output)
     profile = _profile(profile_path)
     result = source_result(profile, Severity.parse(fail_on) if fail_on else None)
-    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    _emit_reports(result, targets, sarif_min_severity)
+    sys.exit(1 if result.verdict == "fail" else 0)
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+@cli.command()
+@click.argument("result_file", metavar="RESULT.json", type=click.Path(dir_okay=False, path_type=Path))
+@report_options
+def report(result_file, fail_on, fmt, output, sarif_min_severity):
+    """Render a saved result in other formats, without checking again.
+
+    RESULT.json is `hardnut verify --format json` output, or `hardnut build --format json` output (its
+    file list is then read from the build's manifest). Exit 0 when nothing is at or above --fail-on
+    (default: the level recorded in the result), 1 when something is, 2 when the file cannot be used."""
+    from hardnut.model import Severity
+    from hardnut.report.json_format import parse
+    from hardnut.safeio import read_regular
+    from hardnut.verify import MAX_INPUT_BYTES
+
+    targets = _report_targets(fmt, output)
+    try:
+        doc = json.loads(read_regular(result_file, MAX_INPUT_BYTES).decode("utf-8"))
+        manifest = None
+        if isinstance(doc, dict) and isinstance(doc.get("verify"), dict):  # hardnut build --format json
+            build_doc, doc = doc, dict(doc["verify"])
+            doc["target"] = build_doc.get("dist") or build_doc.get("artifact") or doc.get("target", "")
+            manifest = build_doc.get("manifest")
+        result = parse(doc, command=str(doc.get("command", "verify")))
+    except FileNotFoundError:
+        raise HardnutError(f"result not found: {result_file}") from None
+    except OSError as exc:
+        raise HardnutError(f"cannot read {result_file}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HardnutError(f"{result_file} is not a hardnut verify or build JSON result ({type(exc).__name__})") from None
+    if manifest and not result.files:
+        from hardnut.manifest import read_manifest
+        from hardnut.report.json_format import parse as parse_result
+
+        files = read_manifest(Path(manifest))["files"]
+        result.files = parse_result({"target": "", "fail_on": "info", "findings": [], "files": files}).files
+    if fail_on:
+        result.fail_on = Severity.parse(fail_on)
+    _emit_reports(result, targets, sarif_min_severity)
     sys.exit(1 if result.verdict == "fail" else 0)
 
 
