@@ -19,7 +19,8 @@ VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown")
 
 def use_color(stream=None) -> bool:
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    # no-color.org: a NO_COLOR that is present and not empty turns colour off
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 def emit(text: str, output: Optional[Path]) -> None:
@@ -383,34 +384,63 @@ def explain(rule_id):
 @click.option("-t", "--template", default="release", show_default=True, help="Template from `hardnut profiles`.")
 @click.option("--entry", default="app.py", show_default=True, help="The script to compile.")
 @click.option("--force", is_flag=True, help="Overwrite an existing hardnut.toml.")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path())
 def init(template, entry, force, path):
-    """Write a starter hardnut.toml (to PATH, a folder or file; default ./hardnut.toml)."""
+    """Write a starter hardnut.toml (to PATH, a folder or file; default ./hardnut.toml).
+
+    PATH ending in a slash, or an existing folder, gets a hardnut.toml inside. --entry is the script as
+    seen from the current folder; the profile stores it relative to its own folder."""
     from hardnut.profile import list_templates
 
     names = [n for n, _ in list_templates()]
     if template not in names:
         raise HardnutError(f"no template {template!r} (one of: {', '.join(names)})")
-    path = path or Path("hardnut.toml")
-    if path.is_dir():
+    raw = path or "hardnut.toml"
+    path = Path(raw)
+    if path.is_dir() or raw.endswith(("/", os.sep)):
         path = path / "hardnut.toml"
     if path.exists() and not force:
         raise HardnutError(f"{path} exists; use --force to overwrite it")
-    name = Path(entry).stem
-    text = STARTER.format(template=template, entry=entry, name=name)
+    text = STARTER.format(template=_toml_str(template), entry=_toml_str(_entry_for(entry, path.parent)),
+                          name=_toml_str(_safe_name(Path(entry.replace("\\", "/")).stem)))
     from hardnut.verify import write_atomic
 
     write_atomic(path, text)
     click.echo(f"wrote {path} (extends {template!r}); next: hardnut build -p {path}")
 
 
-STARTER = '''# hardnut build profile. Reference: the "Profile reference" section of hardnut's README.
+def _toml_str(text: str) -> str:
+    """A TOML basic string (JSON's string escapes are valid TOML: quotes, backslashes, controls)."""
+    return json.dumps(text)
+
+
+def _safe_name(stem: str) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip(".-+") or "app"
+    return name
+
+
+def _entry_for(entry: str, profile_dir: Path) -> str:
+    """--entry as the user typed it: a file that exists relative to the current folder is made
+    relative to the profile's folder, with '/' separators; anything else is kept as typed."""
+    typed = Path(entry)
+    if not typed.exists():
+        return entry
+    try:
+        rel = os.path.relpath(typed.absolute(), profile_dir.absolute())
+    except ValueError:  # another drive on Windows
+        return typed.absolute().as_posix()
+    return Path(rel).as_posix()
+
+
+STARTER = '''# hardnut build profile. Reference: docs/profile.md in hardnut's repository.
 [profile]
-extends = "{template}"
+extends = {template}
 
 [app]
-entry = "{entry}"
-name = "{name}"
+entry = {entry}
+name = {name}
 # mode = "standalone"        # or "onefile"
 # output_dir = "dist"
 # include_packages = []      # module names only
