@@ -13,7 +13,7 @@ Builds (or reuses) a corpus folder: copies of Nuitka dists plus the regular *.so
 and prints both times, their ratio and the peak resident memory (resource.getrusage of this
 process and of its worker processes; grep's own via wait4, run first while this process is small).
 
-    python scripts/bench_verify.py [--corpus DIR] [--size-mb 320] [--dist DIST ...] [--rebuild]
+    python scripts/bench_verify.py [--corpus DIR] [--size-mb 320] [--dist DIST [DIST ...]] [--rebuild]
 """
 
 from __future__ import annotations
@@ -155,15 +155,20 @@ def maxrss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
 
 
-def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=Path("/tmp/hardnut-bench/corpus"))
     ap.add_argument("--size-mb", type=int, default=320)
-    ap.add_argument("--dist", type=Path, action="append", help="Nuitka dist folder to copy (repeatable)")
+    ap.add_argument("--dist", type=Path, nargs="+", action="extend", metavar="DIST",
+                    help="Nuitka dist folder(s) to copy: --dist A B, or --dist A --dist B")
     ap.add_argument("--rebuild", action="store_true", help="delete and rebuild the corpus")
     ap.add_argument("--with-generic", action="store_true",
                     help="also give grep the generic-assignment pattern (slow: GNU grep's DFA struggles)")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
 
     if args.rebuild and args.corpus.exists():
         shutil.rmtree(args.corpus)

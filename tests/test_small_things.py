@@ -62,3 +62,30 @@ def test_empty_no_color_keeps_colour(monkeypatch):
     assert use_color(Tty())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_color(Tty())
+
+
+def test_long_child_gets_a_heartbeat(tmp_path):
+    from hardnut.build import progress
+    from hardnut.nuitka.runner import run_streaming
+
+    ticks: list[float] = []
+    res = run_streaming([sys.executable, "-c", "import time; time.sleep(1.6)"], env=os.environ, cwd=tmp_path,
+                        timeout=60, on_tick=ticks.append, tick=0.4)
+    assert res.returncode == 0 and len(ticks) >= 2 and ticks == sorted(ticks)
+    build = tmp_path / "app.build"
+    build.mkdir()
+    assert progress(tmp_path) == ""
+    for i in range(4):
+        (build / f"module.m{i}.c").write_text("int x;\n")
+    assert progress(tmp_path) == "4 C files generated"
+    (build / "module.m0.o").write_bytes(b"")
+    assert progress(tmp_path) == "1 of 4 C files compiled"
+
+
+def test_bench_verify_takes_several_dists():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_verify", REPO / "scripts" / "bench_verify.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_args(["--dist", "A", "B", "--dist", "C"]).dist == [Path("A"), Path("B"), Path("C")]

@@ -87,8 +87,10 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose) -> None:
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
+    # a heartbeat every 15 s on a terminal (every 60 s in a CI log), so a long cold build is never silent
+    heartbeat = 15.0 if sys.stderr.isatty() else 60.0
     outcome = run_build(profile, log, verbose=verbose, verify=_verify_built, extra_steps=_after_build,
-                        before_build=_before_build)
+                        before_build=_before_build, heartbeat=heartbeat)
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
