@@ -41,3 +41,48 @@ def test_import_without_extension_resolves_like_the_loader():
     deps = {d.library: d for d in resolve(nodes)}
     assert deps["icuuc"].status == SYSTEM
     assert deps["mylib"].status == "bundled" and deps["mylib"].provider == "mylib.dll"
+
+
+@pytest.fixture(scope="module")
+def split_debug(tmp_path_factory):
+    """A real program with its debug info split off: `objcopy --only-keep-debug` (.debug) and
+    `-gsplit-dwarf` (.dwo), both shipped beside the stripped program."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("gcc") and shutil.which("objcopy")):
+        pytest.skip("needs gcc and objcopy")
+    src = tmp_path_factory.mktemp("splitsrc")
+    (src / "m.c").write_text('#include <stdio.h>\n#include <string.h>\n'
+                             'int main(int c, char **v) { char b[64]; strcpy(b, v[0]); puts(b); return c; }\n')
+    subprocess.run(["gcc", "-g", "-O2", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-Wl,-z,relro,-z,now",
+                    "-gsplit-dwarf", "-o", "app", "m.c"], cwd=src, check=True)
+    subprocess.run(["objcopy", "--only-keep-debug", "app", "app.debug"], cwd=src, check=True)
+    subprocess.run(["strip", "--strip-all", "app"], cwd=src, check=True)
+    dist = tmp_path_factory.mktemp("splitdist") / "app.dist"
+    dist.mkdir()
+    for name in ("app", "app.debug"):
+        shutil.copy2(src / name, dist / name)
+    shutil.copy2(next(src.glob("*.dwo")), dist / "m.dwo")
+    return dist
+
+
+def test_versioned_canary_symbol_in_symtab_is_recognised(split_debug):
+    from hardnut.inspect.elf import inspect_elf
+
+    facts = inspect_elf(split_debug / "app.debug")
+    assert "__stack_chk_fail" in facts.canary_symbols  # only "__stack_chk_fail@GLIBC_2.4" is in its .symtab
+    assert facts.debug_only and not facts.is_executable
+
+
+def test_debug_and_dwo_files_are_rated_alike_and_not_judged_as_code(split_debug):
+    from helpers_binaries import run_binary_checks
+
+    findings, _ = run_binary_checks(split_debug, main_programs=("app",))
+    by_path: dict[str, set[tuple[str, str]]] = {}
+    for f in findings:
+        by_path.setdefault(f.path, set()).add((f.rule, f.severity.label))
+    for name in ("app.debug", "m.dwo"):
+        assert ("HN-DBG-006", "high") in by_path[name], by_path.get(name)
+        assert not [r for r, _ in by_path[name] if r.startswith("HN-ELF")], by_path[name]  # no false canary/RELRO
+    assert not [r for r, _ in by_path.get("app", ()) if r in ("HN-ELF-002", "HN-ELF-003")]

@@ -73,8 +73,17 @@ BUNDLED_BUILD_PATHS = Rule(
     "path's offset in the file.",
 )
 
+DEBUG_FILE = Rule(
+    "HN-DBG-006", "separate debug file shipped", "debug", Severity.HIGH,
+    "A separate debug file ships with the artifact: an ELF that holds DWARF but no code, as `objcopy "
+    "--only-keep-debug` writes (.debug), or split DWARF (.dwo, .dwp). It carries the complete debug "
+    "information of the program it belongs to (source file names, types, build-host paths), which "
+    "stripping the program was meant to keep out, and is never needed at run time. Rated the same "
+    "whatever its name; hardening rules do not apply to it (it is not loadable code).",
+)
+
 RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, MAIN_RUNTIME_PATHS, BUNDLED_DEBUG_INFO,
-         BUNDLED_BUILD_PATHS]
+         BUNDLED_BUILD_PATHS, DEBUG_FILE]
 
 # Python installation prefix: what precedes /lib/python3.X (or lib64) in a path
 _PY_LIBDIR = re.compile(r"^(/.*?)/lib(?:64)?/python3\.\d+(?:/|$)")
@@ -94,6 +103,12 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
         paths = _paths(facts)
+        if isinstance(facts, ElfFacts) and facts.debug_only:
+            out.append(rule_finding(DEBUG_FILE, path, f"{path} is a separate debug file: {_dwarf(facts)}",
+                                    fingerprint=stable_fingerprint(DEBUG_FILE, path)))
+            if paths:
+                out.append(_paths_finding(BUNDLED_BUILD_PATHS, path, paths, facts))
+            continue
         if main:
             if debug_secs:
                 out.append(rule_finding(MAIN_DEBUG_INFO, path, f"{path} carries debug information: {_dwarf(facts)}",

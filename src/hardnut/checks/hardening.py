@@ -181,8 +181,8 @@ def _f(rule: Rule, path: str, message: str, main: bool, severity: Optional[Sever
 def check_elf(path: str, facts: ElfFacts, main: bool) -> list[Finding]:
     """Hardening findings for one ELF file (pure: facts in, findings out)."""
     out: list[Finding] = []
-    if facts.elf_type not in ("ET_EXEC", "ET_DYN"):
-        return out  # objects and core files are leftovers, not loadable code
+    if facts.elf_type not in ("ET_EXEC", "ET_DYN") or facts.debug_only:
+        return out  # objects, core files and separate debug files are leftovers, not loadable code
     if not facts.has_relro:
         out.append(_f(ELF_NO_RELRO, path, "no RELRO (no PT_GNU_RELRO segment)", main))
     elif not facts.bind_now:

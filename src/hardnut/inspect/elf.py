@@ -69,6 +69,7 @@ GLIBC_CHK_FUNCTIONS = frozenset(
     """.split()
 )
 _FORTIFIABLE = {chk[2:-4]: chk for chk in GLIBC_CHK_FUNCTIONS}
+SHF_EXECINSTR = 0x4
 CANARY_SYMBOLS = ("__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local", "__intel_security_cookie")
 
 
@@ -136,6 +137,9 @@ class ElfFacts:
     build_path_count: int  # all matches counted
     scanned_bytes: int
     scan_truncated: bool  # the file is larger than the bytes scanned
+    # a separate debug file: DWARF, but no code with contents (objcopy --only-keep-debug leaves .text as
+    # NOBITS; split-DWARF .dwo/.dwp files have no code sections at all). Not loadable code.
+    debug_only: bool = False
 
     @property
     def stripped(self) -> bool:
@@ -414,7 +418,9 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
             if strtab is None or strtab["sh_type"] != "SHT_STRTAB" or strtab["sh_size"] > _MAX_DEBUG_SECTION:
                 continue
             data = strtab.data()
-            canary |= {n for n in CANARY_SYMBOLS if b"\0" + n.encode() + b"\0" in data}
+            # .symtab names of imported symbols carry their version: "__stack_chk_fail@GLIBC_2.4"
+            canary |= {n for n in CANARY_SYMBOLS
+                       if b"\0" + n.encode() + b"\0" in data or b"\0" + n.encode() + b"@" in data}
     fortified = sorted(n for n in imports if n in GLIBC_CHK_FUNCTIONS)
     fortifiable = sorted(n for n in imports if n in _FORTIFIABLE)
 
@@ -451,6 +457,9 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     etype = hdr["e_type"]
     elf_type = etype if isinstance(etype, str) else str(etype)
     is_pie = elf_type == "ET_DYN" and (interpreter is not None or bool(flags_1 & DF_1_PIE))
+    has_code = any(sec["sh_flags"] & SHF_EXECINSTR and sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] > 0
+                   for sec in sections)
+    debug_only = bool(debug_secs) and not has_code
     return ElfFacts(
         size=size,
         elf_class=elf.elfclass,
@@ -459,7 +468,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         elf_type=elf_type,
         interpreter=interpreter,
         is_pie=is_pie,
-        is_executable=elf_type == "ET_EXEC" or is_pie,
+        is_executable=(elf_type == "ET_EXEC" or is_pie) and not debug_only,
         has_dynamic=dynamic is not None,
         needed=tuple(needed),
         rpath=tuple(rpath),
@@ -487,6 +496,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         build_path_count=count,
         scanned_bytes=end,
         scan_truncated=end < size,
+        debug_only=debug_only,
     )
 
 
