@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers_binaries import binfix  # noqa: F401  (session fixture)
+
 from hardnut.inspect import lddtree
 from hardnut.inspect.lddtree import MISSING, SYSTEM, Node, loader_name, resolve
 
@@ -86,3 +88,31 @@ def test_debug_and_dwo_files_are_rated_alike_and_not_judged_as_code(split_debug)
         assert ("HN-DBG-006", "high") in by_path[name], by_path.get(name)
         assert not [r for r, _ in by_path[name] if r.startswith("HN-ELF")], by_path[name]  # no false canary/RELRO
     assert not [r for r, _ in by_path.get("app", ()) if r in ("HN-ELF-002", "HN-ELF-003")]
+
+
+def test_cfg_needs_the_load_config_not_only_the_header_bit(binfix, tmp_path):
+    """BinSkim BA2008: GUARD_CF set by patching the header of a MinGW program (which has no CFG
+    instrumentation) is not Control Flow Guard."""
+    import struct
+
+    from hardnut.checks.hardening import check_pe
+    from hardnut.inspect.pe import inspect_pe
+    from helpers_binaries import patched
+
+    src = binfix.pe("hardened.exe")
+    raw = src.read_bytes()
+    dll_chars = struct.unpack_from("<I", raw, 0x3C)[0] + 4 + 20 + 0x46
+    value = struct.unpack_from("<H", raw, dll_chars)[0] | 0x4000
+    facts = inspect_pe(patched(src, tmp_path / "cf.exe", dll_chars, struct.pack("<H", value)))
+    assert facts.guard_cf and not facts.cfg_instrumented
+    found = [f for f in check_pe("cf.exe", facts, True) if f.rule == "HN-PE-004"]
+    assert len(found) == 1 and "CFG is not in effect" in found[0].message
+
+
+def test_rule_explanations_say_where_hardnut_differs_from_binskim():
+    from hardnut.checks import all_rules
+
+    rules = all_rules()
+    for rid in ("HN-PE-001", "HN-PE-002", "HN-PE-003"):
+        assert "Corresponds to BinSkim" in rules[rid].explanation and "hardnut" in rules[rid].explanation
+    assert "GuardFlags" in rules["HN-PE-004"].explanation
