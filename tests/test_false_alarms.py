@@ -3,6 +3,8 @@ Windows ships, imports named without '.dll', versioned symbol names in separate 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from helpers_binaries import binfix  # noqa: F401  (session fixture)
@@ -116,3 +118,67 @@ def test_rule_explanations_say_where_hardnut_differs_from_binskim():
     for rid in ("HN-PE-001", "HN-PE-002", "HN-PE-003"):
         assert "Corresponds to BinSkim" in rules[rid].explanation and "hardnut" in rules[rid].explanation
     assert "GuardFlags" in rules["HN-PE-004"].explanation
+
+
+@pytest.mark.parametrize("name, os_name, other", [
+    ("psutil._psutil_windows", "Linux", True), ("psutil._psutil_osx", "Linux", True),
+    ("psutil._psutil_linux", "Linux", False), ("psutil._psutil_linux", "Windows", True),
+    ("winreg", "Linux", True), ("_scproxy", "Windows", True), ("optional_speedup", "Linux", False),
+    ("twin_peaks", "Linux", False), ("hmac_tools", "Linux", False), ("psutil._psutil_windows", "Plan9", False),
+])
+def test_other_platform_modules(name, os_name, other):
+    from hardnut.checks.build import for_other_platform
+
+    assert for_other_platform(name, os_name) is other
+
+
+def test_guarded_import_facts():
+    from hardnut.source.guards import guarded_import
+
+    src = (b"import os\n"
+           b"try:\n    import fast_json\nexcept ImportError:\n    fast_json = None\n"
+           b"try:\n    from .speedups import native\nexcept (ValueError, ModuleNotFoundError):\n    native = None\n"
+           b"try:\n    import needs_it\nexcept KeyError:\n    pass\n"
+           b"import plain\n")
+    assert guarded_import(src, 3, "fast_json") is True
+    assert guarded_import(src, 7, "pkg.speedups") is True
+    assert guarded_import(src, 11, "needs_it") is False
+    assert guarded_import(src, 14, "plain") is False
+    assert guarded_import(src, 14, "something_else") is None  # not the file the report describes
+
+
+def test_guarded_and_other_platform_imports_are_not_findings(tmp_path):
+    """A real Nuitka report, with a third-party package whose source (on this machine) guards one
+    import, leaves another unguarded, and imports psutil's Windows module on Linux."""
+    from hardnut.artifact.model import Artifact
+    from hardnut.checks import build
+    from hardnut.checks.base import CheckContext, VerifyConfig
+    from helpers_onefile import onefile_build
+
+    pkg = tmp_path / "site-packages" / "thirdpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import os\ntry:\n    import optional_speedup\nexcept ImportError:\n"
+                                     "    optional_speedup = None\nimport required_helper\n")
+    (tmp_path / "app.py").write_text("try:\n    import nice_to_have\nexcept ImportError:\n    nice_to_have = None\n")
+    third = (f'  <module name="thirdpkg" kind="CompiledPythonPackage" usage="import" reason="import" '
+             f'source_path="{pkg / "__init__.py"}" distribution="thirdpkg">\n'
+             '    <module_usages>\n'
+             '      <module_usage name="optional_speedup" finding="not-found" line="3" reason="import" />\n'
+             '      <module_usage name="required_helper" finding="not-found" line="6" reason="import" />\n'
+             '      <module_usage name="psutil._psutil_windows" finding="not-found" line="9" reason="import" />\n'
+             '    </module_usages>\n  </module>\n'
+             f'  <module name="mine" kind="CompiledPythonModule" usage="import" reason="import" '
+             f'source_path="{tmp_path / "app.py"}">\n'
+             '    <module_usages>\n'
+             '      <module_usage name="nice_to_have" finding="not-found" line="2" reason="import" />\n'
+             '    </module_usages>\n  </module>\n')
+    text = onefile_build("compressed").report.read_text()
+    assert 'os_name="Linux"' in text
+    report = tmp_path / "app.report.xml"
+    report.write_text(text.replace("  <module ", third + "  <module ", 1))
+    art = Artifact(target=Path("."), kind="dir", report_xml=report)
+    found = {f.message.split("'")[1]: f.severity.label for f in build.run(CheckContext(art, VerifyConfig()))
+             if f.rule == "HN-BUILD-001"}
+    assert found.get("required_helper") == "low"
+    assert "optional_speedup" not in found and "psutil._psutil_windows" not in found
+    assert found.get("nice_to_have") == "info"
