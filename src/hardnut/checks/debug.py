@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
+from hardnut.checks.walk import LIMIT
 from hardnut.inspect.elf import ElfFacts, StringHit
 from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
@@ -99,6 +100,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for f, facts in binaries(ctx):
         path = f.relpath
         main = path in mains
+        if isinstance(facts, ElfFacts) and facts.dwarf_limit:
+            out.append(rule_finding(LIMIT, path, f"{path}: DWARF not read: {facts.dwarf_limit}"))
         debug_secs = facts.debug_sections
         symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
@@ -147,6 +150,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 def _dwarf(facts: ElfFacts | PeFacts) -> str:
     secs = facts.debug_sections
     text = f"DWARF ({len(secs)} section{'s' if len(secs) != 1 else ''}: {examples(secs)})"
+    error = getattr(facts, "dwarf_error", None)
+    if error:
+        text += f" that could not be read ({error}), so build-host paths in it were not checked"
     units = getattr(facts, "dwarf_units", ())
     names = [u.name for u in units if u.name]
     if names:
