@@ -156,6 +156,13 @@ def test_one_verify_many_formats(tmp_path):
     assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {f["rule"] for f in doc["findings"]}
     res = hardnut_cli("verify", str(dist), "--format", "json", "--format", "sarif")
     assert res.returncode == 2 and "at most one --format" in res.stderr
+    # each -o belongs to the --format just before it, wherever the stdout format stands
+    res = hardnut_cli("verify", str(dist), "--format", "text", "--format", "json", "-o", str(tmp_path / "a.out"),
+                      "--format=sarif", "-o" + str(tmp_path / "b.out"))
+    assert res.stdout.startswith("hardnut verify") and json.loads((tmp_path / "a.out").read_text())["target"]
+    assert json.loads((tmp_path / "b.out").read_text())["version"] == "2.1.0"
+    res = hardnut_cli("verify", str(dist), "-o", str(tmp_path / "c.out"), "--format", "json")  # -o first
+    assert res.returncode == 0 and json.loads((tmp_path / "c.out").read_text())["verdict"] == "pass"
     res = hardnut_cli("verify", str(tmp_path / "missing"), "--format", "sarif", "-o", str(tmp_path / "x.sarif"))
     assert res.returncode == 2 and res.stderr.count("target not found") == 1 and not (tmp_path / "x.sarif").exists()
 

@@ -278,7 +278,19 @@ class TreeWatch:
             time.sleep(0.05)
 
     def children(self) -> list[tuple[int, str, list[str]]]:
-        return [(pid, exe, argv) for pid, (_, exe, argv) in self.seen.items() if self.parent.get(pid) == self.pid]
+        """Direct children, with their command line read again now: a child first seen between fork and
+        exec (likely on a loaded machine) still showed its parent's command line then."""
+        out = []
+        for pid, (_, exe, argv) in self.seen.items():
+            if self.parent.get(pid) != self.pid:
+                continue
+            try:
+                exe = os.path.realpath(f"/proc/{pid}/exe")
+                argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+            except OSError:
+                pass
+            out.append((pid, exe, argv))
+        return out
 
     def survivors(self) -> list[str]:
         """Descendants, or members of their sessions, still alive (zombies excluded)."""

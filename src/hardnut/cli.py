@@ -162,8 +162,8 @@ def report_options(command):
         click.option("--fail-on", type=SEVERITY_CHOICE,
                      help="Lowest severity that fails (default: the profile's verify.fail_on, else high)."),
         click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), multiple=True,
-                     help="Output format (default text). Repeatable: one check, several reports, each --format "
-                          "paired with the -o at the same position (one may go to stdout)."),
+                     help="Output format (default text). Repeatable: one check, several reports, each -o "
+                          "writing the --format given just before it (one format may go to stdout)."),
         click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
                      help="Write the report here (repeatable, one per --format)."),
         click.option("--sarif-min-severity", type=SEVERITY_CHOICE,
@@ -173,16 +173,67 @@ def report_options(command):
     return command
 
 
+class ReportCommand(click.Command):
+    """A command with repeatable --format/-o: remembers the order they were given in, so that each -o
+    belongs to the --format next to it (click keeps each option's values, not their interleaving)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        sequence: list[tuple[str, str]] = []
+        tokens = list(args)
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok == "--":
+                break
+            for kind, names in (("format", ("--format",)), ("output", ("-o", "--output"))):
+                if tok in names and i + 1 < len(tokens):
+                    sequence.append((kind, tokens[i + 1]))
+                    i += 1
+                    break
+                hit = next((n for n in names if tok.startswith(n + "=")), None)
+                if hit:
+                    sequence.append((kind, tok[len(hit) + 1:]))
+                    break
+                if kind == "output" and tok.startswith("-o") and len(tok) > 2 and not tok.startswith("--"):
+                    sequence.append((kind, tok[2:]))
+                    break
+            i += 1
+        ctx.meta["hardnut.report_sequence"] = sequence
+        return super().parse_args(ctx, args)
+
+
 def _report_targets(fmts: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tuple[str, Optional[Path]]]:
-    """Pair formats with outputs by position; checked before any work is done."""
-    fmts = fmts or ("text",)
-    if len(outputs) > len(fmts):
-        if len(fmts) == 1 and len(outputs) > 1:
+    """Pair formats with outputs, checked before any work is done: an -o belongs to the --format just
+    before it (or, given first, to the next --format without one); at most one format goes to stdout."""
+    ctx = click.get_current_context(silent=True)
+    sequence = ctx.meta.get("hardnut.report_sequence") if ctx is not None else None
+    if sequence is None or [v for k, v in sequence if k == "format"] != list(fmts) \
+            or len([1 for k, _ in sequence if k == "output"]) != len(outputs):
+        sequence = [("format", f) for f in fmts] + [("output", str(o)) for o in outputs]  # by position
+    pairs: list[list] = []
+    pending: list[Path] = []
+    out_iter = iter(outputs)
+    for kind, _value in sequence:
+        if kind == "format":
+            pairs.append([_value, pending.pop(0) if pending else None])
+        else:
+            path = next(out_iter)
+            if pairs and pairs[-1][1] is None:
+                pairs[-1][1] = path
+            else:
+                pending.append(path)
+    for pair in pairs:
+        if pending and pair[1] is None:
+            pair[1] = pending.pop(0)
+    if not pairs:
+        if len(pending) > 1:
             raise click.UsageError("several -o need as many --format options (one per output)")
+        pairs = [["text", pending.pop(0) if pending else None]]
+    if pending:
         raise click.UsageError(f"{len(outputs)} -o options for {len(fmts)} --format options")
-    if len(fmts) - len(outputs) > 1:
+    if sum(1 for _, o in pairs if o is None) > 1:
         raise click.UsageError("at most one --format may go to stdout: give the others an -o each")
-    return [(fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(fmts)]
+    return [(f, o) for f, o in pairs]
 
 
 def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: Optional[str]) -> None:
@@ -201,7 +252,7 @@ def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: 
         emit(text, output)
 
 
-@cli.command()
+@cli.command(cls=ReportCommand)
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="Profile (a file, or a template name like ci-verify) for fail_on, allow lists, limits.")
@@ -268,7 +319,7 @@ def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow
 # ----------------------------------------------------------------------------------------------- check-source
 
 
-@cli.command("check-source")
+@cli.command("check-source", cls=ReportCommand)
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
 @report_options
@@ -291,7 +342,7 @@ def check_source(profile_path, fail_on, fmt, output, sarif_min_severity):
 # ----------------------------------------------------------------------------------------------- report
 
 
-@cli.command()
+@cli.command(cls=ReportCommand)
 @click.argument("result_file", metavar="RESULT.json", type=click.Path(dir_okay=False, path_type=Path))
 @report_options
 def report(result_file, fail_on, fmt, output, sarif_min_severity):
