@@ -278,18 +278,20 @@ class TreeWatch:
             time.sleep(0.05)
 
     def children(self) -> list[tuple[int, str, list[str]]]:
-        """Direct children, with their command line read again now: a child first seen between fork and
-        exec (likely on a loaded machine) still showed its parent's command line then."""
+        """Direct children still running, with their command line read again now: on a loaded machine
+        the watcher can first see a child between fork and exec (it then shows its parent's command
+        line), or a short-lived one (a compiler version probe) that has exited since."""
         out = []
-        for pid, (_, exe, argv) in self.seen.items():
+        for pid in self.seen:
             if self.parent.get(pid) != self.pid:
                 continue
             try:
-                exe = os.path.realpath(f"/proc/{pid}/exe")
+                exe = os.readlink(f"/proc/{pid}/exe")  # fails for exited (zombie) processes
                 argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
             except OSError:
-                pass
-            out.append((pid, exe, argv))
+                continue
+            if argv:
+                out.append((pid, os.path.realpath(exe), argv))
         return out
 
     def survivors(self) -> list[str]:
