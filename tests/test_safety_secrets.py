@@ -206,5 +206,5 @@ def test_no_command_or_file_shows_a_secret(planted_standalone, planted_onefile, 
     left = sorted(p.name for p in run.tmp.iterdir())
     assert not [n for n in left if n.startswith(("hardnut-", ".hardnut-"))], left
     problems += _scan_tree(run.tmp, "temp")
-    assert len(run.commands) > 60
+    assert len(run.commands) > 40  # every command and format (several formats per run since one check renders all)
     assert not problems, "secrets shown in full:\n" + "\n".join(sorted(set(problems)))
