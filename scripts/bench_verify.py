@@ -176,7 +176,7 @@ def hardnut_argv(target: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "hardnut", "verify", str(target), "--format", "json", "-o", str(out)]
 
 
-def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=CACHE / "corpus")
     ap.add_argument("--runs", type=int, default=3)
@@ -185,8 +185,11 @@ def main() -> int:
     ap.add_argument("--pure", action="store_true", help="also force the pure-Python `re` engine")
     ap.add_argument("--dist", type=Path, nargs="+", action="extend", default=[],
                     help="small real dists to time verify on (e.g. a Nuitka standalone dist)")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
 
+
+def main() -> int:
+    args = parse_args()
     env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
                LC_ALL="C")
     env.pop("HARDNUT_SECRETS_ENGINE", None)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerate the rule table in README.md from the rules hardnut actually has.
+"""Regenerate the rule table in docs/rules.md (linked from the README) from the rules hardnut actually has.
 
-    python scripts/gen_readme_rules.py          # rewrite README.md in place
-    python scripts/gen_readme_rules.py --check  # exit 1 when README.md is out of date (the tests run this)
+    python scripts/gen_readme_rules.py          # rewrite docs/rules.md in place
+    python scripts/gen_readme_rules.py --check  # exit 1 when docs/rules.md is out of date (the tests run this)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hardnut.checks import all_rules
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+RULES_DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 
 
@@ -33,14 +33,14 @@ def render(readme: str) -> str:
 
 
 def main() -> int:
-    text = README.read_text(encoding="utf-8")
+    text = RULES_DOC.read_text(encoding="utf-8")
     new = render(text)
     if "--check" in sys.argv:
         if new != text:
-            print("README.md rule table is out of date: run python scripts/gen_readme_rules.py", file=sys.stderr)
+            print("docs/rules.md rule table is out of date: run python scripts/gen_readme_rules.py", file=sys.stderr)
             return 1
         return 0
-    README.write_text(new, encoding="utf-8")
+    RULES_DOC.write_text(new, encoding="utf-8")
     return 0
 
 

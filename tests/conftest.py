@@ -6,6 +6,8 @@ Builds go to tests/fixtures/build/ (gitignored). Nothing here mocks Nuitka.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,23 +40,55 @@ def _build_sample(name: str, mode: str, dest: Path, cache=None):
     return run_build(profile, lambda line: None, cache=cache)
 
 
+@dataclasses.dataclass
+class CliBuild:
+    """One `hardnut build` through the real command line: its folder, the finished process (stdout is the
+    JSON result), that result, and the private TMPDIR it ran with."""
+
+    work: Path
+    result: subprocess.CompletedProcess
+    doc: dict
+    tmp: Path
+
+
+STRICT = '[profile]\nextends = "hardnut.toml"\n[verify]\nrun = true\n[source]\ncheck = false\n'
+
+
 @pytest.fixture(scope="session")
 def planted_build_cache(tmp_path_factory):
-    """A build cache for this session only (tests/test_buildcache.py rebuilds from it)."""
+    """A build cache for this session only: the planted CLI build stores its compile there and
+    tests/test_buildcache.py rebuilds from it."""
     from hardnut.buildcache import BuildCache
 
     return BuildCache(tmp_path_factory.mktemp("build-cache"), max_bytes=1 << 30)
 
 
 @pytest.fixture(scope="session")
-def planted_standalone(tmp_path_factory, planted_build_cache) -> Path:
-    """sample_apps/planted built standalone: the dist folder; `<name>.report.xml` sits beside it.
+def planted_cli_build(tmp_path_factory, planted_build_cache) -> CliBuild:
+    """sample_apps/planted built standalone by `hardnut build --format json` with verification on (its
+    profile plus strict.toml), once per session: the real pipeline's outputs (dist, report XML, SBOM,
+    manifest) for every test that needs a planted standalone build (see planted_standalone). The compile
+    is stored in the session's build cache (planted_build_cache)."""
+    base = tmp_path_factory.mktemp("planted-cli")
+    work = base / "planted"
+    shutil.copytree(SAMPLES / "planted", work, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
+    (work / "strict.toml").write_text(STRICT)
+    tmp = base / "tmp"
+    tmp.mkdir()
+    res = subprocess.run([sys.executable, "-m", "hardnut", "build", "-p", str(work / "strict.toml"), "--format",
+                          "json"], cwd=work, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TMPDIR": str(tmp), "HARDNUT_CACHE_DIR": str(planted_build_cache.folder)})
+    assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: the planted secrets fail the verdict, as meant
+    return CliBuild(work, res, json.loads(res.stdout), tmp)
 
-    Each test session builds into its own folder (ccache keeps rebuilds fast), so sessions never collide;
-    the compile is stored in the session's build cache."""
-    outcome = _build_sample("planted", "standalone", tmp_path_factory.mktemp("planted-standalone"),
-                            cache=planted_build_cache)
-    return outcome.dist
+
+@pytest.fixture(scope="session")
+def planted_standalone(planted_cli_build) -> Path:
+    """sample_apps/planted built standalone: the dist folder; `<name>.report.xml`, the manifest and the
+    SBOM sit beside it. The same build as planted_cli_build (one Nuitka build serves both).
+
+    Each test session builds into its own folder (ccache keeps rebuilds fast), so sessions never collide."""
+    return Path(planted_cli_build.doc["dist"])
 
 
 @pytest.fixture(scope="session")

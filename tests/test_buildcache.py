@@ -140,16 +140,13 @@ def test_store_restore_and_prune(tmp_path):
 
 
 @pytest.mark.nuitka
-def test_unchanged_rebuild_reuses_the_compile(planted_standalone, planted_build_cache, tmp_path):
-    """The session's planted build stored its compile; the same inputs built into another folder restore
+def test_unchanged_rebuild_reuses_the_compile(planted_cli_build, planted_standalone, planted_build_cache, tmp_path):
+    """The session's planted CLI build stored its compile; the same inputs built into another folder restore
     it (no Nuitka run) and give the same files; --no-cache (cache=None) would compile."""
-    from conftest import SAMPLES
-
     from hardnut.build import run_build
 
-    profile = load_profile(SAMPLES / "planted" / "hardnut.toml")
-    profile = dataclasses.replace(profile, app=dataclasses.replace(profile.app, mode="standalone",
-                                                                   output_dir=tmp_path / "again"),
+    profile = load_profile(planted_cli_build.work / "strict.toml")
+    profile = dataclasses.replace(profile, app=dataclasses.replace(profile.app, output_dir=tmp_path / "again"),
                                   verify=dataclasses.replace(profile.verify, run=False))
     lines: list[str] = []
     outcome = run_build(profile, lines.append, cache=planted_build_cache)

@@ -55,7 +55,16 @@ def test_verify_manifest_cli(copy_and_manifest):
     copy, manifest = copy_and_manifest
     res = hardnut_cli("verify", str(copy), "--manifest", str(manifest), "--format", "json", timeout=600)
     assert res.returncode in (0, 1), res.stderr
-    assert not [f for f in json.loads(res.stdout)["findings"] if f["rule"] == "HN-MAN-001"]
+    got = json.loads(res.stdout)
+    assert not [f for f in got["findings"] if f["rule"] == "HN-MAN-001"]
+    # the manifest's recorded settings give the verdict the project's own profile gives (not the defaults)
+    profile = Path(__file__).resolve().parents[1] / "sample_apps" / "planted" / "hardnut.toml"
+    res = hardnut_cli("verify", str(copy), "-p", str(profile), "--format", "json", timeout=600)
+    want = json.loads(res.stdout)
+    assert (got["verdict"], got["fail_on"], got["counts"], got["suppressed"]) == \
+        (want["verdict"], want["fail_on"], want["counts"], want["suppressed"])
+    assert all(e.get("mode") for e in read_manifest(manifest)["files"] if "!/" not in e["path"]
+               and e["format"] != "symlink")
     changed, added, removed = _tamper(copy)
     res = hardnut_cli("verify", str(copy), "--manifest", str(manifest), "--format", "json", timeout=600)
     assert res.returncode == 1, res.stderr

@@ -24,7 +24,9 @@ def result() -> VerifyResult:
 
 
 def test_sarif_shape_github_needs():
-    doc = json.loads(renderer("sarif")(result(), all_rules(), False))
+    from hardnut.report.sarif_format import render
+
+    doc = json.loads(render(result(), all_rules(), min_severity=Severity.INFO))
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     run = doc["runs"][0]
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
@@ -72,3 +74,26 @@ def test_text_collapses_many_findings_below_fail_on():
     out = renderer("text")(res, all_rules(), False)
     assert "HN-DBG-011   10 files:" in out and "lib9.so" not in out
     assert "needs libmissing.so.1" in out  # at or above fail_on: always one line each
+
+
+def test_sarif_exports_what_fails_plus_medium_and_groups_the_rest_per_rule():
+    """237 low notes for third-party libraries must not flood code scanning."""
+    from hardnut.report.sarif_format import render
+
+    lows = [Finding("HN-ELF-002", "hardening", Severity.LOW, f"lib/lib{i}.so", f"partial RELRO in lib{i}")
+            for i in range(30)]
+    mediums = [Finding("HN-ELF-001", "hardening", Severity.MEDIUM, f"lib/m{i}.so", f"no canary {i}") for i in range(3)]
+    res = VerifyResult("dist", Severity.HIGH, result().findings + lows + mediums)
+    run = json.loads(renderer("sarif")(res, all_rules(), False))["runs"][0]
+    ids = [r["ruleId"] for r in run["results"]]
+    assert "HN-ELF-002" not in ids and "HN-SRC-001" not in ids  # low: below the default
+    assert ids.count("HN-ELF-001") == 1  # three mediums below the failing level: one grouped result
+    group = next(r for r in run["results"] if r["ruleId"] == "HN-ELF-001")
+    assert group["properties"]["grouped"] == 3 and len(group["locations"]) == 3
+    assert ids.count("HN-SEC-003") == 1 and ids.count("HN-DEP-001") == 1
+    assert run["properties"]["min_severity"] == "medium" and run["properties"]["not_exported"] == 31
+    run = json.loads(render(res, all_rules(), min_severity=Severity.LOW))["runs"][0]
+    lows_out = [r for r in run["results"] if r["ruleId"] == "HN-ELF-002"]
+    assert len(lows_out) == 1 and lows_out[0]["properties"]["grouped"] == 30 and len(lows_out[0]["locations"]) == 20
+    for r in run["results"]:
+        assert r["ruleId"] == run["tool"]["driver"]["rules"][r["ruleIndex"]]["id"]

@@ -134,7 +134,9 @@ def test_fifo_beside_the_target_is_not_taken_for_a_report(tmp_path, art):
 
 def test_fifo_or_device_as_the_target(tmp_path):
     os.mkfifo(tmp_path / "pipe")
-    for target in (tmp_path / "pipe", Path("/dev/zero")):
+    # a device only where one really is (in some containers /dev/zero and /dev/null are plain files)
+    devices = [Path(d) for d in ("/dev/zero", "/dev/null") if os.path.exists(d) and stat.S_ISCHR(os.stat(d).st_mode)]
+    for target in (tmp_path / "pipe", *devices[:1]):
         with pytest.raises(UnreadableTarget, match="neither a folder nor a regular file"):
             within(HARD_LIMIT, verify_target, target, VerifyOptions())
     res = hardnut_cli("verify", str(tmp_path / "pipe"), timeout=60)

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_ROOT, SAMPLES
+from conftest import SAMPLES
 
 PLANTED = SAMPLES / "planted"
 pytestmark = pytest.mark.nuitka
@@ -123,6 +122,10 @@ class Runner:
         res = subprocess.run([sys.executable, "-m", "hardnut", *args], cwd=cwd, capture_output=True, text=True,
                              timeout=1800, stdin=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(self.tmp)})
         name = " ".join(a if not a.startswith("/") else Path(a).name for a in args)
+        return self.record(name, res, ok)
+
+    def record(self, name: str, res: subprocess.CompletedProcess, ok=(0, 1)) -> subprocess.CompletedProcess:
+        """Judge a finished `hardnut` run (also one a fixture made)."""
         self.commands.append(name)
         assert res.returncode in ok, f"hardnut {name}: exit {res.returncode}\n{res.stderr[-2000:]}"
         assert "Traceback" not in res.stderr, res.stderr[-2000:]
@@ -133,45 +136,38 @@ class Runner:
 FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 
-@pytest.fixture(scope="module")
-def cli_build():
-    """`hardnut build --format json` of the planted sample, verification on, into its own folder."""
-    work = BUILD_ROOT / "safety-secrets"
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(PLANTED, work, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
-    (work / "strict.toml").write_text('[profile]\nextends = "hardnut.toml"\n[verify]\nrun = true\n[source]\ncheck = false\n')
-    return work
-
-
-def test_no_command_or_file_shows_a_secret(planted_standalone, planted_onefile, cli_build, tmp_path):
+def test_no_command_or_file_shows_a_secret(planted_cli_build, planted_onefile, tmp_path):
     out = tmp_path / "reports"
     out.mkdir()
     run = Runner(tmp_path / "tmp")
 
-    # build (text progress on stderr, JSON result on stdout and in a file), with its outputs
-    res = run("build", "-p", str(cli_build / "strict.toml"), "--format", "json", cwd=cli_build)
+    # build (text progress on stderr, JSON result on stdout), with its outputs: the session's CLI build of
+    # the planted sample (conftest.planted_cli_build); its result is rendered again in every format by
+    # `hardnut report` (a second build would only repeat the compile)
+    res = run.record("build -p strict.toml --format json", planted_cli_build.result)
+    planted_standalone = Path(planted_cli_build.doc["dist"])
     doc = json.loads(res.stdout)
     assert doc["verify"]["findings"], "the build verified nothing"
     assert any(f["category"] == "secret" for f in doc["verify"]["findings"])
-    run("build", "-p", str(cli_build / "strict.toml"), "-o", str(out / "build.txt"), cwd=cli_build)
+    (out / "build.json").write_text(res.stdout)
+    run("report", str(out / "build.json"), "--format", "text", *[a for fmt in FORMATS[1:] for a in
+        ("--format", fmt, "-o", str(out / f"build-report.{fmt}"))])
     built = Path(doc["artifact"])
     outputs = built.parent.parent if doc.get("dist") else built.parent  # output_dir: report, manifest, SBOM
     kept = [Path(doc[k]) for k in ("report", "manifest", "sbom") if doc.get(k)]
     assert kept and all(p.is_file() for p in kept)
 
     # verify every target in every format, to stdout and to files; baselines; manifests
-    targets = {"standalone": planted_standalone, "onefile": planted_onefile, "cli": Path(doc["dist"] or built)}
-    for label, target in targets.items():
-        for fmt in FORMATS:
-            res = run("verify", str(target), "--format", fmt)
-            assert res.stdout.strip()
-            run("verify", str(target), "--format", fmt, "-o", str(out / f"{label}.{fmt}"))
+    targets = {"standalone": planted_standalone, "onefile": planted_onefile}
+    for label, target in targets.items():  # one check per target, every format: stdout and files
+        res = run("verify", str(target), "--format", "text",
+                  *[a for fmt in FORMATS for a in ("--format", fmt, "-o", str(out / f"{label}.{fmt}"))])
+        assert res.stdout.strip()
         run("verify", str(target), "--write-baseline", str(out / f"{label}.baseline.json"))
         run("verify", str(target), "--baseline", str(out / f"{label}.baseline.json"), "--format", "json")
         run("verify", str(target), "-p", "ci-verify", "--fail-on", "info", "--format", "sarif")
     manifest = next(p for p in kept if p.name.endswith(".hardnut.json"))
-    run("verify", str(targets["cli"]), "--manifest", str(manifest), "--format", "json")
+    run("verify", str(planted_standalone), "--manifest", str(manifest), "--format", "json")
     json.loads((out / "standalone.json").read_text())
     assert any(f["category"] == "secret" and f.get("evidence")
                for f in json.loads((out / "onefile.json").read_text())["findings"]), "no secret found in the onefile"
@@ -185,9 +181,8 @@ def test_no_command_or_file_shows_a_secret(planted_standalone, planted_onefile, 
     run("diff", str(targets["onefile"]), str(targets["standalone"]), "--format", "json")
 
     # check-source over the planted sources, every format
-    for fmt in FORMATS:
-        run("check-source", "-p", str(PLANTED / "hardnut.toml"), "--format", fmt)
-        run("check-source", "-p", str(PLANTED / "hardnut.toml"), "--format", fmt, "-o", str(out / f"source.{fmt}"))
+    run("check-source", "-p", str(PLANTED / "hardnut.toml"), "--format", "json",
+        *[a for fmt in FORMATS for a in ("--format", fmt, "-o", str(out / f"source.{fmt}"))])
 
     # unpack (its output folder holds the payload itself, secrets included, on purpose: not scanned)
     unpacked = tmp_path / "unpacked"
@@ -207,11 +202,11 @@ def test_no_command_or_file_shows_a_secret(planted_standalone, planted_onefile, 
     for p in kept:
         problems += _scan_tree(p, "kept beside the artifact")
     problems += _scan_tree(outputs, "output_dir", skip=(Path(doc["dist"] or built),))
-    problems += _scan_tree(planted_standalone.parent, "conftest output_dir", skip=(planted_standalone,))
 
     # nothing left in the temp folder by hardnut, and nothing left there (by anyone) holds a secret
-    left = sorted(p.name for p in run.tmp.iterdir())
-    assert not [n for n in left if n.startswith(("hardnut-", ".hardnut-"))], left
-    problems += _scan_tree(run.tmp, "temp")
-    assert len(run.commands) > 60
+    for tmp in (run.tmp, planted_cli_build.tmp):
+        left = sorted(p.name for p in tmp.iterdir())
+        assert not [n for n in left if n.startswith(("hardnut-", ".hardnut-"))], left
+        problems += _scan_tree(tmp, "temp")
+    assert len(run.commands) > 35  # every command and format (several formats per run since one check renders all)
     assert not problems, "secrets shown in full:\n" + "\n".join(sorted(set(problems)))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from hardnut import __version__
 from hardnut.doctor import run_checks as doctor_checks
 from hardnut.errors import BuildFailed, HardnutError, ToolMissing
+from hardnut.manifest import build_manifest
 from hardnut.model import VerifyResult
 from hardnut.nuitka.argv import NuitkaCommand, nuitka_command, produced_paths
 from hardnut.nuitka.project_options import scan_app
@@ -115,10 +116,26 @@ def _move_into_place(new: Path, final: Path, trash: Path) -> None:
     os.replace(new, final)
 
 
+def progress(build_dir: Path) -> str:
+    """What Nuitka's C build has done so far, read from its build folder: C files written, and how many
+    of them compiled to object files (Nuitka prints no per-file progress when not on a terminal)."""
+    c_files = objects = 0
+    for folder, _dirs, names in os.walk(build_dir):
+        for n in names:
+            if n.endswith(".c"):
+                c_files += 1
+            elif n.endswith(".o") or n.endswith(".obj"):
+                objects += 1
+    if not c_files:
+        return ""
+    return f"{objects} of {c_files} C files compiled" if objects else f"{c_files} C files generated"
+
+
 def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Optional[Callable] = None,
               extra_steps: Optional[Callable] = None, before_build: Optional[Callable] = None,
-              cache: Optional["BuildCache"] = None) -> BuildOutcome:
-    """`before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
+              cache: Optional["BuildCache"] = None, heartbeat: Optional[float] = None) -> BuildOutcome:
+    """`heartbeat`: every so many seconds, log how long Nuitka has run, its phase and the C files compiled.
+    `before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
     it stops the build by raising). `extra_steps(profile, target, report) -> {key: path}` runs after
     verify; paths it returns inside the temporary build folder are moved into app.output_dir with the
     artifact and reported as `extra[key]` (str of the final path). With a `cache`
@@ -154,6 +171,10 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
                 last_phase[0] = phase
                 log(f"  {phase}")
 
+        def on_tick(seconds: float) -> None:
+            done = progress(command.build_dir)
+            log(f"  {seconds:.0f} s: {last_phase[0] or 'starting'}" + (f", {done}" if done else ""))
+
         built_exe, built_dist = produced_paths(profile, command.build_dir, sys.platform)
         key, inputs, hit = None, None, False
         if cache is not None:
@@ -168,7 +189,7 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         else:
             res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
                                 timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
-                                on_line=on_line)
+                                on_line=on_line, on_tick=on_tick if heartbeat else None, tick=heartbeat or 15.0)
             if res.returncode != 0:
                 raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
             duration, tail = res.duration, res.tail
@@ -282,8 +303,11 @@ def tool_versions() -> dict[str, str]:
 
 
 def write_manifest(profile: Profile, outcome: BuildOutcome) -> None:
-    from hardnut.manifest import build_manifest
     from hardnut.verify import write_atomic
 
-    doc = build_manifest(profile, outcome, tool_versions())
+    smoke = outcome.smoke
+    doc = build_manifest(profile, base=outcome.manifest.parent, target=outcome.dist or outcome.artifact,
+                         artifact=outcome.artifact, report=outcome.report, shown_env=outcome.command.shown_env(),
+                         smoke={"ran": smoke.ran, "exit_code": smoke.exit_code, "ok": smoke.ok},
+                         verify=outcome.verify, extra=outcome.extra, versions=tool_versions())
     write_atomic(outcome.manifest, json.dumps(doc, indent=2, sort_keys=False) + "\n")

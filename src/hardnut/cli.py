@@ -19,7 +19,8 @@ VERIFY_FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 def use_color(stream=None) -> bool:
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    # no-color.org: a NO_COLOR that is present and not empty turns colour off
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 def emit(text: str, output: Optional[Path]) -> None:
@@ -110,8 +111,11 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
 
     from hardnut.buildcache import BuildCache
 
+    # a heartbeat every 15 s on a terminal (every 60 s in a CI log), so a long cold build is never silent
+    heartbeat = 15.0 if sys.stderr.isatty() else 60.0
     outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
-                        before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile))
+                        before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile),
+                        heartbeat=heartbeat)
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
@@ -143,12 +147,16 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
         sys.exit(1)
 
 
+def _program_name(profile) -> str:
+    return profile.app.name + (".exe" if sys.platform == "win32" else "")
+
+
 def _verify_built(target: Path, profile, log=None):
     from hardnut.verify import VerifyOptions, verify_target
 
     options = VerifyOptions.from_profile(profile)
     options.log = log
-    options.main_programs = (profile.app.name + (".exe" if sys.platform == "win32" else ""),)
+    options.main_programs = (_program_name(profile),)
     return verify_target(target, options)
 
 
@@ -173,19 +181,106 @@ def _after_build(profile, target: Path, report: Optional[Path], audit=None) -> d
 # ----------------------------------------------------------------------------------------------- verify
 
 
+SEVERITY_CHOICE = click.Choice(["critical", "high", "medium", "low", "info"])
+
+
 def report_options(command):
-    """--fail-on, --format and -o, shared by verify and check-source."""
+    """--fail-on, --format, -o and --sarif-min-severity, shared by verify and check-source."""
     for option in reversed((
-        click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
+        click.option("--fail-on", type=SEVERITY_CHOICE,
                      help="Lowest severity that fails (default: the profile's verify.fail_on, else high)."),
-        click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), default="text", show_default=True),
-        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."),
+        click.option("--format", "fmt", type=click.Choice(VERIFY_FORMATS), multiple=True,
+                     help="Output format (default text). Repeatable: one check, several reports, each -o "
+                          "writing the --format given just before it (one format may go to stdout)."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+                     help="Write the report here (repeatable, one per --format)."),
+        click.option("--sarif-min-severity", type=SEVERITY_CHOICE,
+                     help="Lowest severity in SARIF (default: --fail-on's level, or medium if that is higher)."),
     )):
         command = option(command)
     return command
 
 
-@cli.command()
+class ReportCommand(click.Command):
+    """A command with repeatable --format/-o: remembers the order they were given in, so that each -o
+    belongs to the --format next to it (click keeps each option's values, not their interleaving)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        sequence: list[tuple[str, str]] = []
+        tokens = list(args)
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok == "--":
+                break
+            for kind, names in (("format", ("--format",)), ("output", ("-o", "--output"))):
+                if tok in names and i + 1 < len(tokens):
+                    sequence.append((kind, tokens[i + 1]))
+                    i += 1
+                    break
+                hit = next((n for n in names if tok.startswith(n + "=")), None)
+                if hit:
+                    sequence.append((kind, tok[len(hit) + 1:]))
+                    break
+                if kind == "output" and tok.startswith("-o") and len(tok) > 2 and not tok.startswith("--"):
+                    sequence.append((kind, tok[2:]))
+                    break
+            i += 1
+        ctx.meta["hardnut.report_sequence"] = sequence
+        return super().parse_args(ctx, args)
+
+
+def _report_targets(fmts: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tuple[str, Optional[Path]]]:
+    """Pair formats with outputs, checked before any work is done: an -o belongs to the --format just
+    before it (or, given first, to the next --format without one); at most one format goes to stdout."""
+    ctx = click.get_current_context(silent=True)
+    sequence = ctx.meta.get("hardnut.report_sequence") if ctx is not None else None
+    if sequence is None or [v for k, v in sequence if k == "format"] != list(fmts) \
+            or len([1 for k, _ in sequence if k == "output"]) != len(outputs):
+        sequence = [("format", f) for f in fmts] + [("output", str(o)) for o in outputs]  # by position
+    pairs: list[list] = []
+    pending: list[Path] = []
+    out_iter = iter(outputs)
+    for kind, _value in sequence:
+        if kind == "format":
+            pairs.append([_value, pending.pop(0) if pending else None])
+        else:
+            path = next(out_iter)
+            if pairs and pairs[-1][1] is None:
+                pairs[-1][1] = path
+            else:
+                pending.append(path)
+    for pair in pairs:
+        if pending and pair[1] is None:
+            pair[1] = pending.pop(0)
+    if not pairs:
+        if len(pending) > 1:
+            raise click.UsageError("several -o need as many --format options (one per output)")
+        pairs = [["text", pending.pop(0) if pending else None]]
+    if pending:
+        raise click.UsageError(f"{len(outputs)} -o options for {len(fmts)} --format options")
+    if sum(1 for _, o in pairs if o is None) > 1:
+        raise click.UsageError("at most one --format may go to stdout: give the others an -o each")
+    return [(f, o) for f, o in pairs]
+
+
+def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: Optional[str]) -> None:
+    from hardnut.checks import all_rules
+    from hardnut.model import Severity
+    from hardnut.report import renderer
+
+    rules = all_rules()
+    for fmt, output in targets:
+        if fmt == "sarif":
+            from hardnut.report.sarif_format import render
+
+            text = render(result, rules, min_severity=Severity.parse(sarif_min) if sarif_min else None)
+        else:
+            text = renderer(fmt)(result, rules, use_color() and output is None)
+        emit(text, output)
+
+
+@cli.command(cls=ReportCommand)
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="Profile (a file, or a template name like ci-verify) for fail_on, allow lists, limits.")
@@ -193,23 +288,33 @@ def report_options(command):
 @click.option("--allow-external", multiple=True, metavar="LIB", help="Extra system library allowed (repeatable).")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Suppress findings listed here.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the current findings as a baseline.")
+              help="Write the current findings as a baseline (exit 0: writing it is the success).")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="hardnut manifest of the build: any added, removed or changed file is critical.")
+              help="hardnut manifest of the build: any added, removed or changed file (or lost execute bit) is "
+                   "critical. Without -p, verify uses the verify settings recorded in it (same verdict as the build).")
 @click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
-def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline, write_baseline, manifest_path,
-           limit_overrides):
+def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow_external, baseline, write_baseline,
+           manifest_path, limit_overrides):
     """Inspect a dist folder, a onefile binary or a single binary and report findings.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read."""
-    from hardnut.checks import all_rules
     from hardnut.model import Severity
     from hardnut.profile import default_profile
-    from hardnut.report import renderer
     from hardnut.verify import VerifyOptions, baseline_document, read_baseline, verify_target, write_atomic
 
-    profile = _profile(profile_path, require_entry=False) if profile_path else default_profile()
+    targets = _report_targets(fmt, output)
+    manifest_doc = None
+    if manifest_path:
+        from hardnut.manifest import read_manifest, verify_profile
+
+        manifest_doc = read_manifest(manifest_path)
+    if profile_path:
+        profile = _profile(profile_path, require_entry=False)
+    elif manifest_doc is not None:
+        profile = verify_profile(manifest_doc, manifest_path)  # the settings the build verified with
+    else:
+        profile = default_profile()
     options = VerifyOptions.from_profile(profile, Severity.parse(fail_on) if fail_on else None)
     options.config.allow_external = tuple(options.config.allow_external) + tuple(allow_external)
     try:
@@ -221,39 +326,89 @@ def verify(target, profile_path, fail_on, fmt, output, allow_external, baseline,
         options.baseline = read_baseline(baseline)
     if not target.exists() and not target.is_symlink():
         raise HardnutError(f"target not found: {target}")
-    result = verify_target(target, options)
-    if manifest_path:
-        from hardnut.manifest import compare, read_manifest
+    if manifest_doc is not None:
+        from hardnut.manifest import main_program
 
-        doc = read_manifest(manifest_path)
-        result.findings[:0] = compare(doc["files"], result.files)
-    if write_baseline:
+        main = main_program(manifest_doc)
+        options.main_programs = (main,) if main else ()
+    elif profile.app.entry is not None and target.is_dir():  # the program the profile builds, as at build
+        options.main_programs = (_program_name(profile),)
+    result = verify_target(target, options)
+    if manifest_doc is not None:
+        from hardnut.manifest import compare
+
+        result.findings[:0] = compare(manifest_doc["files"], result.files)
+    _emit_reports(result, targets, sarif_min_severity)
+    if write_baseline:  # writing a baseline is a success, whatever it holds
         write_atomic(write_baseline, json.dumps(baseline_document(result.findings), indent=2) + "\n")
-    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+        sys.exit(0)
     sys.exit(1 if result.verdict == "fail" else 0)
 
 
 # ----------------------------------------------------------------------------------------------- check-source
 
 
-@cli.command("check-source")
+@cli.command("check-source", cls=ReportCommand)
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
 @report_options
-def check_source(profile_path, fail_on, fmt, output):
+def check_source(profile_path, fail_on, fmt, output, sarif_min_severity):
     """Check the app before building: sources, bundled data and dependency files.
 
     Reads (never imports or runs) the entry's Python files, the data app.include_data would bundle and
     the requirements/pyproject/lock files. Exit 0 when nothing is at or above --fail-on, 1 when
     something is, 2 when the profile cannot be used."""
-    from hardnut.checks import all_rules
     from hardnut.checks.source import source_result
     from hardnut.model import Severity
-    from hardnut.report import renderer
 
+    targets = _report_targets(fmt, output)
     profile = _profile(profile_path)
     result = source_result(profile, Severity.parse(fail_on) if fail_on else None, log=log_to_stderr(False))
-    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    _emit_reports(result, targets, sarif_min_severity)
+    sys.exit(1 if result.verdict == "fail" else 0)
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+@cli.command(cls=ReportCommand)
+@click.argument("result_file", metavar="RESULT.json", type=click.Path(dir_okay=False, path_type=Path))
+@report_options
+def report(result_file, fail_on, fmt, output, sarif_min_severity):
+    """Render a saved result in other formats, without checking again.
+
+    RESULT.json is `hardnut verify --format json` output, or `hardnut build --format json` output (its
+    file list is then read from the build's manifest). Exit 0 when nothing is at or above --fail-on
+    (default: the level recorded in the result), 1 when something is, 2 when the file cannot be used."""
+    from hardnut.model import Severity
+    from hardnut.report.json_format import parse
+    from hardnut.safeio import read_regular
+    from hardnut.verify import MAX_INPUT_BYTES
+
+    targets = _report_targets(fmt, output)
+    try:
+        doc = json.loads(read_regular(result_file, MAX_INPUT_BYTES).decode("utf-8"))
+        manifest = None
+        if isinstance(doc, dict) and isinstance(doc.get("verify"), dict):  # hardnut build --format json
+            build_doc, doc = doc, dict(doc["verify"])
+            doc["target"] = build_doc.get("dist") or build_doc.get("artifact") or doc.get("target", "")
+            manifest = build_doc.get("manifest")
+        result = parse(doc, command=str(doc.get("command", "verify")))
+    except FileNotFoundError:
+        raise HardnutError(f"result not found: {result_file}") from None
+    except OSError as exc:
+        raise HardnutError(f"cannot read {result_file}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HardnutError(f"{result_file} is not a hardnut verify or build JSON result ({type(exc).__name__})") from None
+    if manifest and not result.files:
+        from hardnut.manifest import read_manifest
+        from hardnut.report.json_format import parse as parse_result
+
+        files = read_manifest(Path(manifest))["files"]
+        result.files = parse_result({"target": "", "fail_on": "info", "findings": [], "files": files}).files
+    if fail_on:
+        result.fail_on = Severity.parse(fail_on)
+    _emit_reports(result, targets, sarif_min_severity)
     sys.exit(1 if result.verdict == "fail" else 0)
 
 
@@ -415,34 +570,63 @@ def explain(rule_id):
 @click.option("-t", "--template", default="release", show_default=True, help="Template from `hardnut profiles`.")
 @click.option("--entry", default="app.py", show_default=True, help="The script to compile.")
 @click.option("--force", is_flag=True, help="Overwrite an existing hardnut.toml.")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path())
 def init(template, entry, force, path):
-    """Write a starter hardnut.toml (to PATH, a folder or file; default ./hardnut.toml)."""
+    """Write a starter hardnut.toml (to PATH, a folder or file; default ./hardnut.toml).
+
+    PATH ending in a slash, or an existing folder, gets a hardnut.toml inside. --entry is the script as
+    seen from the current folder; the profile stores it relative to its own folder."""
     from hardnut.profile import list_templates
 
     names = [n for n, _ in list_templates()]
     if template not in names:
         raise HardnutError(f"no template {template!r} (one of: {', '.join(names)})")
-    path = path or Path("hardnut.toml")
-    if path.is_dir():
+    raw = path or "hardnut.toml"
+    path = Path(raw)
+    if path.is_dir() or raw.endswith(("/", os.sep)):
         path = path / "hardnut.toml"
     if path.exists() and not force:
         raise HardnutError(f"{path} exists; use --force to overwrite it")
-    name = Path(entry).stem
-    text = STARTER.format(template=template, entry=entry, name=name)
+    text = STARTER.format(template=_toml_str(template), entry=_toml_str(_entry_for(entry, path.parent)),
+                          name=_toml_str(_safe_name(Path(entry.replace("\\", "/")).stem)))
     from hardnut.verify import write_atomic
 
     write_atomic(path, text)
     click.echo(f"wrote {path} (extends {template!r}); next: hardnut build -p {path}")
 
 
-STARTER = '''# hardnut build profile. Reference: the "Profile reference" section of hardnut's README.
+def _toml_str(text: str) -> str:
+    """A TOML basic string (JSON's string escapes are valid TOML: quotes, backslashes, controls)."""
+    return json.dumps(text)
+
+
+def _safe_name(stem: str) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip(".-+") or "app"
+    return name
+
+
+def _entry_for(entry: str, profile_dir: Path) -> str:
+    """--entry as the user typed it: a file that exists relative to the current folder is made
+    relative to the profile's folder, with '/' separators; anything else is kept as typed."""
+    typed = Path(entry)
+    if not typed.exists():
+        return entry
+    try:
+        rel = os.path.relpath(typed.absolute(), profile_dir.absolute())
+    except ValueError:  # another drive on Windows
+        return typed.absolute().as_posix()
+    return Path(rel).as_posix()
+
+
+STARTER = '''# hardnut build profile. Reference: docs/profile.md in hardnut's repository.
 [profile]
-extends = "{template}"
+extends = {template}
 
 [app]
-entry = "{entry}"
-name = "{name}"
+entry = {entry}
+name = {name}
 # mode = "standalone"        # or "onefile"
 # output_dir = "dist"
 # include_packages = []      # module names only

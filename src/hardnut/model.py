@@ -125,11 +125,17 @@ class FileRecord:
     size: int
     sha256: str
     format: str  # "elf", "pe", "macho", "onefile", "zip", "symlink", "data"
+    mode: Optional[str] = None  # permission bits in octal ("0755") of a file on disk; None inside a payload
+    link_target: Optional[str] = None  # what a symlink says
     signed: Optional[bool] = None  # PE/Mach-O only: carries a code signature
     signature: Optional[dict[str, Any]] = None  # {"type", "signer", "valid", ...} when signed
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256, "format": self.format}
+        if self.mode is not None:
+            out["mode"] = self.mode
+        if self.link_target is not None:
+            out["link_target"] = self.link_target
         if self.signed is not None:
             out["signed"] = self.signed
         if self.signature is not None:

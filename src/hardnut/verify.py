@@ -166,14 +166,25 @@ def baseline_document(findings: Iterable[Finding]) -> dict:
     return {"version": 1, "tool": "hardnut", "findings": sorted(entries.values(), key=lambda e: (e["rule"], e["path"]))}
 
 
+def _umask() -> int:
+    mask = os.umask(0o077)  # there is no way to read it without setting it
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file in the same folder, then a rename."""
+    """Write a whole file or nothing: a temporary file in the same folder, then a rename. The file gets
+    the permissions the umask gives a new file (0644 typically): what hardnut writes (profiles,
+    reports, SBOMs, manifests, baselines) holds no unmasked secret, and the temporary file is private
+    until it is complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -26,8 +28,16 @@ class ArtifactFile:
         return self.relpath.rsplit("/", 1)[-1]
 
     def record(self) -> FileRecord:
+        """Its manifest/report line; the permission bits are read now (only for files on disk: a
+        onefile payload entry's mode is whatever the extraction gave it)."""
         fmt = "onefile" if self.onefile_payload else self.kind
-        return FileRecord(self.relpath, self.size, self.sha256, fmt)
+        mode = None
+        if self.payload_of is None and self.kind not in ("symlink", "dir-symlink", "special"):
+            try:
+                mode = format(stat.S_IMODE(os.lstat(self.fs_path).st_mode), "04o")
+            except OSError:
+                mode = None
+        return FileRecord(self.relpath, self.size, self.sha256, fmt, mode, self.link_target)
 
 
 @dataclass

@@ -19,8 +19,11 @@ NOT_FOUND = Rule(
     "HN-BUILD-001", "import not found at build time", "build", Severity.MEDIUM,
     "The program's own code imports a module Nuitka could not find, so it is not in the artifact: the "
     "import fails at run time unless it is guarded. Imports from third-party packages are reported at "
-    "low (often optional), the standard library's platform-specific imports not at all, nor 'from x "
-    "import name' where name is an attribute of an included module.",
+    "low; not at all when the package guards them with try/except ImportError (read from its source when "
+    "that is on this machine, as at build time) or when the module is for another platform than the one "
+    "built for (psutil._psutil_windows on Linux). A guarded import in the program's own code is info. "
+    "The standard library's imports are not reported, nor 'from x import name' where name is an "
+    "attribute of an included module.",
 )
 EXCLUDED = Rule(
     "HN-BUILD-002", "imported module excluded from the build", "build", Severity.MEDIUM,
@@ -171,9 +174,61 @@ def _nofollow(report: NuitkaReport, name: str) -> Optional[str]:
     return None
 
 
+# Name parts that mark a module as one platform's (psutil._psutil_windows, winreg, _scproxy...): on
+# another platform Nuitka cannot find it, and the package only imports it there.
+PLATFORM_TOKENS = {
+    "windows": {"windows", "win32", "win64", "winreg", "winapi", "msvcrt", "nt", "pywintypes", "pythoncom",
+                "win32api", "win32con", "win32file", "win32process", "wmi", "comtypes", "winrt"},
+    "darwin": {"osx", "darwin", "macos", "scproxy", "objc", "appkit", "cocoa", "corefoundation"},
+    "linux": {"linux"},
+    "bsd": {"bsd", "freebsd", "openbsd", "netbsd"},
+    "sunos": {"sunos", "solaris"},
+    "aix": {"aix"},
+}
+_OS_NAMES = {"linux": "linux", "windows": "windows", "darwin": "darwin", "freebsd": "bsd", "openbsd": "bsd",
+             "netbsd": "bsd", "sunos": "sunos", "aix": "aix"}
+
+
+def for_other_platform(name: str, os_name: str) -> bool:
+    """`name` names a module of another platform than the one built for (the report's os_name)."""
+    own = _OS_NAMES.get(os_name.strip().lower())
+    if own is None:
+        return False
+    tokens = {t for part in name.lower().split(".") for t in part.split("_") if t}
+    return any(tokens & words for platform, words in PLATFORM_TOKENS.items() if platform != own)
+
+
+class _Guards:
+    """Whether an importing module guards an import with try/except ImportError, read from its source
+    when that is on this machine (at build time it is); each file parsed once."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, object] = {}
+
+    def guarded(self, module: Module, usage) -> Optional[bool]:
+        from hardnut.nuitka.report_xml import local_source
+        from hardnut.source import guards
+
+        if not usage.line:
+            return None
+        if module.source_path not in self.trees:
+            path = local_source(module.source_path)
+            tree = None
+            if path is not None:
+                try:
+                    if path.stat().st_size <= guards.MAX_SOURCE_BYTES:
+                        tree = guards.parse(path.read_bytes())
+                except OSError:
+                    tree = None
+            self.trees[module.source_path] = tree
+        tree = self.trees[module.source_path]
+        return guards.guarded_import(tree, usage.line, usage.name) if tree is not None else None
+
+
 def _imports(report: NuitkaReport, where: str) -> list[Finding]:
-    missing: dict[str, list[tuple[Module, Optional[int]]]] = {}
+    missing: dict[str, list[tuple[Module, Optional[int], Severity]]] = {}
     excluded: dict[str, list[tuple[Module, Optional[int], str]]] = {}
+    guards = _Guards()
     for module in report.modules:
         severity = _importer_class(module)
         if severity is None:
@@ -184,18 +239,25 @@ def _imports(report: NuitkaReport, where: str) -> list[Finding]:
                     continue
                 if report.module(usage.name) is not None:
                     continue
-                missing.setdefault(usage.name, []).append((module, usage.line))
+                if for_other_platform(usage.name, report.os_name):
+                    continue
+                if guards.guarded(module, usage):
+                    if not module.is_user_code:
+                        continue  # a package's optional import: it handles the ImportError itself
+                    severity = Severity.INFO
+                missing.setdefault(usage.name, []).append((module, usage.line, severity))
             elif usage.finding == "excluded":
                 excluded.setdefault(usage.name, []).append((module, usage.line, usage.exclusion_reason or ""))
             elif report.module(usage.name) is None and (pattern := _nofollow(report, usage.name)):
                 excluded.setdefault(usage.name, []).append((module, usage.line, f"--nofollow-import-to={pattern}"))
     out = []
     for name, users in sorted(missing.items()):
-        severity = max(_importer_class(m) or Severity.LOW for m, _ in users)
-        first, line = users[0]
+        severity = max(sev for _, _, sev in users)
+        first, line, _ = users[0]
+        guarded = " (guarded by try/except ImportError)" if severity == Severity.INFO else ""
         out.append(rule_finding(
-            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _ in users)}{_at(line)} but was not "
-                              "found at build time", severity=severity, module=first.name))
+            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _, _ in users)}{_at(line)} but was not "
+                              f"found at build time{guarded}", severity=severity, module=first.name))
     for name, users in sorted(excluded.items()):
         severity = max(_importer_class(m) or Severity.LOW for m, _, _ in users)
         first, line, reason = users[0]

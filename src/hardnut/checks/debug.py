@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
+from hardnut.checks.walk import LIMIT
 from hardnut.inspect.elf import ElfFacts, StringHit
 from hardnut.inspect.macho import MachoFacts
 from hardnut.inspect.pe import PeFacts
@@ -93,8 +94,17 @@ DSYM_SHIPPED = Rule(
     ("https://developer.apple.com/documentation/xcode/building-your-app-to-include-debugging-information",),
 )
 
+DEBUG_FILE = Rule(
+    "HN-DBG-008", "separate debug file shipped", "debug", Severity.HIGH,
+    "A separate debug file ships with the artifact: an ELF that holds DWARF but no code, as `objcopy "
+    "--only-keep-debug` writes (.debug), or split DWARF (.dwo, .dwp). It carries the complete debug "
+    "information of the program it belongs to (source file names, types, build-host paths), which "
+    "stripping the program was meant to keep out, and is never needed at run time. Rated the same "
+    "whatever its name; hardening rules do not apply to it (it is not loadable code).",
+)
+
 RULES = [MAIN_DEBUG_INFO, MAIN_SYMBOLS, MAIN_BUILD_PATHS, MAIN_PDB_PATH, MAIN_RUNTIME_PATHS, BUNDLED_DEBUG_INFO,
-         BUNDLED_BUILD_PATHS, DEBUG_MAP, DSYM_SHIPPED]
+         BUNDLED_BUILD_PATHS, DEBUG_MAP, DSYM_SHIPPED, DEBUG_FILE]
 
 # Python installation prefix: what precedes /lib/python3.X (or lib64) in a path
 _PY_LIBDIR = re.compile(r"^(/.*?)/lib(?:64)?/python3\.\d+(?:/|$)")
@@ -111,6 +121,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for f, facts in binaries(ctx):
         path = f.relpath
         main = path in mains
+        if isinstance(facts, ElfFacts) and facts.dwarf_limit:
+            out.append(rule_finding(LIMIT, path, f"{path}: DWARF not read: {facts.dwarf_limit}"))
         debug_secs = facts.debug_sections
         if isinstance(facts, MachoFacts):
             out.extend(_debug_map(path, facts, main))
@@ -119,6 +131,12 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
         pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
         paths = _paths(facts)
+        if isinstance(facts, ElfFacts) and facts.debug_only:
+            out.append(rule_finding(DEBUG_FILE, path, f"{path} is a separate debug file: {_dwarf(facts)}",
+                                    fingerprint=stable_fingerprint(DEBUG_FILE, path)))
+            if paths:
+                out.append(_paths_finding(BUNDLED_BUILD_PATHS, path, paths, facts))
+            continue
         if main:
             if debug_secs:
                 out.append(rule_finding(MAIN_DEBUG_INFO, path, f"{path} carries debug information: {_dwarf(facts)}",
@@ -185,6 +203,9 @@ def _dsyms(ctx: CheckContext) -> list[Finding]:
 def _dwarf(facts: ElfFacts | PeFacts) -> str:
     secs = facts.debug_sections
     text = f"DWARF ({len(secs)} section{'s' if len(secs) != 1 else ''}: {examples(secs)})"
+    error = getattr(facts, "dwarf_error", None)
+    if error:
+        text += f" that could not be read ({error}), so build-host paths in it were not checked"
     units = getattr(facts, "dwarf_units", ())
     names = [u.name for u in units if u.name]
     if names:

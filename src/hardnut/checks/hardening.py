@@ -1,5 +1,6 @@
-"""Hardening rules: exploit mitigations of every ELF and PE file, following checksec's definitions for ELF
-and BinSkim's rules for PE (their ids are cited in each rule).
+"""Hardening rules: exploit mitigations of every ELF and PE file, with checksec's definitions for ELF and
+BinSkim's rules for PE (their ids are cited in each rule, and where hardnut judges differently the rule's
+explanation says how).
 
 Severities depend on who can fix the file. The main program (checks.dependency.main_programs) is built by
 this release, so a missing mitigation there is high or medium. Bundled third-party files are reported one
@@ -99,30 +100,41 @@ ELF_RWX_SEGMENT = Rule(
 PE_NO_ASLR = Rule(
     "HN-PE-001", "no ASLR (DYNAMIC_BASE)", "hardening", Severity.HIGH,
     "IMAGE_DLLCHARACTERISTICS_DYNAMIC_BASE is not set, or the image has no base relocations (stripped or "
-    "empty .reloc), so Windows loads it at its preferred address (BinSkim BA2009 "
-    "EnableAddressSpaceLayoutRandomization). Link with /DYNAMICBASE (MinGW: the default since binutils 2.36; "
+    "empty .reloc), so Windows loads it at its preferred address. Corresponds to BinSkim BA2009 "
+    "EnableAddressSpaceLayoutRandomization, which checks DYNAMIC_BASE and the RELOCS_STRIPPED flag; hardnut "
+    "also fails an image with no base relocation directory at all (it cannot be rebased either), which "
+    "BinSkim checks only for Windows CE. Link with /DYNAMICBASE (MinGW: the default since binutils 2.36; "
     "never --disable-dynamicbase). High for the main program, medium for bundled files.",
     (BINSKIM,),
 )
 PE_NO_HIGH_ENTROPY_VA = Rule(
     "HN-PE-002", "no high-entropy ASLR", "hardening", Severity.MEDIUM,
-    "A 64-bit image without IMAGE_DLLCHARACTERISTICS_HIGH_ENTROPY_VA (BinSkim BA2015 "
-    "EnableHighEntropyVirtualAddresses) only gets 32-bit-era ASLR entropy. Link with /HIGHENTROPYVA "
+    "A 64-bit image with DYNAMIC_BASE but without IMAGE_DLLCHARACTERISTICS_HIGH_ENTROPY_VA only gets "
+    "32-bit-era ASLR entropy. Corresponds to BinSkim BA2015 EnableHighEntropyVirtualAddresses, with two "
+    "deliberate differences: BinSkim judges only executables (the process's entropy follows the .exe) and "
+    "also requires LARGEADDRESSAWARE; hardnut reports DLLs too (one step lower, as bundled files) and does "
+    "not report an image without DYNAMIC_BASE twice (HN-PE-001 covers it). Link with /HIGHENTROPYVA "
     "(MinGW: --high-entropy-va). Medium for the main program, low for bundled files.",
     (BINSKIM,),
 )
 PE_NO_NX = Rule(
     "HN-PE-003", "no DEP (NX_COMPAT)", "hardening", Severity.HIGH,
-    "IMAGE_DLLCHARACTERISTICS_NX_COMPAT is not set (BinSkim BA2016 MarkImageAsNXCompatible). Windows decides "
-    "DEP for the whole process from the executable's flag, so an executable without it runs with "
-    "executable data pages: high. In a DLL the flag has no run-time effect and is reported low.",
+    "IMAGE_DLLCHARACTERISTICS_NX_COMPAT is not set. Windows decides DEP for the whole process from the "
+    "executable's flag, so an executable without it runs with executable data pages: high. In a DLL the "
+    "flag has no run-time effect and is reported low. Corresponds to BinSkim BA2016 "
+    "MarkImageAsNXCompatible, which fails every 32-bit image alike and skips 64-bit images (64-bit "
+    "processes always run with DEP); hardnut reports 64-bit images too, because the flag still documents "
+    "how the image was linked.",
     (BINSKIM,),
 )
 PE_NO_CFG = Rule(
     "HN-PE-004", "no Control Flow Guard", "hardening", Severity.LOW,
-    "IMAGE_DLLCHARACTERISTICS_GUARD_CF is not set (BinSkim BA2008 EnableControlFlowGuard): indirect calls are "
-    "not checked against valid targets. Needs MSVC or clang with /guard:cf (MinGW's GNU toolchain cannot "
-    "produce it), so it is low for the main program and info for bundled files.",
+    "Control Flow Guard is not in effect (BinSkim BA2008 EnableControlFlowGuard, same test): "
+    "IMAGE_DLLCHARACTERISTICS_GUARD_CF is not set, or it is set but the load configuration lacks what makes "
+    "CFG work (a CFG check-function pointer, a guard function table, and GuardFlags with CF_INSTRUMENTED "
+    "and CF_FUNCTION_TABLE_PRESENT) — a header bit alone protects nothing. Indirect calls are not checked "
+    "against valid targets. Needs MSVC or clang with /guard:cf on compiler and linker (MinGW's GNU "
+    "toolchain cannot produce it), so it is low for the main program and info for bundled files.",
     (BINSKIM,),
 )
 PE_WX_SECTION = Rule(
@@ -260,8 +272,8 @@ def _f(rule: Rule, path: str, message: str, main: bool, severity: Optional[Sever
 def check_elf(path: str, facts: ElfFacts, main: bool) -> list[Finding]:
     """Hardening findings for one ELF file (pure: facts in, findings out)."""
     out: list[Finding] = []
-    if facts.elf_type not in ("ET_EXEC", "ET_DYN"):
-        return out  # objects and core files are leftovers, not loadable code
+    if facts.elf_type not in ("ET_EXEC", "ET_DYN") or facts.debug_only:
+        return out  # objects, core files and separate debug files are leftovers, not loadable code
     if not facts.has_relro:
         out.append(_f(ELF_NO_RELRO, path, "no RELRO (no PT_GNU_RELRO segment)", main))
     elif not facts.bind_now:
@@ -329,6 +341,9 @@ def check_pe(path: str, facts: PeFacts, main: bool) -> list[Finding]:
         out.append(_f(PE_NO_NX, path, "NX_COMPAT is not set (no DEP)", main, sev))
     if not facts.guard_cf:
         out.append(_f(PE_NO_CFG, path, "GUARD_CF is not set (no Control Flow Guard)", main))
+    elif not facts.cfg_instrumented:
+        out.append(_f(PE_NO_CFG, path, "GUARD_CF is set, but the load configuration has no CFG check function, "
+                                       "function table or instrumented guard flags: CFG is not in effect", main))
     if facts.wx_sections:
         out.append(_f(PE_WX_SECTION, path, f"writable and executable section(s): {examples(facts.wx_sections)}", main))
     if main and not facts.has_signature:

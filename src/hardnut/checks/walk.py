@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from hardnut.checks.base import CheckContext
+from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.model import Finding, Rule, Severity
 
 SYMLINK = Rule(
@@ -48,8 +48,24 @@ TOOL_ERROR = Rule(
     "check name (never with the artifact's secrets).",
 )
 
-RULES = [SYMLINK, SPECIAL_FILE, UNREADABLE, LIMIT, NON_UTF8, TOOL_ERROR]
+NOTHING = Rule(
+    "HN-WALK-006", "nothing to release", "leftover", Severity.CRITICAL,
+    "The target holds no file at all, or the program the build produced (app.name from the profile, or "
+    "the executable recorded in the manifest) is not in it. An artifact download that produced nothing, "
+    "or a dist folder copied without its program, would otherwise pass every other rule.",
+)
+
+RULES = [SYMLINK, SPECIAL_FILE, UNREADABLE, LIMIT, NON_UTF8, TOOL_ERROR, NOTHING]
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    return list(ctx.artifact.problems)
+    out = list(ctx.artifact.problems)
+    art = ctx.artifact
+    if not art.files:
+        out.append(rule_finding(NOTHING, ".", "the target is empty: there is nothing to verify or release"))
+        return out
+    present = {f.relpath for f in art.files}
+    for main in sorted(art.main_programs - present):
+        if not any(f.rule == LIMIT.id for f in art.problems):  # not listed because a limit stopped the walk
+            out.append(rule_finding(NOTHING, main, f"the program {main} is not in the target"))
+    return out

@@ -42,6 +42,10 @@ _MAX_SYMBOLS = 500_000
 _MAX_VERNEED = 1_000
 _MAX_VERNAUX = 1_000
 _MAX_DEBUG_SECTION = 256 * 1024**2  # (decompressed) bytes of one debug section we let pyelftools load
+_MAX_DEBUG_TOTAL = 256 * 1024**2  # decompressed bytes of all debug sections of one file together
+_MAX_DEBUG_RATIO = 200  # decompressed / compressed bytes of one file's debug sections (judged past 16 MiB)
+_DEBUG_RATIO_FLOOR = 16 * 1024**2
+ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD = 1, 2
 _MAX_PATH_HITS = 32  # distinct build paths kept per file
 _MAX_PATH_COUNT = 100_000  # matches counted before the scan stops
 
@@ -69,6 +73,7 @@ GLIBC_CHK_FUNCTIONS = frozenset(
     """.split()
 )
 _FORTIFIABLE = {chk[2:-4]: chk for chk in GLIBC_CHK_FUNCTIONS}
+SHF_EXECINSTR = 0x4
 CANARY_SYMBOLS = ("__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local", "__intel_security_cookie")
 
 
@@ -136,6 +141,10 @@ class ElfFacts:
     build_path_count: int  # all matches counted
     scanned_bytes: int
     scan_truncated: bool  # the file is larger than the bytes scanned
+    # a separate debug file: DWARF, but no code with contents (objcopy --only-keep-debug leaves .text as
+    # NOBITS; split-DWARF .dwo/.dwp files have no code sections at all). Not loadable code.
+    debug_only: bool = False
+    dwarf_limit: Optional[str] = None  # DWARF not read because a decompression bound was hit
 
     @property
     def stripped(self) -> bool:
@@ -371,8 +380,10 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         clock.tick(i)
         seg = elf.get_segment(i)
         ptype = seg["p_type"]
-        if ptype == "PT_INTERP":
-            interpreter = _s(seg.get_interp_name())
+        if ptype == "PT_INTERP":  # raw bytes, decoded leniently: one odd byte must not make the file unreadable
+            start, length = int(seg["p_offset"]), min(int(seg["p_filesz"]), 4096)
+            raw = mm[start:start + length] if 0 <= start < size else b""
+            interpreter = _s(raw.split(b"\0", 1)[0])
         elif ptype == "PT_GNU_RELRO":
             has_relro = True
         elif ptype == "PT_GNU_STACK":
@@ -465,7 +476,9 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
             if strtab is None or strtab["sh_type"] != "SHT_STRTAB" or strtab["sh_size"] > _MAX_DEBUG_SECTION:
                 continue
             data = strtab.data()
-            canary |= {n for n in CANARY_SYMBOLS if b"\0" + n.encode() + b"\0" in data}
+            # .symtab names of imported symbols carry their version: "__stack_chk_fail@GLIBC_2.4"
+            canary |= {n for n in CANARY_SYMBOLS
+                       if b"\0" + n.encode() + b"\0" in data or b"\0" + n.encode() + b"@" in data}
     fortified = sorted(n for n in imports if n in GLIBC_CHK_FUNCTIONS)
     fortifiable = sorted(n for n in imports if n in _FORTIFIABLE)
 
@@ -487,9 +500,12 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     units: list[DwarfUnit] = []
     more_units = False
     dwarf_error: Optional[str] = None
+    dwarf_limit: Optional[str] = None
     if debug_secs and max_cus > 0:
         try:
             units, more_units = _read_units(elf, mm, debug_secs, max_cus, clock)
+        except _DebugLimit as exc:
+            dwarf_limit = str(exc)
         except BinaryLimitError:
             raise
         except Exception as exc:  # noqa: BLE001 - pyelftools' DWARF errors are many and untyped
@@ -502,6 +518,9 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     etype = hdr["e_type"]
     elf_type = etype if isinstance(etype, str) else str(etype)
     is_pie = elf_type == "ET_DYN" and (interpreter is not None or bool(flags_1 & DF_1_PIE))
+    has_code = any(sec["sh_flags"] & SHF_EXECINSTR and sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] > 0
+                   for sec in sections)
+    debug_only = bool(debug_secs) and not has_code
     return ElfFacts(
         size=size,
         elf_class=elf.elfclass,
@@ -510,7 +529,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         elf_type=elf_type,
         interpreter=interpreter,
         is_pie=is_pie,
-        is_executable=elf_type == "ET_EXEC" or is_pie,
+        is_executable=(elf_type == "ET_EXEC" or is_pie) and not debug_only,
         has_dynamic=dynamic is not None,
         needed=tuple(needed),
         rpath=tuple(rpath),
@@ -538,6 +557,8 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         build_path_count=count,
         scanned_bytes=end,
         scan_truncated=end < size,
+        debug_only=debug_only,
+        dwarf_limit=dwarf_limit,
     )
 
 
@@ -591,29 +612,105 @@ def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optiona
     return names, undefined
 
 
-def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, clock: _Clock) -> tuple[list[DwarfUnit], bool]:
-    """Top DIEs of the first `max_cus` compilation units. Refuses sections whose (decompressed) size is
-    implausible before pyelftools loads them into memory."""
-    names = {sec.name for sec in debug_secs}
-    if ".debug_info" not in names and ".zdebug_info" not in names:
-        return [], False
+class _DebugLimit(Exception):
+    """Decompressing the debug sections would pass a bound: DWARF is not read (a finding says so)."""
+
+
+def _decompress_sections(elf: Any, mm: mmap.mmap, debug_secs: list[Any]) -> dict[str, bytes]:
+    """Every debug section's contents, decompressed here with bounds (zlib and zstd SHF_COMPRESSED
+    sections, GNU .zdebug): each section at most _MAX_DEBUG_SECTION, all together at most
+    _MAX_DEBUG_TOTAL, and past 16 MiB at most _MAX_DEBUG_RATIO times their compressed size. Raises
+    _DebugLimit when a bound is hit, ValueError for an unknown or broken compression."""
+    out: dict[str, bytes] = {}
+    total = compressed_total = 0
+    chdr_size = 12 if elf.elfclass == 32 else 24
     for sec in debug_secs:
-        if sec.compressed:  # SHF_COMPRESSED: pyelftools decompresses at most the declared size
-            if sec.data_size > _MAX_DEBUG_SECTION:
-                raise ValueError(f"{sec.name}: declared decompressed size {sec.data_size} too large")
-        elif sec.name.startswith(".zdebug_"):  # GNU .zdebug: check the real decompressed size, bounded
-            raw = mm[sec["sh_offset"]:sec["sh_offset"] + sec["sh_size"]]
+        off, raw_size = int(sec["sh_offset"]), int(sec["sh_size"])
+        budget = min(_MAX_DEBUG_SECTION, _MAX_DEBUG_TOTAL - total)
+        if sec["sh_flags"] & 0x800:  # SHF_COMPRESSED: an Elf_Chdr, then the stream
+            hdr = mm[off:off + chdr_size]
+            if len(hdr) < chdr_size:
+                raise ValueError(f"{sec.name}: truncated compression header")
+            order = "little" if elf.little_endian else "big"
+            kind = int.from_bytes(hdr[0:4], order)
+            declared = int.from_bytes(hdr[4:8] if elf.elfclass == 32 else hdr[8:16], order)
+            if declared > budget:
+                raise _DebugLimit(f"{sec.name} declares {declared} bytes decompressed (bounds: "
+                                  f"{_MAX_DEBUG_SECTION} per section, {_MAX_DEBUG_TOTAL} per file)")
+            stream = mm[off + chdr_size:off + raw_size]
+            if kind == ELFCOMPRESS_ZLIB:
+                dec = zlib.decompressobj()
+                data = dec.decompress(stream, declared + 1)
+            elif kind == ELFCOMPRESS_ZSTD:
+                import zstandard
+
+                try:
+                    reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+                    data = reader.read(declared + 1)
+                except zstandard.ZstdError as exc:
+                    raise ValueError(f"{sec.name}: zstd: {exc}") from None
+            else:
+                raise ValueError(f"{sec.name}: unknown compression type {kind}")
+            if len(data) != declared:
+                raise ValueError(f"{sec.name}: decompressed to {len(data)} bytes, header says {declared}")
+        elif sec.name.startswith(".zdebug_"):  # GNU: "ZLIB", 8-byte big-endian size, zlib stream
+            raw = mm[off:off + raw_size]
             if raw[:4] != b"ZLIB":
                 raise ValueError(f"{sec.name}: unknown compression")
             dec = zlib.decompressobj()
-            out = dec.decompress(raw[12:], _MAX_DEBUG_SECTION + 1)
-            if len(out) > _MAX_DEBUG_SECTION or dec.unconsumed_tail:
-                raise ValueError(f"{sec.name}: decompresses to more than {_MAX_DEBUG_SECTION} bytes")
-        elif sec["sh_size"] > _MAX_DEBUG_SECTION:
-            raise ValueError(f"{sec.name}: {sec['sh_size']} bytes, too large to read")
-    fast = _top_dies(mm, debug_secs, elf.little_endian, max_cus)
-    if fast is not None:
-        return fast
+            data = dec.decompress(raw[12:], budget + 1)
+            if len(data) > budget or dec.unconsumed_tail:
+                raise _DebugLimit(f"{sec.name} decompresses to more than {budget} bytes (bounds: "
+                                  f"{_MAX_DEBUG_SECTION} per section, {_MAX_DEBUG_TOTAL} per file)")
+        else:
+            if raw_size > budget:
+                raise _DebugLimit(f"{sec.name}: {raw_size} bytes, over the {budget} bytes left to read")
+            data = bytes(mm[off:off + raw_size])
+        total += len(data)
+        compressed_total += raw_size
+        if total > _DEBUG_RATIO_FLOOR and total > _MAX_DEBUG_RATIO * max(1, compressed_total):
+            raise _DebugLimit(f"debug sections decompress to {total} bytes from {compressed_total} "
+                              f"(more than {_MAX_DEBUG_RATIO} times: a decompression bomb)")
+        out[sec.name] = data
+    return out
+
+
+def _read_units(elf: Any, mm: mmap.mmap, debug_secs: list[Any], max_cus: int, clock: _Clock) -> tuple[list[DwarfUnit], bool]:
+    """Top DIEs of the first `max_cus` compilation units. The debug sections are decompressed here,
+    bounded (see _decompress_sections), and handed to pyelftools as they are."""
+    from io import BytesIO
+
+    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor
+
+    names = {sec.name for sec in debug_secs}
+    if ".debug_info" not in names and ".zdebug_info" not in names:
+        return [], False
+    sizes = [int(sec["sh_size"]) for sec in debug_secs]
+    if max(sizes) <= _MAX_DEBUG_SECTION and sum(sizes) <= _MAX_DEBUG_TOTAL:  # else _decompress_sections says why
+        fast = _top_dies(mm, debug_secs, elf.little_endian, max_cus)  # None: compressed or unusual DWARF
+        if fast is not None:
+            return fast
+    contents = _decompress_sections(elf, mm, debug_secs)
+
+    def read_section(section: Any, relocate: bool) -> Any:  # noqa: ARG001 - pyelftools' signature
+        data = contents.get(section.name)
+        if data is None:
+            data = b""
+        return DebugSectionDescriptor(stream=BytesIO(data), name=section.name, global_offset=section["sh_offset"],
+                                      size=len(data), address=section["sh_addr"])
+
+    by_name = elf.get_section_by_name
+
+    def section_by_name(name: str) -> Any:  # GNU .zdebug: small sections stay uncompressed as .debug_*
+        found = by_name(name)
+        if found is None and name.startswith(".zdebug_"):
+            found = by_name(".debug_" + name[len(".zdebug_"):])
+        return found
+
+    # this instance only: pyelftools reads our bounded, already decompressed contents
+    elf._read_dwarf_section = read_section
+    elf._decompress_dwarf_section = lambda descriptor: descriptor
+    elf.get_section_by_name = section_by_name
     dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False, follow_links=False)
     units: list[DwarfUnit] = []
     more = False

@@ -8,9 +8,10 @@ ELF, for each DT_NEEDED of a file:
   2. the dist root (Nuitka puts libraries beside the main program, whose RPATH is $ORIGIN);
   3. the system allowlist (policy/linux-system-libs.json);
   4. verify.allow_external (exact names or fnmatch patterns).
-PE, for each import and delay import (case-insensitive, as Windows is):
-  1. the importing file's folder; 2. the dist root; 3. policy/windows-system-dlls.json;
-  4. verify.allow_external.
+PE, for each import and delay import (case-insensitive, as Windows is; a name without an extension
+means '.dll', as for the loader):
+  1. the importing file's folder; 2. the dist root; 3. policy/windows-system-dlls.json (KnownDLLs, API
+  sets, and the DLLs every Windows 10 and 11 ships); 4. verify.allow_external.
 Mach-O (one node per architecture slice; a provider must have a slice of the same architecture), for each
 LC_LOAD_DYLIB / LC_LOAD_WEAK_DYLIB / LC_REEXPORT_DYLIB install name, as dyld(1) does:
   @loader_path/x     the importing file's folder;
@@ -279,7 +280,8 @@ def resolve(
     for i, dep in enumerate(out):
         if dep.status == MISSING:
             fmt = fmt_of[dep.importer]
-            name = posixpath.basename(dep.library) if fmt == "macho" else dep.library
+            name = (posixpath.basename(dep.library) if fmt == "macho"
+                    else loader_name(dep.library) if fmt == "pe" else dep.library)
             others = [p for p in index.anywhere(name, fmt) if p not in dep.mismatched]
             if others:
                 out[i] = replace(dep, elsewhere=tuple(others[:5]))
@@ -322,8 +324,24 @@ def _resolve_elf(node: Node, lib: str, group: str, local: str, index: _Index, po
     return Dependency(node.relpath, lib, MISSING, None, "", False, tuple(dict.fromkeys(rejected)), tuple(searched))
 
 
+def loader_name(lib: str) -> str:
+    """The file name the Windows loader looks for: a name without an extension gets '.dll' (a trailing
+    dot means "no extension" and is dropped), as LoadLibrary documents."""
+    base = lib.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.endswith("."):
+        return lib[:-1]
+    return lib if "." in base else lib + ".dll"
+
+
 def _resolve_pe(node: Node, lib: str, delay: bool, group: str, local: str, index: _Index,
                 policy: SystemPolicy, allow: Sequence[str]) -> Dependency:
+    shown, lib = lib, loader_name(lib)
+    dep = _resolve_pe_name(node, lib, delay, group, local, index, policy, allow)
+    return dep if shown == lib else replace(dep, library=shown)
+
+
+def _resolve_pe_name(node: Node, lib: str, delay: bool, group: str, local: str, index: _Index,
+                     policy: SystemPolicy, allow: Sequence[str]) -> Dependency:
     rejected: list[str] = []
     folder = posixpath.dirname(local)
     searched = ["importer folder"] if folder else []

@@ -32,6 +32,7 @@ DYNAMIC_BASE = 0x0040
 FORCE_INTEGRITY = 0x0080
 NX_COMPAT = 0x0100
 NO_SEH = 0x0400
+_GUARD_CF_CHECKS = 0x0100 | 0x0400  # IMAGE_GUARD_CF_INSTRUMENTED | IMAGE_GUARD_CF_FUNCTION_TABLE_PRESENT
 GUARD_CF = 0x4000
 # IMAGE_FILE_* (COFF characteristics)
 RELOCS_STRIPPED = 0x0001
@@ -95,6 +96,10 @@ class PeFacts:
     scanned_bytes: int
     scan_truncated: bool
     warnings: int  # pefile's count of structural warnings (damaged tables...)
+    # Control Flow Guard in effect (BinSkim BA2008): GUARD_CF set, and a load configuration large enough
+    # for the CFG fields whose check-function pointer and function table are set and whose GuardFlags
+    # say CF_INSTRUMENTED and CF_FUNCTION_TABLE_PRESENT
+    cfg_instrumented: bool = False
 
     @property
     def is_executable(self) -> bool:
@@ -198,9 +203,16 @@ def _facts(pe: Any, mm: mmap.mmap, size: int, max_scan_bytes: int, deadline: flo
                               raw.decode("utf-8", "backslashreplace")))
 
     guard_flags: Optional[int] = None
+    cfg_instrumented = False
     load_config = getattr(pe, "DIRECTORY_ENTRY_LOAD_CONFIG", None)
     if load_config is not None and hasattr(load_config.struct, "GuardFlags"):
-        guard_flags = int(load_config.struct.GuardFlags)
+        lc = load_config.struct
+        guard_flags = int(lc.GuardFlags)
+        minimum = 0x90 if oh.Magic == 0x20B else 0x5C  # the load config size that holds the CFG fields
+        cfg_instrumented = (bool(int(oh.DllCharacteristics) & GUARD_CF) and int(getattr(lc, "Size", 0)) >= minimum
+                            and bool(getattr(lc, "GuardCFCheckFunctionPointer", 0))
+                            and bool(getattr(lc, "GuardCFFunctionTable", 0))
+                            and guard_flags & _GUARD_CF_CHECKS == _GUARD_CF_CHECKS)
 
     sec_off, sec_size = _dir(_DIR_SECURITY)  # the security directory holds a file offset, not an RVA
     if sec_off and sec_size and sec_off + sec_size > size:
@@ -247,6 +259,7 @@ def _facts(pe: Any, mm: mmap.mmap, size: int, max_scan_bytes: int, deadline: flo
         scanned_bytes=end,
         scan_truncated=end < size,
         warnings=len(pe.get_warnings()),
+        cfg_instrumented=cfg_instrumented,
     )
 
 

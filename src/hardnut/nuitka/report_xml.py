@@ -74,6 +74,29 @@ class Module:
         return self.usage == "root_module" or not (self.is_stdlib or self.is_third_party)
 
 
+def local_source(source_path: str) -> Optional[Path]:
+    """Where a report's module source_path is on this machine, when it is: Nuitka writes paths with
+    ${sys.prefix}, ${sys.real_prefix} (and ${sys.base_prefix}) and ${cwd} placeholders, expanded here with
+    this interpreter's values and the current folder. None when the result is not a regular file."""
+    import os
+    import sys
+
+    values = {"${sys.prefix}": sys.prefix, "${sys.real_prefix}": getattr(sys, "real_prefix", sys.base_prefix),
+              "${sys.base_prefix}": sys.base_prefix, "${cwd}": os.getcwd()}
+    path = source_path
+    for key, value in values.items():
+        if path.startswith(key):
+            path = value + path[len(key):]
+            break
+    if not path or "${" in path:
+        return None
+    candidate = Path(path)
+    try:
+        return candidate if candidate.is_file() else None
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class IncludedFile:
     """An `included_<kind>` entry: extension modules, DLLs, executables the dist received."""

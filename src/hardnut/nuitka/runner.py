@@ -76,8 +76,11 @@ def run_streaming(
     on_line: Optional[Callable[[str], None]] = None,
     tail_lines: int = 30,
     what: str = "Nuitka",
+    on_tick: Optional[Callable[[float], None]] = None,
+    tick: float = 15.0,
 ) -> RunResult:
     """Run argv (no shell), stream merged output lines to `on_line`, enforce `timeout` on the tree.
+    While it runs, `on_tick(seconds elapsed)` is called every `tick` seconds (a heartbeat).
 
     Raises BuildFailed on timeout or interruption, with the last lines of output."""
     tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
@@ -88,13 +91,29 @@ def run_streaming(
             if hasattr(signal, name):
                 previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _on_terminate)
     try:
-        return _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start)
+        return _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick, tick)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start) -> RunResult:
+def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: float) -> None:
+    """proc.wait(timeout) with a call to on_tick every `tick` seconds."""
+    deadline = start + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            proc.wait(timeout=min(remaining, tick) if on_tick else remaining)
+            return
+        except subprocess.TimeoutExpired:
+            if on_tick is None or time.monotonic() >= deadline:
+                raise
+            on_tick(time.monotonic() - start)
+
+
+def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick=None, tick=15.0) -> RunResult:
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -114,7 +133,7 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start) -> 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        proc.wait(timeout=timeout)
+        _wait(proc, timeout, start, on_tick, tick)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         reader.join(timeout=5)

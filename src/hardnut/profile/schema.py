@@ -1,7 +1,7 @@
 """The profile's keys, their types and defaults: the single table the loader validates against.
 
-Kept as data so the README's profile reference and the validator cannot drift apart
-(tests/test_profile.py checks every key here is documented in README.md).
+Kept as data so the profile reference (docs/profile.md) and the validator cannot drift apart
+(tests/test_profile.py checks every key here is documented there).
 """
 
 from __future__ import annotations

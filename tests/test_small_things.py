@@ -1,0 +1,91 @@
+"""Small things a user trips over: `hardnut init` writes valid TOML where the user meant it, written
+files follow the umask, NO_COLOR="" keeps colour, the build shows a heartbeat, the benchmark's --dist."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, hardnut_cli
+
+
+def test_init_escapes_windows_paths_and_quotes(tmp_path):
+    res = hardnut_cli("init", "--entry", "src\\app.py", str(tmp_path / "a.toml"))
+    assert res.returncode == 0, res.stderr
+    assert tomllib.loads((tmp_path / "a.toml").read_text())["app"]["entry"] == "src\\app.py"
+    res = hardnut_cli("init", "--entry", 'my "tool".py', str(tmp_path / "b.toml"))
+    assert res.returncode == 0, res.stderr
+    app = tomllib.loads((tmp_path / "b.toml").read_text())["app"]
+    assert app["entry"] == 'my "tool".py' and app["name"] == "my__tool_"
+
+
+def test_init_folder_with_trailing_slash_and_entry_relative_to_cwd(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print(1)\n")
+    res = hardnut_cli("init", "--entry", "src/app.py", "newproj/", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    written = tmp_path / "newproj" / "hardnut.toml"
+    assert written.is_file()
+    assert tomllib.loads(written.read_text())["app"]["entry"] == "../src/app.py"
+    res = hardnut_cli("build", "--dry-run", "-p", str(written), cwd=tmp_path)  # the entry resolves
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX umask")
+def test_written_files_follow_the_umask(tmp_path):
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "a.txt").write_text("x\n")
+    script = ("import os, sys; os.umask(0o022); from hardnut.cli import main; sys.argv = ['hardnut'] + sys.argv[1:]; "
+              "main()")
+    for args, out in ((["verify", str(art), "--format", "json", "-o", str(tmp_path / "r.json")], tmp_path / "r.json"),
+                      (["init", str(tmp_path / "p.toml")], tmp_path / "p.toml")):
+        subprocess.run([sys.executable, "-c", script, *args], capture_output=True, timeout=120)
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644, args
+
+
+def test_empty_no_color_keeps_colour(monkeypatch):
+    from hardnut.cli import use_color
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("NO_COLOR", "")
+    assert use_color(Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(Tty())
+
+
+def test_long_child_gets_a_heartbeat(tmp_path):
+    from hardnut.build import progress
+    from hardnut.nuitka.runner import run_streaming
+
+    ticks: list[float] = []
+    res = run_streaming([sys.executable, "-c", "import time; time.sleep(1.6)"], env=os.environ, cwd=tmp_path,
+                        timeout=60, on_tick=ticks.append, tick=0.4)
+    assert res.returncode == 0 and len(ticks) >= 2 and ticks == sorted(ticks)
+    build = tmp_path / "app.build"
+    build.mkdir()
+    assert progress(tmp_path) == ""
+    for i in range(4):
+        (build / f"module.m{i}.c").write_text("int x;\n")
+    assert progress(tmp_path) == "4 C files generated"
+    (build / "module.m0.o").write_bytes(b"")
+    assert progress(tmp_path) == "1 of 4 C files compiled"
+
+
+def test_bench_verify_takes_several_dists():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_verify", REPO / "scripts" / "bench_verify.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_args(["--dist", "A", "B", "--dist", "C"]).dist == [Path("A"), Path("B"), Path("C")]
