@@ -88,6 +88,8 @@ def report(target: Path) -> dict:
     doc = document(verify_target(target, VerifyOptions()))
     doc.pop("tool", None)
     doc.pop("target", None)
+    for f in doc.get("files", ()):
+        f.pop("mode", None)  # what the unpacking machine's umask made of the file, not a result
     return doc
 
 

@@ -167,20 +167,17 @@ def _own_code_digest() -> str:
 
 
 def result_document(result: Any) -> dict[str, Any]:
-    """A VerifyResult as JSON data that `result_from_document` turns back into an equal VerifyResult."""
-    return {"target": result.target, "fail_on": int(result.fail_on), "suppressed": result.suppressed,
-            "facts": result.facts, "command": result.command,
-            "findings": [{**asdict(f), "severity": int(f.severity)} for f in result.findings],
-            "files": [asdict(r) for r in result.files]}
+    """A VerifyResult as JSON data that `result_from_document` turns back into an equal VerifyResult: the
+    JSON report itself (one serialisation of results in hardnut: hardnut.report.json_format)."""
+    from hardnut.report.json_format import document
+
+    return document(result)
 
 
 def result_from_document(doc: dict[str, Any]) -> Any:
-    from hardnut.model import FileRecord, Finding, Severity, VerifyResult
+    from hardnut.report.json_format import parse
 
-    return VerifyResult(target=doc["target"], fail_on=Severity(doc["fail_on"]),
-                        findings=[Finding(**{**f, "severity": Severity(f["severity"])}) for f in doc["findings"]],
-                        files=[FileRecord(**r) for r in doc["files"]], suppressed=doc["suppressed"],
-                        facts=doc["facts"], command=doc["command"])
+    return parse(doc, command=str(doc.get("command") or "verify"))
 
 
 def cache_key(inputs: dict[str, Any]) -> str:

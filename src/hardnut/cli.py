@@ -415,7 +415,7 @@ def report(result_file, fail_on, fmt, output, sarif_min_severity):
 # ----------------------------------------------------------------------------------------------- audit
 
 
-@cli.command()
+@cli.command(cls=ReportCommand)
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="Profile (a file or a template name) for [audit] db/offline/ignore and verify.fail_on.")
@@ -424,25 +424,24 @@ def report(result_file, fail_on, fmt, output, sarif_min_severity):
                    "Without it the OSV API is queried.")
 @click.option("--offline", is_flag=True, help="Never touch the network (needs --db or [audit] db).")
 @report_options
-def audit(target, profile_path, db_paths, offline, fail_on, fmt, output):
+def audit(target, profile_path, db_paths, offline, fail_on, fmt, output, sarif_min_severity):
     """Known vulnerabilities in what TARGET ships: a dist folder, a onefile binary or a hardnut SBOM
     (<name>.cdx.json). Bundled distributions, the Nuitka that built it, the CPython branch.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read
     or no usable advisory database is available."""
     from hardnut.audit.command import audit_result
-    from hardnut.checks import all_rules
     from hardnut.model import Severity
     from hardnut.profile import default_profile
-    from hardnut.report import renderer
 
+    targets = _report_targets(fmt, output)
     profile = _profile(profile_path, require_entry=False) if profile_path else default_profile()
     severity = Severity.parse(fail_on) if fail_on else profile.verify.fail_on
     if not target.exists() and not target.is_symlink():
         raise HardnutError(f"target not found: {target}")
     result, _ = audit_result(target, profile, severity, db=db_paths, offline=offline or None,
                              log=log_to_stderr(False))
-    emit(renderer(fmt)(result, all_rules(), use_color() and output is None), output)
+    _emit_reports(result, targets, sarif_min_severity)
     sys.exit(1 if result.verdict == "fail" else 0)
 
 

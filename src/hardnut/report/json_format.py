@@ -31,7 +31,9 @@ def render(result: VerifyResult, rules: dict[str, Rule], color: bool = False) ->
     return json.dumps(document(result), indent=2, ensure_ascii=False) + "\n"
 
 
-FINDING_KEYS = ("library", "offset", "length", "module", "line", "evidence")
+FINDING_KEYS = ("library", "offset", "length", "module", "line", "evidence", "package", "version", "vulnerability",
+                "summary")
+LIST_KEYS = ("aliases", "fixed")  # vulnerability findings: lists in JSON, tuples in a Finding
 
 
 def parse(doc: dict[str, Any], command: str = "verify") -> VerifyResult:
@@ -39,13 +41,15 @@ def parse(doc: dict[str, Any], command: str = "verify") -> VerifyResult:
     findings = []
     for f in doc["findings"]:
         extra = {k: f[k] for k in FINDING_KEYS if f.get(k) is not None}
+        extra.update({k: tuple(str(v) for v in f[k]) for k in LIST_KEYS if isinstance(f.get(k), list)})
         for k in ("offset", "length", "line"):
             if k in extra and (not isinstance(extra[k], int) or isinstance(extra[k], bool)):
                 raise ValueError(f"finding {k} is not an integer")
         findings.append(Finding(str(f["rule"]), str(f["category"]), Severity.parse(f["severity"]), str(f["path"]),
                                 str(f["message"]), fingerprint=str(f.get("fingerprint") or ""), **extra))
     files = [FileRecord(str(r["path"]), int(r["size"]), str(r["sha256"]), str(r.get("format", "data")),
-                        r.get("mode"), r.get("link_target")) for r in doc.get("files", [])]
+                        r.get("mode"), r.get("link_target"), r.get("signed"), r.get("signature"))
+             for r in doc.get("files", [])]
     facts = doc.get("facts") or {}
     if not isinstance(facts, dict):
         raise ValueError("facts is not an object")
