@@ -10,7 +10,8 @@ Sources (bare git mirrors, read with `git show HEAD:path`; default: /work/.mirro
              `utils.GenerateSampleSecret(s)` wrap a secret in the same contexts gitleaks uses
              (INI, JSON, YAML, XML, Go, Java, PHP, make...), re-implemented here from its list.
 * detect-secrets  tests/plugins/*_test.py: `pytest.mark.parametrize` rows `(text, should_flag)`.
-* trufflehog pkg/detectors/*/*_test.go: string literals assigned to `valid*` / `invalid*` vars.
+* trufflehog pkg/detectors/*/*_test.go: the pattern tests' `input:` texts (evaluated with the file's
+             string constants); a non-empty `want` makes a true positive, an empty one a negative.
 
 Output: .secrets-corpus/heldout.jsonl (gitignored), one {"source", "rule", "kind": "tp"|"fp",
 "text"} per line. Peers' code is only read here, never copied into the repository.
@@ -327,25 +328,41 @@ def detect_secrets_samples(gitdir: Path) -> list[dict]:
 
 # -- trufflehog -------------------------------------------------------------------------------
 
-_TH_VAR = re.compile(r'^\s*(valid\w*|invalid\w*)\s*=\s*("(?:\\.|[^"\\])*"|`[^`]*`)\s*$', re.M)
+_TH_CONST = re.compile(r'^\s*(\w+)\s*(?::=|=)\s*("(?:\\.|[^"\\])*"|`[^`]*`)\s*$', re.M)
+_TH_INPUT = re.compile(r"\binput:\s*")
+_TH_WANT = re.compile(r"\bwant:\s*(nil|\[\]string\{\s*\}|\[\]string\{|map\[)")
 
 
 def trufflehog_samples(gitdir: Path) -> list[dict]:
+    """The pattern tests' inputs: `input: <expr>` with a non-empty `want` is a true positive, an
+    empty / nil `want` a negative. Inputs are evaluated with the file's string constants."""
     out = []
+    rnd = random.Random(1)
     for path in git_ls(gitdir, "pkg/detectors"):
         if not path.endswith("_test.go") or "integration" in path:
             continue
         text = git_show(gitdir, path)
         det = path.split("/")[2]
-        for m in _TH_VAR.finditer(text):
-            name, lit = m.group(1), m.group(2)
+        consts: dict[str, object] = {}
+        for m in _TH_CONST.finditer(text):
+            lit = m.group(2)
             try:
-                val = lit[1:-1] if lit.startswith("`") else ast.literal_eval(lit)
+                consts[m.group(1)] = lit[1:-1] if lit.startswith("`") else ast.literal_eval(lit.replace("\\x60", "`"))
             except (ValueError, SyntaxError):
                 continue
-            if len(val) < 8:
+        for m in _TH_INPUT.finditer(text):
+            end = _balanced(text, m.end())
+            src = text[m.end():end].rstrip().rstrip(",")
+            w = _TH_WANT.search(text, end, end + 400)
+            if w is None:
                 continue
-            kind = "fp" if name.lower().startswith("invalid") else "tp"
+            try:
+                val = GoExpr(src, rnd, consts).expr()
+            except (ValueError, SyntaxError, IndexError, re.error, TypeError, OverflowError):
+                continue
+            if not isinstance(val, str) or len(val) < 8:
+                continue
+            kind = "fp" if w.group(1) in ("nil",) or w.group(1).endswith("}") else "tp"
             out.append({"source": "trufflehog", "rule": det, "kind": kind, "text": val})
     return out
 
