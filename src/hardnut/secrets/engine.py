@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
-from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy
+from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy, known_public_note
 
 _NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
@@ -227,6 +227,9 @@ class Engine:
                 severity = verdict.severity
             if verdict.note:
                 notes.append(verdict.note)
+        public = known_public_note(rule.id, secret)
+        if public is not None:  # well-known test key / public vector: info, says what it is
+            severity, notes = Severity.INFO, [f"well-known public test material ({public}), not a leak"]
         found[key] = RawMatch(key[1], key[2], rule.id, secret.decode("latin-1"), severity, "; ".join(notes),
                               "utf-16le" if scale == 2 else "ascii")
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import json
 import math
 import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 from hardnut.model import Rule, Severity
@@ -87,7 +90,7 @@ def entropy(data: bytes) -> float:
 
 _PLACEHOLDER = re.compile(
     rb"(?i)example|x{6}|\*{4}|changeme|change_me|placeholder|your[_\-]|<your|dummy|redacted|"
-    rb"\$\{|\{\{|%\(|%s|0{10}|insert[_\-]?here|replace[_\-]?me"
+    rb"\$\{|\{\{|%\(|%s|0{10}|insert[_\-]?here|replace[_\-]?me|#[A-Za-z_]\w*#"
 )
 
 
@@ -120,6 +123,42 @@ def _b64decode(text: bytes, urlsafe: bool = False) -> Optional[bytes]:
 
 
 # ---------------------------------------------------------------------------------------------
+# well-known public keys and test vectors (src/hardnut/policy/known-public-secrets.json)
+
+_KNOWN_PUBLIC_FILE = Path(__file__).resolve().parent.parent / "policy" / "known-public-secrets.json"
+
+
+def canonical_secret(rule_id: str, secret: bytes) -> bytes:
+    """What a known-public fingerprint is computed over: the DER bytes of a PEM key (so line
+    breaks, escaping and the label do not matter), else the secret itself."""
+    if rule_id == "HN-SEC-018":
+        body = b"".join(ln.strip() for ln in re.split(rb"\\[nr]|[\r\n]+", secret) if b":" not in ln)
+        raw = _b64decode(body)
+        if raw is not None:
+            return raw
+    return secret
+
+
+def secret_sha256(rule_id: str, secret: bytes) -> str:
+    return hashlib.sha256(canonical_secret(rule_id, secret)).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def known_public() -> dict[str, str]:
+    """sha256 (see canonical_secret) -> what it is and where it comes from."""
+    data = json.loads(_KNOWN_PUBLIC_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for group in data["groups"]:
+        for fp in group["sha256"]:
+            out[fp] = group["what"]
+    return out
+
+
+def known_public_note(rule_id: str, secret: bytes) -> Optional[str]:
+    return known_public().get(secret_sha256(rule_id, secret))
+
+
+# ---------------------------------------------------------------------------------------------
 # validators
 
 
@@ -141,6 +180,7 @@ def looks_like_words(secret: bytes) -> bool:
     alnum = sum(1 for b in secret if b in _ALNUM_SET)
     if alnum < 12:
         return False
+    toks = [t for t in toks if not t.isupper() or len(t) >= 8]  # AKIAZB, XYA: random capitals are no words
     covered = sum(len(t) for t in toks if len(t) >= 3)
     if covered / alnum < 0.8:
         return False
@@ -149,10 +189,10 @@ def looks_like_words(secret: bytes) -> bool:
 
 def v_not_placeholder(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """Documentation values: EXAMPLE, xxxx, ${VAR}, long abcdef/123456/AAAAAA runs, words."""
-    if is_placeholder(secret) or longest_run(secret) >= 7:
+    if is_placeholder(secret):
         return None
     body = re.sub(rb"^[A-Za-z0-9]{1,12}?[_\-.]", b"", secret, count=1)  # drop the provider prefix
-    if looks_like_words(body):
+    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body):
         return None
     return KEEP
 
@@ -237,7 +277,8 @@ def v_url_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 # values that are code, paths, variables, labels, ARNs or elided examples rather than secrets
 _CODE_LIKE = re.compile(
-    rb"[()\[\]{}]|^[/~.:=]|::|://|\.\w+\(|^\$[A-Za-z_{(]|:$|\.\.\.|\*.*\*.*\*|^arn:|"
+    rb"[()\[\]{}]|^[/~.:=]|::|://|\.\w+\(|^\$[A-Za-z_{(]|:$|\.\.\.|\*.*\*.*\*|^arn:|^urn:|"
+
     rb"^(?:true|false|null|none|nil|undefined)$", re.I)
 # printf / Python %-formats: "Authorization: %.*s", "%-20.20s", "%(name)s", "%lu"
 _PRINTF = re.compile(
@@ -272,9 +313,11 @@ _WORD_TOKEN = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _UUID = re.compile(rb"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DATE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _IDENT = re.compile(rb"_*[A-Za-z][A-Za-z0-9_]*")
-_FILENAME = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*")
+_FILENAME = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_\-=]*(?:\.[A-Za-z0-9_\-=]+)*")
 _SHORT_ALNUM_NAME = re.compile(rb"_*[A-Za-z]{1,5}[0-9]{1,6}")  # x25519, sha256, utf8
 _DIGITS_INSIDE_WORD = re.compile(rb"[a-z][0-9]+[a-z]|[A-Z][0-9]+[A-Z][A-Z]")
+_SNAKE_CASE = re.compile(rb"_*(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)(?:_+(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)){2,}_*")
+_LOWER_NAME = re.compile(rb"_*[a-z]+[0-9]*")  # cygrpc, xmlrpc, np: module names need no vowels
 _VOWELS = frozenset(b"aeiouyAEIOUY")
 _CONSONANT_RUN = re.compile(rb"[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ]{5,}")
 
@@ -293,7 +336,7 @@ def _pronounceable(tok: bytes) -> bool:
     if len(tok) < 6:
         return True
     vowels = sum(1 for b in tok if b in _VOWELS)
-    return vowels / len(tok) >= 0.25 and not _CONSONANT_RUN.search(tok)
+    return vowels / len(tok) >= 0.15 and not _CONSONANT_RUN.search(tok)
 
 
 def looks_like_identifier(value: bytes) -> bool:
@@ -305,6 +348,8 @@ def looks_like_identifier(value: bytes) -> bool:
         return True
     if _DIGITS_INSIDE_WORD.search(value):
         return False  # a8f3k, sb41vn: digits inside a lowercase run are not how names are written
+    if _SNAKE_CASE.fullmatch(value):
+        return True  # _mm512_xor_si512, __f2py_cb: single-case parts, digits only at their ends
     toks = _WORD_TOKEN.findall(value)
     letters = [t for t in toks if not t.isdigit()]
     if not letters:
@@ -317,14 +362,14 @@ def looks_like_identifier(value: bytes) -> bool:
 
 def looks_like_path(value: bytes) -> bool:
     """File and module paths: cryptography/hazmat/primitives/ssh.py, C:\\Program Files\\x, a.b.c."""
-    parts = [p for p in re.split(rb"[/\\]", value) if p]
+    parts = [p for p in re.split(rb"[/\\:]", value) if p]
     if len(parts) < 2 and not re.search(rb"\.(?:py[cdi]?|so|dll|pyd|exe|txt|json|ya?ml|toml|ini|cfg|conf|pem|"
                                          rb"key|crt|h|c|cpp|js|ts|html|xml|md|log)$", value, re.I):
         return False
     for part in parts:
         if not _FILENAME.fullmatch(part):
             return False
-        for seg in re.split(rb"[.\-]", part):
+        for seg in re.split(rb"[.\-=]", part):
             if seg and not (seg.isdigit() or looks_like_identifier(seg) or len(seg) <= 3):
                 return False
     return True
@@ -333,7 +378,9 @@ def looks_like_path(value: bytes) -> bool:
 def looks_like_dotted_name(value: bytes) -> bool:
     """module.attribute names (os.path.join, x25519.X25519PrivateKey), not pk.<random>.<random>."""
     parts = value.split(b".")
-    return len(parts) >= 2 and all(p and (looks_like_identifier(p) or (len(p) <= 3 and p.isalpha())) for p in parts)
+    if len(parts) < 2 or not all(_IDENT.fullmatch(p) for p in parts):
+        return False
+    return all(looks_like_identifier(p) or (len(p) <= 10 and _LOWER_NAME.fullmatch(p)) for p in parts)
 
 
 def _ascending_ratio(secret: bytes) -> float:
@@ -357,9 +404,22 @@ def _classes(secret: bytes) -> set[str]:
     return kinds
 
 
+_KWARG = re.compile(rb"([A-Za-z_][A-Za-z0-9_.]*)=(.+)")
+_LITERAL = re.compile(rb"(?i)true|false|none|null|nil|[0-9.eE+\-]+|'[^']*'|\"[^\"]*\"")
+
+
+def is_assignment(value: bytes) -> bool:
+    """`weights=None`, `bounds_error=True`, `mode=fast`: keyword arguments and settings, not keys."""
+    m = _KWARG.fullmatch(value)
+    if m is None:
+        return False
+    rhs = m.group(2)
+    return bool(_LITERAL.fullmatch(rhs)) or looks_like_identifier(rhs) or looks_like_dotted_name(rhs)
+
+
 def random_enough(secret: bytes, strict: bool = False) -> bool:
     """Does the value look generated (a key, token or strong password) rather than typed or a word?"""
-    if (is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
+    if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
             or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
         return False
     if _SELF_WORDS.search(secret):
@@ -411,7 +471,23 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     return KEEP
 
 
+def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    if b"_test_" in secret[:8]:
+        return Verdict(Severity.LOW, "test-mode key")
+    return KEEP
+
+
+def v_cli_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """`curl -u user:password`: not a placeholder, a variable or a word."""
+    low = secret.lower()
+    if (low in _URL_PLACEHOLDER_PW or is_placeholder(secret) or secret[:1] in (b"$", b"%", b"{", b"<", b"*")
+            or len(secret) < 6 or set(secret) <= set(b"*xX._-") or (looks_like_identifier(secret) and len(secret) < 10)):
+        return None
+    return KEEP
+
+
 _NAME_PARTS = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_CREDENTIAL_WORD = re.compile(rb"(?i)key|token|secret|pass|pwd|auth|cred|api|sid|id$|_id|login|access|bearer|pat$")
 _PROVIDER_BAD_SUFFIX = re.compile(
     rb"(?i)(?:url|uri|endpoint|host|hostname|domain|region|zone|path|dir|file|name|names|version|type|"
     rb"mode|enabled|enable|timeout|port|email|user|username|login_url|scope|scopes|org|team|channel|project)$")
@@ -430,13 +506,14 @@ def _name_has_provider(name: bytes) -> bool:
 def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A token-shaped value under a service's name: graded by how random it looks."""
     name = m.group("name")
-    if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)):
+    if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
+            or not _CREDENTIAL_WORD.search(name)):
         return None
-    if (is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
+    if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
         return None
     if secret.isdigit():
-        if len(secret) < 12 or entropy(secret) < 2.8:
+        if len(secret) < 12 or entropy(secret) < 2.5 or longest_run(secret) >= 5:
             return None
         return Verdict(Severity.LOW, "numeric: an id or a key")
     if _UUID.fullmatch(secret):
@@ -458,6 +535,8 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "url_password": v_url_password,
     "generic": v_generic,
     "provider_value": v_provider_value,
+    "stripe_mode": v_stripe_mode,
+    "cli_password": v_cli_password,
 }
 
 
@@ -487,7 +566,7 @@ _NAME_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"api_key", b"apikey", b
 # ("X_TOKEN", "..."), or a YAML block scalar (`key: |` + newline + indent)
 _OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{0,4}(?=[=:.?]))?"
              rb"(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|=>|->|=(?!=)|:(?![:/\\]))[ \t]{0,4}"
-             rb"|\\?[\"'][ \t]{0,4},[ \t]{0,4}"
+             rb"|\\?[\"'][ \t]{0,4},[ \t]{0,4}(?=\\?[\"'])"
              rb"|[\"']?:[ \t]{0,4}[|>][\-+]?[ \t]{0,4}\r?\n[ \t]{1,16})")
 C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 
@@ -569,7 +648,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-030", "HashiCorp token", "HashiCorp Vault / Terraform Cloud", C,
            rb"hv[sbr]\.[A-Za-z0-9_\-]{90,300}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
            (b"hvs.", b"hvb.", b"hvr.", b".atlasv1."), 310, "hvs.<90+ base64url>, <14>.atlasv1.<60+>",
-           "A HashiCorp Vault service/batch/recovery token or a Terraform Cloud API token."),
+           "A HashiCorp Vault service/batch/recovery token or a Terraform Cloud API token.", before=18),
     _token("HN-SEC-031", "Hugging Face token", "Hugging Face", H, rb"(?:hf_|api_org_)[A-Za-z]{34}",
            (b"hf_", b"api_org_"), 42, "hf_<34 letters>",
            "A Hugging Face user or organisation access token: it reads private models and datasets and may write."),
@@ -701,6 +780,18 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
            "Infracost, SettleMint, Scalingo, Frame.io, Adobe, Alibaba Cloud, ClickHouse Cloud, "
            "Defined Networking, Octopus Deploy, 42 Intra, Cloudflare Origin CA, OpenShift, MaxMind, "
            "Heroku, Facebook): it acts on the account that issued it.", min_entropy=3.3, before=40),
+    _token("HN-SEC-068", "Twitter / X bearer token", "X (Twitter)", H, rb"A{21,24}[A-Za-z0-9%]{60,160}",
+           (b"AAAAAAAAAAAAAAAAAAAAA",), 190, "AAAAAAAAAAAAAAAAAAAAA<~90 base62 and %>",
+           "An X (Twitter) app-only bearer token: it calls the API as the app.", end=rb"(?![A-Za-z0-9%+/=_\-])"),
+    SecretRule(
+        "HN-SEC-069", "password on a command line", H,
+        rb"\bcurl\b[^\r\n\x00]{0,200}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<user>[^\s:\"'@\x00]{0,64}):"
+        rb"(?P<secret>[^\s\"'\x00]{3,128})(?P=q)(?![^\s\"'\x00])",
+        (b"curl",),
+        "A password passed to curl with -u / --user user:password (scripts, CI logs, README snippets "
+        "shipped with the app). Use a netrc file or an environment variable read at run time.",
+        after=420, validators=("cli_password",), provider="(any)", example="curl -u user:<password> https://...",
+    ),
     SecretRule(
         "HN-SEC-067", "provider credential assignment", H,
         rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,30}?(?:" + _PROVIDER_WORDS + rb")[A-Za-z0-9_.\-]{0,30}?)"
@@ -779,7 +870,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     ),
     SecretRule(
         "HN-SEC-007", "Slack webhook URL", H,
-        rb"(?i)hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_\-]{8,40}/[A-Za-z0-9_\-/+]{16,100})"
+        rb"(?i)hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_\-]{8,40}/[A-Za-z0-9_\-/+]{16,100}"
+        rb"|[A-Za-z0-9_\-]{40,60})"
         rb"(?![A-Za-z0-9_\-/+])",
         (b"hooks.slack.com",),
         "An incoming-webhook URL: anyone holding it can post messages into the channel. Regenerate "
@@ -789,11 +881,12 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     ),
     SecretRule(
         "HN-SEC-008", "Stripe live key", C,
-        _LB + rb"(?P<secret>[sr]k_live_[A-Za-z0-9]{24,247})(?![A-Za-z0-9])",
-        (b"sk_live_", b"rk_live_"),
+        _LB + rb"(?P<secret>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{24,247})(?![A-Za-z0-9])",
+        (b"sk_live_", b"rk_live_", b"sk_test_", b"rk_test_", b"sk_prod_", b"rk_prod_"),
         "A Stripe live secret (sk_live_) or restricted (rk_live_) key: it moves real money. Roll the "
-        "key in the Stripe dashboard; only publishable keys (pk_) belong in clients.",
-        before=3, after=260, min_entropy=3.0, validators=("not_placeholder",),
+        "key in the Stripe dashboard; only publishable keys (pk_) belong in clients. Test-mode keys "
+        "(sk_test_) reach only test data and are reported at low.",
+        before=3, after=260, min_entropy=3.0, validators=("not_placeholder", "stripe_mode"),
         references=("https://docs.stripe.com/keys",),
     ),
     SecretRule(
