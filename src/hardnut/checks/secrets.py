@@ -12,6 +12,7 @@ blob of each binary is left in ctx.cache["constants_blob:<relpath>"] (None when 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Optional
@@ -49,7 +50,12 @@ _RULE = {r.id: r for r in RULES}
 ARCHIVE_SUFFIXES = (".zip", ".whl", ".egg", ".jar", ".pyz", ".apk", ".nupkg", ".war")
 KEYSTORE_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
 DOTENV_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults")
-_MEMBER_IN_MEMORY = 64 * 1024 * 1024  # nested archives are read into memory up to this size
+_MEMBER_IN_MEMORY = 64 * 1024 * 1024
+# a PEM private key file: the header, optional RFC 1421 headers, then a line of key body (a header
+# alone, as in a library's list of PEM labels, is not a key)
+_PEM_KEY_FILE = re.compile(
+    rb"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----\r?\n(?:[A-Za-z\-]+: [^\r\n]*\r?\n)*\r?\n?"
+    rb"[A-Za-z0-9+/=]{40,}")  # nested archives are read into memory up to this size
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -156,7 +162,7 @@ def file_findings(relpath: str, path: Path) -> list[Finding]:
     except OSError:
         return out
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if (text.startswith(b"-----BEGIN") and b"PRIVATE KEY" in text[:80]) or text.startswith(b"PuTTY-User-Key-File-"):
+    if _PEM_KEY_FILE.match(text) or text.startswith(b"PuTTY-User-Key-File-"):
         out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "the file is a private key"))
     elif name.endswith(KEYSTORE_SUFFIXES):
         out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "key store file (PKCS#12 / Java key store) shipped"))

@@ -195,6 +195,11 @@ class Engine:
                 end = rel + kw.ascii_len
                 if rule.near_re.search(window, end, end + rule.near_span) is None:
                     continue
+            if rule.anchored:
+                m = rule.regex.match(window, rel)
+                if m is not None:
+                    self._accept(rule, m, a, scale, found)
+                continue
             for m in rule.regex.finditer(window):
                 if m.start() > rel:
                     break

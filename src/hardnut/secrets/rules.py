@@ -60,6 +60,9 @@ class SecretRule:
     # (e.g. the assignment operator of a name = value rule); skips the full regex otherwise
     near: bytes = b""
     near_span: int = 0
+    # every keyword is where the secret starts: the engine tries the regex only at the keyword
+    # (re.match at that position, look-behinds still see the bytes before) instead of searching
+    anchored: bool = False
     provider: str = ""  # who issues it ("" for generic rules)
     example: str = ""  # the shape, for `hardnut rules --category secret` (never a real secret)
     regex: re.Pattern = field(init=False, repr=False, compare=False)
@@ -577,16 +580,16 @@ _PROVIDERS = (
     "beamer", "bitbucket", "bittrex", "cloudflare", "codecov", "cohere", "coinbase", "confluent",
     "contentful", "datadog", "discord", "droneci", "dropbox", "etsy", "facebook", "fastly", "finicity",
     "finnhub", "flickr", "freshbooks", "gitter", "gocardless", "heroku", "hubspot", "intercom", "jfrog",
-    "artifactory", "kraken", "kucoin", "launchdarkly", "linear", "linkedin", "lob", "looker", "mailchimp",
+    "artifactory", "kraken", "kucoin", "launchdarkly", "linkedin", "looker", "mailchimp",
     "mailgun", "mapbox", "mattermost", "meraki", "messagebird", "netlify", "newrelic", "nytimes", "okta",
     "plaid", "privateai", "rapidapi", "sendbird", "sentry", "snyk", "sonar", "squarespace", "sumologic",
     "telegram", "travis", "trello", "twilio", "twitch", "twitter", "typeform", "yandex", "zendesk", "ibm",
     "softlayer", "cloudant", "pagerduty", "circleci", "slack", "stripe", "openai", "anthropic", "azure",
-    "sendgrid", "sumo", "mailjet", "nexmo", "vonage", "pusher", "segment", "mixpanel", "amplitude", "auth0",
-    "firebase", "algolia", "shopify", "paypal", "braintree", "razorpay", "vault", "consul", "nomad",
+    "sendgrid", "sumo", "mailjet", "nexmo", "vonage", "mixpanel", "auth0",
+    "firebase", "algolia", "shopify", "paypal", "braintree", "razorpay", 
     "docker", "dockerhub", "quay", "npm", "pypi", "nuget", "gitlab", "github", "digitalocean", "linode",
     "vultr", "hetzner", "scaleway", "ovh", "rackspace", "databricks", "snowflake", "mongodb", "redis",
-    "elastic", "algolia", "pinecone", "huggingface", "replicate", "mistral", "groq", "gemini",
+    "algolia", "pinecone", "huggingface", "groq", 
 )
 _PROVIDER_WORDS = b"|".join(sorted({w.encode() for w in _PROVIDERS}, key=lambda w: (-len(w), w)))
 _PROVIDER_KEYWORDS = tuple(sorted({w.encode() for w in _PROVIDERS}))
@@ -604,7 +607,7 @@ def _token(rid: str, name: str, provider: str, severity: Severity, body: bytes, 
         f"{what} Anyone who has the artifact can use it. Revoke or rotate it in {provider} and load "
         "credentials at run time (environment, secret store) instead of shipping them.",
         caseless=caseless, before=before, after=maxlen + 8, min_entropy=min_entropy, validators=validators,
-        references=references, provider=provider, example=example)
+        references=references, provider=provider, example=example, anchored=before == 3)
 
 
 _UUID_RE = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -816,7 +819,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "shipped next to its secret access key it grants the key's permissions to anyone who has the "
         "binary. Deactivate the key in IAM and load credentials at run time (instance roles, SSO, "
         "environment).",
-        before=3, after=24, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=24, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
     ),
     SecretRule(
@@ -837,7 +840,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "A GitHub personal access (ghp_), OAuth (gho_), user-to-server (ghu_), server-to-server (ghs_) "
         "or refresh (ghr_) token. Tokens carry a CRC32 checksum; one that does not verify is reported "
         "at low. Revoke it on GitHub and use a secret store or a short-lived app token instead.",
-        before=3, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
+        before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/",),
     ),
     SecretRule(
@@ -846,7 +849,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"github_pat_",),
         "A GitHub fine-grained personal access token. It acts as its owner on the repositories it was "
         "granted. Revoke it on GitHub.",
-        before=3, after=100, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=100, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens",),
     ),
     SecretRule(
@@ -855,7 +858,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"glpat-",),
         "A GitLab personal access token. It acts as its owner on the GitLab instance. Revoke it in "
         "the user settings.",
-        before=3, after=330, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=330, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.gitlab.com/ee/security/tokens/",),
     ),
     SecretRule(
@@ -865,7 +868,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"xoxa-", b"xoxb-", b"xoxp-", b"xoxo-", b"xoxs-", b"xoxr-", b"xoxe-", b"xoxe.", b"xapp-"),
         "A Slack bot, user, app-level or refresh token. It reads and posts in the workspace with the "
         "token's scopes. Revoke it in the Slack app settings.",
-        before=3, after=300, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=300, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://api.slack.com/authentication/token-types",),
     ),
     SecretRule(
@@ -886,7 +889,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "A Stripe live secret (sk_live_) or restricted (rk_live_) key: it moves real money. Roll the "
         "key in the Stripe dashboard; only publishable keys (pk_) belong in clients. Test-mode keys "
         "(sk_test_) reach only test data and are reported at low.",
-        before=3, after=260, min_entropy=3.0, validators=("not_placeholder", "stripe_mode"),
+        before=3, anchored=True, after=260, min_entropy=3.0, validators=("not_placeholder", "stripe_mode"),
         references=("https://docs.stripe.com/keys",),
     ),
     SecretRule(
@@ -895,7 +898,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"AIza",),
         "A Google Cloud API key. Unrestricted keys bill and call every enabled API of the project. "
         "Restrict it (API and application restrictions) or rotate it.",
-        before=3, after=44, min_entropy=4.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=44, min_entropy=4.0, validators=("not_placeholder",),
         references=("https://cloud.google.com/docs/authentication/api-keys",),
     ),
     SecretRule(
@@ -905,7 +908,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"sk-",),
         "An OpenAI API key (legacy sk-, project sk-proj-, service account or admin key). It spends the "
         "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
-        before=3, after=420, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
     ),
     SecretRule(
@@ -913,7 +916,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,120}AA)" + _END,
         (b"sk-ant-",),
         "An Anthropic API key. It spends the organisation's credit. Revoke it in the console.",
-        before=3, after=140, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=140, min_entropy=3.5, validators=("not_placeholder",),
     ),
     SecretRule(
         "HN-SEC-012", "Azure storage account key", C,
@@ -933,7 +936,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"npm_",),
         "An npm access token (CRC32-checksummed like GitHub's; a mismatch is reported at low). It "
         "publishes packages as its owner. Revoke it with `npm token revoke`.",
-        before=3, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
+        before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://docs.npmjs.com/about-access-tokens",),
     ),
     SecretRule(
@@ -942,7 +945,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"pypi-AgE",),
         "A PyPI (or TestPyPI) upload token, a macaroon for pypi.org. It uploads releases of the "
         "projects it is scoped to. Revoke it in the PyPI account settings.",
-        before=3, after=1040, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://pypi.org/help/#apitoken",),
     ),
     SecretRule(
@@ -959,7 +962,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})" + _END,
         (b"SG.",),
         "A SendGrid API key: it sends mail as the account. Delete it in the SendGrid settings.",
-        before=3, after=72, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=72, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.sendgrid.com/ui/account-and-settings/api-keys",),
     ),
     SecretRule(
@@ -968,7 +971,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"eyJ",),
         "A signed JSON Web Token. Embedded tokens are usually long-lived service credentials; "
         "anyone with the binary can replay it until it expires. Issue tokens at run time.",
-        before=3, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
+        before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
     ),
     SecretRule(
