@@ -23,6 +23,18 @@ from hardnut.safeio import read_regular
 
 
 
+def load_gitleaks(path: Optional[Path]):
+    """The team's .gitleaks.toml (profile secrets.gitleaks_config or --gitleaks-config), or None."""
+    if path is None:
+        return None
+    from hardnut.secrets.gitleaks import GitleaksConfigError, load
+
+    try:
+        return load(Path(path))
+    except GitleaksConfigError as exc:
+        raise HardnutError(f"gitleaks config: {exc}") from None
+
+
 @dataclass
 class VerifyOptions:
     fail_on: Severity = Severity.HIGH
@@ -35,7 +47,8 @@ class VerifyOptions:
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
         v = profile.verify
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
-                              require_glibc_max=v.require_glibc_max)
+                              require_glibc_max=v.require_glibc_max,
+                              gitleaks=load_gitleaks(profile.secrets.gitleaks_config))
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress)
 
 

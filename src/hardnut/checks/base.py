@@ -22,6 +22,7 @@ class VerifyConfig:
     limits: Limits = field(default_factory=Limits)
     allow_dirs: tuple[str, ...] = ()  # leftover checks: extra shipped folders that are fine
     require_glibc_max: Optional[str] = None  # e.g. "2.28": findings when a file needs newer
+    gitleaks: Optional[Any] = None  # hardnut.secrets.gitleaks.GitleaksConfig: custom rules, allowlists
 
 
 @dataclass

@@ -60,8 +60,11 @@ _PEM_KEY_FILE = re.compile(
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
-    engine = ctx.cached("secrets:engine", Engine)
+    gitleaks = ctx.config.gitleaks
+    engine = ctx.cached("secrets:engine", lambda: Engine(gitleaks=gitleaks))
     files = [f for f in ctx.files() if f.kind in ("elf", "pe", "data")]
+    if gitleaks is not None:  # paths the team's .gitleaks.toml allowlists are not scanned
+        files = [f for f in files if not gitleaks.skip_path(f.relpath)]
     findings: list[Finding] = []
     jobs = []
     for f in files:
@@ -82,7 +85,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if f.relpath not in scans:
             continue
         scan, blob = scans[f.relpath]
-        findings.extend(_findings(f.relpath, scan.matches, blob))
+        findings.extend(_findings(f.relpath, scan.matches, blob, engine))
         findings.extend(_scan_problems(f.relpath, scan, limits))
         if f.kind == "data":
             findings.extend(file_findings(f.relpath, f.fs_path))
@@ -114,10 +117,15 @@ def blob_matches(engine: Engine, blob: ConstantsBlob) -> list[RawMatch]:
     return engine.scan_strings(strings) + engine.scan_pairs(pairs)
 
 
-def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob]) -> list[Finding]:
+def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob],
+              engine: Optional[Engine] = None) -> list[Finding]:
     out = []
+    rules = engine.rule_map if engine is not None else RULES_BY_ID
+    gitleaks = engine.gitleaks if engine is not None else None
     for m in matches:
-        srule = RULES_BY_ID[m.rule_id]
+        srule = rules[m.rule_id]
+        if gitleaks is not None and gitleaks.path_allowed(srule, m.secret.encode("latin-1"), path):
+            continue
         module = None
         if blob is not None:
             part = blob.module_at(m.offset)
@@ -133,7 +141,7 @@ def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBl
         if m.note:
             message += f": {m.note}"
         out.append(rule_finding(
-            _RULE[m.rule_id], path, message, severity=m.severity, offset=m.offset, length=m.length,
+            _RULE.get(m.rule_id) or srule.as_rule(), path, message, severity=m.severity, offset=m.offset, length=m.length,
             module=module, evidence=evidence, fingerprint=secret_fingerprint(m.rule_id, m.secret)))
     return out
 
@@ -220,7 +228,7 @@ def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limit
                 # RuntimeError: encrypted member; NotImplementedError: unsupported compression
                 out.append(rule_finding(SCAN_INCOMPLETE, member, f"archive member cannot be read: {type(exc).__name__}"))
                 continue
-            out.extend(_findings(member, scan.matches, None))
+            out.extend(_findings(member, scan.matches, None, engine))
             out.extend(_scan_problems(member, scan, limits))
             out.extend(_member_file_findings(member, info.filename))
             if data is not None:

@@ -107,6 +107,11 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    gitleaks_config: Optional[Path] = None  # a .gitleaks.toml (custom rules, allowlists)
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Optional[Path]  # the file it was read from (None: defaults only)
     root: Path  # folder that relative paths are resolved against
@@ -116,6 +121,7 @@ class Profile:
     verify: VerifySettings
     source: SourceConfig
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)  # merged TOML data, for manifests
+    secrets: "SecretsConfig" = field(default_factory=lambda: SecretsConfig())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -446,8 +452,10 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
         include_data=include_data, exclude_data=exclude_data, nofollow=mods["nofollow"],
         onefile_tempdir=onefile_tempdir,
     )
+    gl = v.get("secrets", "gitleaks_config")
+    secrets = SecretsConfig(gitleaks_config=(root / gl).resolve() if gl else None)
     return Profile(path=path, root=root, chain=chain, app=app, build=build, verify=verify, source=source,
-                   resolved=data)
+                   resolved=data, secrets=secrets)
 
 
 def _smoke(v: _Validator, raw: Any) -> Smoke:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
+from hardnut.secrets.gitleaks import UNKEYED_WINDOW, GitleaksConfig, CustomRule, CUSTOM_SEVERITY
 from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy, known_public_note
 
 _NONZERO = re.compile(rb"[^\x00]")
@@ -91,8 +92,14 @@ def _hs_literal(b: bytes) -> bytes:
 class Engine:
     """A compiled rule set plus the keyword matcher. Build once, scan many buffers."""
 
-    def __init__(self, rules: Sequence[SecretRule] = SECRET_RULES, engine: Optional[str] = None) -> None:
+    def __init__(self, rules: Sequence[SecretRule] = SECRET_RULES, engine: Optional[str] = None,
+                 gitleaks: Optional[GitleaksConfig] = None) -> None:
+        self.gitleaks = gitleaks
+        if gitleaks is not None:
+            rules = tuple(rules) + tuple(custom_rule(r) for r in gitleaks.rules)
         self.rules = tuple(rules)
+        self.rule_map = {r.id: r for r in self.rules}
+        self.unkeyed = tuple(r for r in self.rules if not r.keywords)  # custom rules: full regex pass
         table: dict[tuple[bytes, bool, bool], list[int]] = {}
         for i, rule in enumerate(self.rules):
             for kw in rule.keywords:
@@ -209,10 +216,7 @@ class Engine:
                 break
 
     def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
-        if "secret" in rule.regex.groupindex:
-            s, e = m.span("secret")
-        else:
-            s, e = m.span()
+        s, e = rule.secret_span(m)
         secret = m.string[s:e]
         key = (rule.id, base + scale * s, scale * (e - s))
         if key in found:
@@ -232,6 +236,10 @@ class Engine:
                 severity = verdict.severity
             if verdict.note:
                 notes.append(verdict.note)
+        if rule.allowlists and any(al.allows(secret, m.group(0)) for al in rule.allowlists):
+            return
+        if self.gitleaks is not None and self.gitleaks.global_allows(rule.id, secret, m.group(0)):
+            return
         public = known_public_note(rule.id, secret)
         if public is not None:  # well-known test key / public vector: info, says what it is
             severity, notes = Severity.INFO, [f"well-known public test material ({public}), not a leak"]
@@ -251,7 +259,18 @@ class Engine:
                 if pos >= own_end - own:
                     break
                 self._confirm(data, limit, own + pos, kid, found)
+            if self.unkeyed:
+                self._scan_unkeyed(data, own, own_end, limit, found)
         return _finish(found.values(), self.rules)
+
+    def _scan_unkeyed(self, data, start: int, end: int, limit: int, found: dict) -> None:
+        """Keyword-less (custom) rules: every match starting in [start, end), ASCII only."""
+        seg = bytes(data[start:min(limit, end + UNKEYED_WINDOW)])
+        for rule in self.unkeyed:
+            for m in rule.regex.finditer(seg):
+                if m.start() >= end - start:
+                    break
+                self._accept(rule, m, start, 1, found)
 
     def scan_file(self, path: Path, max_bytes: Optional[int] = None) -> FileScan:
         """Scan one file (its first `max_bytes` bytes) in overlapping blocks, so memory stays
@@ -276,6 +295,8 @@ class Engine:
         """
         result = FileScan(size=size_hint)
         reach = max(r.before for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
+        if self.unkeyed:
+            reach = max(reach, UNKEYED_WINDOW + 16)
         reach *= 2  # UTF-16LE windows are twice as wide
         buf = b""
         base = 0  # file offset of buf[0]
@@ -298,11 +319,11 @@ class Engine:
                         break
                     local: dict = {}
                     self._confirm(buf, len(buf), s + pos, kid, local)
-                    for (rid, off, ln), m in local.items():
-                        key = (rid, base + off, ln)
-                        if key not in found:
-                            found[key] = None if m is None else RawMatch(
-                                base + off, ln, rid, m.secret, m.severity, m.note, m.encoding)
+                    self._merge(local, base, found)
+                if self.unkeyed:
+                    local = {}
+                    self._scan_unkeyed(buf, s, e, len(buf), local)
+                    self._merge(local, base, found)
                 owned = own_end
             if done:
                 break
@@ -314,6 +335,13 @@ class Engine:
             result.size = total
         result.matches = _finish(found.values(), self.rules)
         return result
+
+    @staticmethod
+    def _merge(local: dict, base: int, found: dict) -> None:
+        for (rid, off, ln), m in local.items():
+            key = (rid, base + off, ln)
+            if key not in found:
+                found[key] = None if m is None else RawMatch(base + off, ln, rid, m.secret, m.severity, m.note, m.encoding)
 
     def scan_strings(self, items: Sequence[tuple[int, bytes]]) -> list[RawMatch]:
         """Scan separate strings (file offset, raw bytes), e.g. decoded blob constants: each is
@@ -367,6 +395,49 @@ class Engine:
         return sorted(out)
 
 
+def _literal_prefix(pattern: bytes) -> bytes:
+    """The literal text every match starts with (>= 3 bytes), from Python's regex parser; b"" if none."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+        import re._constants as sre_c
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore
+        import sre_constants as sre_c  # type: ignore
+    try:
+        items = list(sre_parse.parse(pattern.decode("latin-1")))
+    except Exception:  # noqa: BLE001 - any parser complaint: no prefix
+        return b""
+    out = bytearray()
+    while items:
+        op, av = items.pop(0)
+        if op is sre_c.LITERAL and av < 128:
+            out.append(av)
+        elif op is sre_c.SUBPATTERN and not out:
+            items = list(av[-1]) + items
+        elif op is sre_c.AT and not out:
+            continue
+        else:
+            break
+    return bytes(out) if len(out) >= 3 else b""
+
+
+def custom_rule(c: CustomRule) -> SecretRule:
+    """A gitleaks custom rule as an engine rule: keywords caseless (as in gitleaks), a match may
+    reach 256 bytes before and 1024 after its keyword. A rule without keywords gets its regex's
+    literal prefix as keyword (so it also runs on UTF-16LE text); with none, it runs over every
+    byte (ASCII only)."""
+    keywords = c.keywords
+    if not keywords:
+        prefix = _literal_prefix(c.pattern)
+        keywords = (prefix.lower(),) if prefix else ()
+    return SecretRule(
+        c.id, c.description[:80] or c.id, CUSTOM_SEVERITY, c.pattern, keywords,
+        f"Custom rule {c.id[len('gitleaks:'):]} from the gitleaks configuration: {c.description or 'no description'}.",
+        caseless=True, before=256 if keywords else 0, after=1024 if keywords else UNKEYED_WINDOW,
+        min_entropy=c.entropy, gitleaks_group=c.secret_group, allowlists=c.allowlists, provider="(gitleaks config)",
+        example="(custom)")
+
+
 def _finish(matches: Iterable[Optional[RawMatch]], rules: Sequence[SecretRule]) -> list[RawMatch]:
     return resolve_overlaps([m for m in matches if m is not None], rules)
 
@@ -395,9 +466,9 @@ def resolve_overlaps(matches: Sequence[RawMatch], rules: Sequence[SecretRule] = 
 _WORKER: Optional[Engine] = None
 
 
-def _worker_init(engine_name: str) -> None:
+def _worker_init(engine_name: str, gitleaks: Optional[GitleaksConfig] = None) -> None:
     global _WORKER
-    _WORKER = Engine(engine=engine_name)
+    _WORKER = Engine(engine=engine_name, gitleaks=gitleaks)
 
 
 def _worker_call(item: tuple[Callable, tuple]) -> object:
@@ -427,7 +498,8 @@ def map_files(fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine:
     order = sorted(range(len(jobs)), key=lambda i: -sizes[i])  # biggest first: workers finish together
     results: list = [None] * len(jobs)
     try:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(engine.name,)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                 initargs=(engine.name, engine.gitleaks)) as pool:
             for i, res in zip(order, pool.map(_worker_call, [(fn, jobs[i]) for i in order], chunksize=2)):
                 results[i] = res
     except (OSError, RuntimeError):  # no process support (sandbox): in-process

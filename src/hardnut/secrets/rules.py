@@ -64,6 +64,10 @@ class SecretRule:
     # (re.match at that position, look-behinds still see the bytes before) instead of searching
     anchored: bool = False
     provider: str = ""  # who issues it ("" for generic rules)
+    # gitleaks custom rules: the secret is this group (0: the first non-empty group, else the
+    # whole match; None: the `secret` named group, else the whole match), and their allowlists
+    gitleaks_group: Optional[int] = None
+    allowlists: tuple = ()
     example: str = ""  # the shape, for `hardnut rules --category secret` (never a real secret)
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     near_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
@@ -77,6 +81,18 @@ class SecretRule:
 
     def as_rule(self) -> Rule:
         return Rule(self.id, self.name, "secret", self.severity, self.explanation, self.references)
+
+    def secret_span(self, m: re.Match) -> tuple[int, int]:
+        if self.gitleaks_group is not None:
+            if self.gitleaks_group > 0:
+                return m.span(self.gitleaks_group)
+            for g in range(1, (self.regex.groups or 0) + 1):
+                if m.group(g):
+                    return m.span(g)
+            return m.span()
+        if "secret" in self.regex.groupindex:
+            return m.span("secret")
+        return m.span()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +722,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-047", "Lob API key", "Lob", H, rb"(?:live|test)_(?:pub_)?[a-f0-9]{31,35}",
            (b"live_", b"test_"), 46, "live_<35 hex>", "A Lob API key: it sends physical mail billed to the account.",
            min_entropy=3.3),
-    _token("HN-SEC-048", "Travis CI / CircleCI / Buildkite token", "the CI provider", H,
+    _token("HN-SEC-048", "CircleCI / Buildkite token", "CircleCI or Buildkite", H,
            rb"(?:CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}|bkua_[a-f0-9]{40})", (b"CCIPAT_", b"bkua_"), 72,
            "CCIPAT_<22>_<40 hex>, bkua_<40 hex>", "A CircleCI personal API token or Buildkite agent/API token."),
     _token("HN-SEC-049", "Authress access key", "Authress", H,
@@ -758,7 +774,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-063", "Square token", "Square", C, rb"EAAA[A-Za-z0-9_\-]{60}|sq0(?:csp|atp|idp)-[A-Za-z0-9_\-]{22,43}",
            (b"EAAA", b"sq0csp-", b"sq0atp-", b"sq0idp-"), 70, "EAAA<60>, sq0csp-<43>",
            "A Square access token or OAuth secret: it takes payments on the merchant's account."),
-    _token("HN-SEC-064", "Perplexity / Cohere / other AI API key", "the AI provider", H,
+    _token("HN-SEC-064", "AI model provider API key", "the AI provider", H,
            rb"pplx-[A-Za-z0-9]{48}|gsk_[A-Za-z0-9]{52}|xai-[A-Za-z0-9]{80}|r8_[A-Za-z0-9]{37}|fw_[A-Za-z0-9]{24}|"
            rb"nvapi-[A-Za-z0-9_\-]{64}",
            (b"pplx-", b"gsk_", b"xai-", b"r8_", b"fw_", b"nvapi-"), 90, "pplx-<48>, gsk_<52>, xai-<80>",
@@ -821,6 +837,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "environment).",
         before=3, anchored=True, after=24, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
+        provider='AWS', example='AKIA<16 base32>',
     ),
     SecretRule(
         "HN-SEC-002", "AWS secret access key", C,
@@ -832,6 +849,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         caseless=True, before=8, after=100, min_entropy=4.0, validators=("not_placeholder",),
         near=rb"[=:]", near_span=32,
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
+        provider='AWS', example='aws_secret_access_key = <40 base64>',
     ),
     SecretRule(
         "HN-SEC-003", "GitHub token", C,
@@ -842,6 +860,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "at low. Revoke it on GitHub and use a secret store or a short-lived app token instead.",
         before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/",),
+        provider='GitHub', example='ghp_<36 base62> (CRC32-checked)',
     ),
     SecretRule(
         "HN-SEC-004", "GitHub fine-grained token", C,
@@ -851,6 +870,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "granted. Revoke it on GitHub.",
         before=3, anchored=True, after=100, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens",),
+        provider='GitHub', example='github_pat_<22>_<59>',
     ),
     SecretRule(
         "HN-SEC-005", "GitLab personal access token", C,
@@ -860,6 +880,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "the user settings.",
         before=3, anchored=True, after=330, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.gitlab.com/ee/security/tokens/",),
+        provider='GitLab', example='glpat-<20+ base64url>',
     ),
     SecretRule(
         "HN-SEC-006", "Slack token", C,
@@ -870,6 +891,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "token's scopes. Revoke it in the Slack app settings.",
         before=3, anchored=True, after=300, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://api.slack.com/authentication/token-types",),
+        provider='Slack', example='xoxb-<digits>-<digits>-<24+>',
     ),
     SecretRule(
         "HN-SEC-007", "Slack webhook URL", H,
@@ -881,6 +903,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "the webhook in the Slack app settings.",
         caseless=True, after=180, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://api.slack.com/messaging/webhooks",),
+        provider='Slack', example='https://hooks.slack.com/services/T.../B.../<24>',
     ),
     SecretRule(
         "HN-SEC-008", "Stripe live key", C,
@@ -891,6 +914,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "(sk_test_) reach only test data and are reported at low.",
         before=3, anchored=True, after=260, min_entropy=3.0, validators=("not_placeholder", "stripe_mode"),
         references=("https://docs.stripe.com/keys",),
+        provider='Stripe', example='sk_live_<24+ base62>',
     ),
     SecretRule(
         "HN-SEC-009", "Google API key", H,
@@ -900,6 +924,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "Restrict it (API and application restrictions) or rotate it.",
         before=3, anchored=True, after=44, min_entropy=4.0, validators=("not_placeholder",),
         references=("https://cloud.google.com/docs/authentication/api-keys",),
+        provider='Google Cloud', example='AIza<35 base64url>',
     ),
     SecretRule(
         "HN-SEC-010", "OpenAI API key", C,
@@ -910,6 +935,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
         before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
+        provider='OpenAI', example='sk-proj-<...>T3BlbkFJ<...>',
     ),
     SecretRule(
         "HN-SEC-011", "Anthropic API key", C,
@@ -917,6 +943,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"sk-ant-",),
         "An Anthropic API key. It spends the organisation's credit. Revoke it in the console.",
         before=3, anchored=True, after=140, min_entropy=3.5, validators=("not_placeholder",),
+        provider='Anthropic', example='sk-ant-api03-<93>AA',
     ),
     SecretRule(
         "HN-SEC-012", "Azure storage account key", C,
@@ -929,6 +956,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         caseless=True, before=40, after=170, min_entropy=4.0, validators=("not_placeholder", "azure_key"),
         near=rb"[=:]", near_span=48,
         references=("https://learn.microsoft.com/azure/storage/common/storage-account-keys-manage",),
+        provider='Azure', example='AccountKey=<86 base64>==',
     ),
     SecretRule(
         "HN-SEC-013", "npm access token", C,
@@ -938,6 +966,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "publishes packages as its owner. Revoke it with `npm token revoke`.",
         before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://docs.npmjs.com/about-access-tokens",),
+        provider='npm', example='npm_<36 base62> (CRC32-checked)',
     ),
     SecretRule(
         "HN-SEC-014", "PyPI API token", C,
@@ -947,6 +976,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "projects it is scoped to. Revoke it in the PyPI account settings.",
         before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://pypi.org/help/#apitoken",),
+        provider='PyPI', example='pypi-AgEIcHlwaS5vcmc<macaroon>',
     ),
     SecretRule(
         "HN-SEC-015", "Twilio API key", H,
@@ -956,6 +986,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "calls billed to the account. Delete the key in the Twilio console.",
         after=40, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://www.twilio.com/docs/iam/api-keys",),
+        provider='Twilio', example='SK<32 hex>',
     ),
     SecretRule(
         "HN-SEC-016", "SendGrid API key", C,
@@ -964,6 +995,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "A SendGrid API key: it sends mail as the account. Delete it in the SendGrid settings.",
         before=3, anchored=True, after=72, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.sendgrid.com/ui/account-and-settings/api-keys",),
+        provider='SendGrid', example='SG.<22>.<43>',
     ),
     SecretRule(
         "HN-SEC-017", "JSON Web Token", H,
@@ -973,6 +1005,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "anyone with the binary can replay it until it expires. Issue tokens at run time.",
         before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
+        provider='(any)', example='eyJ<header>.eyJ<payload>.<signature>',
     ),
     SecretRule(
         "HN-SEC-018", "private key", C,
@@ -985,6 +1018,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "high (the passphrase may be next to it).",
         after=16600, min_entropy=3.0, validators=("pem_key",),
         references=("https://datatracker.ietf.org/doc/html/rfc7468",),
+        provider='(any)', example='-----BEGIN ... PRIVATE KEY----- <base64 DER> -----END ...-----',
     ),
     SecretRule(
         "HN-SEC-019", "PuTTY private key", C,
@@ -996,6 +1030,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "authorised. Replace the key pair.",
         after=25000, min_entropy=3.0, validators=("putty_key",),
         references=("https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html",),
+        provider='PuTTY', example='PuTTY-User-Key-File-3: ... Private-Lines: ...',
     ),
     SecretRule(
         "HN-SEC-020", "password in URL", H,
@@ -1007,6 +1042,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "connection string. Placeholders (user:password@, ${VAR}, <password>) and example hosts are "
         "ignored. Read the DSN from the environment or a secret store at run time.",
         before=32, after=520, validators=("url_password",), near=b"@", near_span=260,
+        provider='(any)', example='scheme://user:<password>@host',
     ),
     *PROVIDER_RULES,
     SecretRule(
