@@ -212,3 +212,27 @@ def test_hostile_candidates_do_not_raise(engine):
     found = hits(engine, token)  # JSON nested too deep for the validator: kept, flagged
     assert [r for r, _, _ in found] == ["HN-SEC-017"]
     assert engine.scan_buffer(b"-----BEGIN  PRIVATE KEY-----" + b"\xff" * 100000) == []
+
+
+def test_encoded_secrets_are_decoded(engine, tmp_path):
+    """base64 (two levels), hex and JSON escaped inside a string: decoded, scanned, reported at the
+    encoded run with a note; a secret seen directly is not reported twice."""
+    import base64
+    import json
+
+    sa = json.dumps({"type": "service_account", "private_key": F.pem(""), "client_email": "a@x.iam.gserviceaccount.com"})
+    cases = {
+        "b64": ("TOKEN_B64=" + base64.b64encode(f"token={GH}".encode()).decode(), "HN-SEC-003", "base64"),
+        "b64x2": ("X=" + base64.b64encode(base64.b64encode(f"github {GH}".encode())).decode(), "HN-SEC-003", "base64"),
+        "hex": ("data = " + f"password={F.text(20)}9x".encode().hex(), "HN-SEC-100", "hex"),
+        "escaped": ("GOOGLE_CREDENTIALS=" + json.dumps(sa), "HN-SEC-018", "escaped JSON"),
+        "b64json": ("GOOGLE_CREDENTIALS_B64=" + base64.b64encode(sa.encode()).decode(), "HN-SEC-018", "base64"),
+    }
+    for name, (text, rule, how) in cases.items():
+        p = tmp_path / name
+        p.write_text(text + "\n")
+        found = [m for m in engine.scan_file(p).matches if m.rule_id == rule]
+        check(len(found) == 1 and how in found[0].note, f"{name}: {len(found)} {rule} findings")
+    plain = tmp_path / "plain"
+    plain.write_text(f"token={GH}\n")
+    assert [m.note for m in engine.scan_file(plain).matches] == [""]

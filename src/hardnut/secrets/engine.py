@@ -43,6 +43,16 @@ ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
 ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
 CHUNK = 16 * 1024 * 1024
 PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this total, scan in-process
+DECODE_MAX_FILE = 16 * 1024 * 1024  # text files up to this size get the decoding pass
+DECODE_DEPTH = 2  # levels of encoding looked through (base64 inside base64...)
+DECODE_BUDGET = 8 * 1024 * 1024  # decoded bytes per file and level
+_B64_RUN = re.compile(rb"(?<![A-Za-z0-9+/_\-])(?:[A-Za-z0-9+/]{4}){6,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+                      rb"(?![A-Za-z0-9+/=])|(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-=+/])")
+_HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9a-fA-F]{2}){20,}(?![0-9A-Fa-f])")
+_ESCAPED_JSON = re.compile(rb'\{\s*\\+"[^\x00]{10,65536}?\}')
+_PRINTABLE = frozenset(range(0x20, 0x7F)) | {9, 10, 13}
+
+
 
 
 class EngineUnavailable(Exception):
@@ -283,9 +293,38 @@ class Engine:
                     return FileScan(size=size)
                 result = self.scan_stream(fh, limit, size)
                 result.size = size
+                if limit <= DECODE_MAX_FILE:
+                    fh.seek(0)
+                    head = fh.read(limit)
+                    if b"\x00" not in head[:4096]:  # text: look inside base64 / hex / escaped JSON
+                        result.matches = resolve_overlaps(result.matches + self.scan_encoded(head), self.rules)
                 return result
         except (OSError, ValueError) as exc:
             return FileScan(error=f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+
+    def scan_encoded(self, data: bytes, depth: int = DECODE_DEPTH) -> list[RawMatch]:
+        """Secrets inside encoded text: base64 and hex runs are decoded, JSON escaped inside a
+        string is unescaped, and the result is scanned again, `depth` levels deep, at most
+        DECODE_BUDGET decoded bytes per call. A match is reported at the encoded run's offset and
+        length (the whole run), with the decoded secret and a note saying how it was encoded."""
+        if depth <= 0 or not data:
+            return []
+        out: list[RawMatch] = []
+        budget = DECODE_BUDGET
+        direct: Optional[set] = None  # secrets found without decoding are not reported twice
+        for how, start, end, decoded in _decoded_runs(data):
+            budget -= len(decoded)
+            if budget < 0:
+                break
+            inner = self.scan_buffer(decoded) + self.scan_encoded(decoded, depth - 1)
+            if inner and direct is None:
+                direct = {m.secret for m in self.scan_buffer(data)}
+            for m in inner:
+                if m.secret in direct:
+                    continue
+                note = f"{how}-encoded" + (f"; {m.note}" if m.note else "")
+                out.append(RawMatch(start, end - start, m.rule_id, m.secret, m.severity, note, "ascii"))
+        return sorted(set(out))
 
     def scan_stream(self, fh, max_bytes: int, size_hint: int = 0) -> FileScan:
         """Scan a non-seekable stream (e.g. a zip member) in overlapping blocks.
@@ -436,6 +475,39 @@ def custom_rule(c: CustomRule) -> SecretRule:
         caseless=True, before=256 if keywords else 0, after=1024 if keywords else UNKEYED_WINDOW,
         min_entropy=c.entropy, gitleaks_group=c.secret_group, allowlists=c.allowlists, provider="(gitleaks config)",
         example="(custom)")
+
+
+def _mostly_text(raw: bytes) -> bool:
+    return len(raw) >= 16 and sum(1 for b in raw if b in _PRINTABLE) >= 0.95 * len(raw)
+
+
+def _decoded_runs(data: bytes):
+    """(how, start, end, decoded text) for base64 / hex runs that decode to text, and for JSON
+    documents escaped inside a string."""
+    import base64
+    import binascii
+
+    for m in _B64_RUN.finditer(data):
+        run = m.group(0)
+        if run.isalpha() or run.isdigit() or len(set(run)) < 10:
+            continue
+        try:
+            raw = (base64.urlsafe_b64decode if (b"-" in run or b"_" in run) else base64.b64decode)(
+                run + b"=" * (-len(run) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if _mostly_text(raw):
+            yield "base64", m.start(), m.end(), raw
+    for m in _HEX_RUN.finditer(data):
+        raw = bytes.fromhex(m.group(0).decode())
+        if _mostly_text(raw):
+            yield "hex", m.start(), m.end(), raw
+    for m in _ESCAPED_JSON.finditer(data):
+        esc = m.group(0)
+        raw = re.sub(rb'\\(["\\/])', rb"\1", esc)
+        raw = re.sub(rb"\\n", b"\n", raw)
+        if raw != esc:
+            yield "escaped JSON", m.start(), m.end(), raw
 
 
 def _finish(matches: Iterable[Optional[RawMatch]], rules: Sequence[SecretRule]) -> list[RawMatch]:

@@ -151,7 +151,7 @@ def canonical_secret(rule_id: str, secret: bytes) -> bytes:
     """What a known-public fingerprint is computed over: the DER bytes of a PEM key (so line
     breaks, escaping and the label do not matter), else the secret itself."""
     if rule_id == "HN-SEC-018":
-        body = b"".join(ln.strip() for ln in re.split(rb"\\[nr]|[\r\n]+", secret) if b":" not in ln)
+        body = b"".join(ln.strip() for ln in re.split(rb"\\+[nr]|[\r\n]+", secret) if b":" not in ln)
         raw = _b64decode(body)
         if raw is not None:
             return raw
@@ -245,7 +245,7 @@ def v_jwt(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 def v_pem_key(secret: bytes, m: re.Match) -> Optional[Verdict]:
     label = (m.group("label") or b"").strip().upper()
-    lines = re.split(rb"\\[nr]|[\r\n]+", secret)
+    lines = re.split(rb"\\+[nr]|[\r\n]+", secret)
     headers = [ln for ln in lines if b":" in ln]
     body = b"".join(ln.strip() for ln in lines if b":" not in ln)
     if label.startswith(b"PGP"):
