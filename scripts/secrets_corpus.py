@@ -304,7 +304,12 @@ def gitleaks_samples(gitdir: Path, rnd: random.Random) -> list[dict]:
 
 # -- detect-secrets ---------------------------------------------------------------------------
 
+# detect-secrets plugins whose samples are not credentials (public IP addresses)
+NOT_SECRETS = {"ip_public"}
+
+
 def detect_secrets_samples(gitdir: Path) -> list[dict]:
+    """Rows `(text, should_flag)`; unexpanded templates ("{secret}") and non-credential plugins skipped."""
     out = []
     for path in git_ls(gitdir, "tests/plugins"):
         if not path.endswith("_test.py"):
@@ -318,9 +323,11 @@ def detect_secrets_samples(gitdir: Path) -> list[dict]:
                 rows = ast.literal_eval(node.args[1])
             except ValueError:
                 continue
+            if plugin in NOT_SECRETS:
+                continue
             for row in rows:
                 if (isinstance(row, tuple) and len(row) >= 2 and isinstance(row[0], str)
-                        and isinstance(row[1], bool)):
+                        and isinstance(row[1], bool) and "{secret}" not in row[0]):
                     out.append({"source": "detect-secrets", "rule": plugin, "kind": "tp" if row[1] else "fp",
                                 "text": row[0]})
     return out
