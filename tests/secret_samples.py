@@ -193,6 +193,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "btype='bandpass', analog=True", "data_key = _mm512_xor_si512", 'char *key = "__f2py_cb_#name#";',
        "key = 'arrow-datasets/nyc-taxi/year=2019/month=6/part-0.parquet'",
        '"NextToken": "' + t(40) + '"', "cache_key = " + t(24))
+    tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
+       f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
+    fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")
     tp("HN-SEC-101", f"<password>{value}</password>", f"<apiToken>\n    {value}\n</apiToken>")
     fp("HN-SEC-101", "<password>${DB_PASSWORD}</password>", "<token>tokenValue</token>")
     tp("HN-SEC-102", f'<add key="ClearTextPassword" value="{value}"/>', f'<entry name="apiToken" value="{value}" />')

@@ -1062,6 +1062,18 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
     ),
     SecretRule(
+        "HN-SEC-103", "secret in a command-line option", H,
+        rb"(?i)(?<![A-Za-z0-9_\-])--?(?P<name>[A-Za-z0-9_\-]{0,30}?(?:pass(?:word|wd|phrase)?|pwd|secret|token|"
+        rb"api[_\-]?key|access[_\-]?key|storage[_\-]?key|account[_\-]?key|auth[_\-]?key|client[_\-]?secret))"
+        rb"(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<secret>" + _VALUE + rb"{8,200})(?(q)(?P=q)|(?!" + _VALUE + rb"))",
+        (b"pass", b"pwd", b"secret", b"token", b"key"),
+        "A high-entropy value passed as a command-line option with a secret-sounding name "
+        "(`--password ...`, `-storagekey ...`, `--api-key=...`) in scripts, CI files or logs shipped "
+        "with the app. The generic value filters apply.",
+        caseless=True, before=40, after=260, validators=("generic",), generic=True,
+        near=rb"[ \t=]", near_span=24, example="--password <16+ random characters>",
+    ),
+    SecretRule(
         "HN-SEC-101", "secret in XML element", H,
         rb"(?i)<(?P<name>" + _NAME + rb")(?:[ \t][^<>\x00]{0,120})?>[ \t\r\n]{0,40}"
         rb"(?P<secret>" + _VALUE + rb"{8,200})[ \t\r\n]{0,40}</",
