@@ -192,7 +192,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "password = rest-of-my-password", 'token = "import-token-5ott6"', "_credentials: _cygrpc.ChannelCredentials",
        "btype='bandpass', analog=True", "data_key = _mm512_xor_si512", 'char *key = "__f2py_cb_#name#";',
        "key = 'arrow-datasets/nyc-taxi/year=2019/month=6/part-0.parquet'",
-       '"NextToken": "' + t(40) + '"', "cache_key = " + t(24))
+       '"NextToken": "' + t(40) + '"', "cache_key = " + t(24), '"Password": "SomeKindOfPassword123!@#"',
+       '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
+       '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"')
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

@@ -201,8 +201,9 @@ def looks_like_words(secret: bytes) -> bool:
         return False
     toks = [t for t in toks if not t.isupper() or len(t) >= 8]  # AKIAZB, XYA: random capitals are no words
     covered = sum(len(t) for t in toks if len(t) >= 3)
-    if covered / alnum < 0.8:
-        return False
+    letters = sum(1 for b in secret if 65 <= b <= 90 or 97 <= b <= 122)
+    if letters < 12 or covered / letters < 0.8 or len(_DIGIT_RUN.findall(secret)) > 2:
+        return False  # digits and symbols around words do not count; digits all over are random
     return all(_pronounceable(t.lower()) for t in toks if len(t) >= 3)
 
 
@@ -337,6 +338,7 @@ _SHORT_ALNUM_NAME = re.compile(rb"_*[A-Za-z]{1,5}[0-9]{1,6}")  # x25519, sha256,
 _DIGITS_INSIDE_WORD = re.compile(rb"[a-z][0-9]+[a-z]|[A-Z][0-9]+[A-Z][A-Z]")
 _SNAKE_CASE = re.compile(rb"_*(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)(?:_+(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)){2,}_*")
 _LOWER_NAME = re.compile(rb"_*[a-z]+[0-9]*")  # cygrpc, xmlrpc, np: module names need no vowels
+_DIGIT_RUN = re.compile(rb"[0-9]+")
 _VOWELS = frozenset(b"aeiouyAEIOUY")
 _CONSONANT_RUN = re.compile(rb"[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ]{5,}")
 
@@ -438,6 +440,8 @@ def is_assignment(value: bytes) -> bool:
 
 def random_enough(secret: bytes, strict: bool = False) -> bool:
     """Does the value look generated (a key, token or strong password) rather than typed or a word?"""
+    if looks_like_words(secret):  # SomeKindOfPassword123!@#, PassWordMustBeAtLeast6Chars.
+        return False
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
             or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
         return False
@@ -1047,7 +1051,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     *PROVIDER_RULES,
     SecretRule(
         "HN-SEC-100", "generic secret assignment", H,
-        rb"(?i)(?<![A-Za-z0-9])(?P<name>" + _NAME + rb")" + _OPERATOR
+        rb"(?i)(?<![A-Za-z0-9])(?<![A-Za-z0-9]:)(?P<name>" + _NAME + rb")" + _OPERATOR
         + rb"(?:(?P<q>\\?[\"'`])|)(?:(?:bearer|basic|token)[ \t]{1,4})?"
         rb"(?P<secret>" + _VALUE + rb"{8,200})(?(q)(?P=q)|(?!" + _VALUE + rb"))",
         _NAME_KEYWORDS,
