@@ -76,7 +76,6 @@ def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int]
     """Compile a module holding the chosen samples as str constants; return (indexes planted,
     found flags, the .so)."""
     import subprocess
-    import tempfile
 
     from hardnut.checks.secrets import _scan_one
     from hardnut.limits import Limits

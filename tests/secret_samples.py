@@ -10,7 +10,6 @@ only as negatives.
 
 from __future__ import annotations
 
-import base64
 import string
 
 from helpers_secrets import ALNUM, Fakes
@@ -216,6 +215,3 @@ def one_true_sample_per_rule(seed: int = 5) -> dict[str, str]:
         if kind == "tp":
             out.setdefault(rule, text)
     return out
-
-
-__all__ = ["samples", "corpus_rows", "one_true_sample_per_rule", "base64"]

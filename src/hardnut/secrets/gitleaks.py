@@ -51,12 +51,6 @@ class Allowlist:
     condition: str = "OR"
     rules: tuple[str, ...] = ()  # global allowlists: only these rule ids (empty: all)
 
-    def _compiled(self) -> list[re.Pattern]:
-        return [re.compile(r) for r in self.regexes]
-
-    def checks(self) -> list[tuple[str, bool]]:
-        return [("regex", bool(self.regexes)), ("stopword", bool(self.stopwords)), ("path", bool(self.paths))]
-
     def allows(self, secret: bytes, match: bytes, path: Optional[str] = None) -> bool:
         """True when this allowlist suppresses the finding (path None: path not known yet)."""
         if self.paths and path is None and self.condition == "AND":
