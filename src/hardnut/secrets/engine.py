@@ -203,6 +203,12 @@ class Engine:
                 rel = (k - a) // 2
                 scale = 2
             else:
+                # cheap necessary conditions first, on the data itself (no copy)
+                end = k + kw.ascii_len
+                if rule.near_re is not None and rule.near_re.search(data, end, min(limit, end + rule.near_span)) is None:
+                    continue
+                if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
+                    continue
                 a = max(0, k - rule.before - 1)
                 b = min(limit, k + kw.ascii_len + rule.after + 1)
                 window = bytes(data[a:b])
@@ -212,6 +218,8 @@ class Engine:
                 end = rel + kw.ascii_len
                 if rule.near_re.search(window, end, end + rule.near_span) is None:
                     continue
+            if rule.near_before_re is not None and rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
+                continue
             if rule.anchored:
                 m = rule.regex.match(window, rel)
                 if m is not None:

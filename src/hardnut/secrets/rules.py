@@ -60,6 +60,8 @@ class SecretRule:
     # (e.g. the assignment operator of a name = value rule); skips the full regex otherwise
     near: bytes = b""
     near_span: int = 0
+    # the same, before the keyword: `near_before` occurs within `before` bytes before it
+    near_before: bytes = b""
     # every keyword is where the secret starts: the engine tries the regex only at the keyword
     # (re.match at that position, look-behinds still see the bytes before) instead of searching
     anchored: bool = False
@@ -71,10 +73,12 @@ class SecretRule:
     example: str = ""  # the shape, for `hardnut rules --category secret` (never a real secret)
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     near_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
+    near_before_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern))
         object.__setattr__(self, "near_re", re.compile(self.near) if self.near else None)
+        object.__setattr__(self, "near_before_re", re.compile(self.near_before) if self.near_before else None)
         for v in self.validators:
             if v not in VALIDATORS:
                 raise ValueError(f"rule {self.id}: unknown validator {v}")
@@ -1075,7 +1079,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "(`--password ...`, `-storagekey ...`, `--api-key=...`) in scripts, CI files or logs shipped "
         "with the app. The generic value filters apply.",
         caseless=True, before=40, after=260, validators=("generic",), generic=True,
-        near=rb"[ \t=]", near_span=24, example="--password <16+ random characters>",
+        near=rb"[ \t=]", near_span=24, near_before=rb"-", example="--password <16+ random characters>",
     ),
     SecretRule(
         "HN-SEC-101", "secret in XML element", H,
@@ -1086,7 +1090,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "`<password>...</password>` or `<apiToken>...</apiToken>` (Maven settings, .NET and Java "
         "configuration). The same value filters as the generic assignment rule apply.",
         caseless=True, before=48, after=400, validators=("generic",), generic=True,
-        near=rb">", near_span=120, example="<password>random-value</password>",
+        near=rb">", near_span=120, near_before=rb"<", example="<password>random-value</password>",
     ),
     SecretRule(
         "HN-SEC-102", "secret in XML attribute", H,
