@@ -21,7 +21,7 @@ from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
 from hardnut.limits import Limits
 from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
-from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps
+from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps, shared_engine
 from hardnut.secrets.rules import RULES_BY_ID, SECRET_RULES
 
 PRIVATE_KEY_FILE = Rule(
@@ -61,7 +61,7 @@ _PEM_KEY_FILE = re.compile(
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
     gitleaks = ctx.config.gitleaks
-    engine = ctx.cached("secrets:engine", lambda: Engine(gitleaks=gitleaks))
+    engine = ctx.cached("secrets:engine", lambda: shared_engine(gitleaks))
     files = [f for f in ctx.files() if f.kind in ("elf", "pe", "data")]
     if gitleaks is not None:  # paths the team's .gitleaks.toml allowlists are not scanned
         files = [f for f in files if not gitleaks.skip_path(f.relpath)]

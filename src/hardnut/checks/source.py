@@ -178,10 +178,10 @@ class _Secrets:
     """Adapter to hardnut.secrets.engine: scan a file, return (rule, match) pairs; rules by id."""
 
     def __init__(self, gitleaks=None) -> None:
-        from hardnut.secrets.engine import Engine, EngineUnavailable
+        from hardnut.secrets.engine import EngineUnavailable, shared_engine
 
         try:
-            self.engine = Engine(gitleaks=gitleaks)
+            self.engine = shared_engine(gitleaks)
         except EngineUnavailable as exc:
             raise HardnutError(str(exc)) from None
         self.rules = self.engine.rule_map

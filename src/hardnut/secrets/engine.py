@@ -541,6 +541,21 @@ def resolve_overlaps(matches: Sequence[RawMatch], rules: Sequence[SecretRule] = 
     return out
 
 
+_SHARED: dict = {}
+
+
+def shared_engine(gitleaks: Optional[GitleaksConfig] = None) -> Engine:
+    """One compiled Engine per (engine choice, gitleaks config) per process: compiling the keyword
+    database takes a few hundred milliseconds, and a process may verify many artifacts."""
+    key = (os.environ.get(ENV_ENGINE, ""), gitleaks)
+    engine = _SHARED.get(key)
+    if engine is None:
+        if len(_SHARED) >= 8:
+            _SHARED.clear()
+        engine = _SHARED[key] = Engine(gitleaks=gitleaks)
+    return engine
+
+
 # -- process-parallel scanning ----------------------------------------------------------------
 
 _WORKER: Optional[Engine] = None
