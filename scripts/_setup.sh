@@ -9,6 +9,10 @@ need_apt=()
 for tool in patchelf ccache gcc; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# the secrets tests scan the system's libgnutls (its built-in self-test keys are known public keys)
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libgnutls30 >/dev/null 2>&1; then
+  need_apt+=(libgnutls30)
+fi
 if [ "${HARDNUT_WITH_MINGW:-0}" = 1 ] && ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
   need_apt+=(mingw-w64)
 fi

@@ -14,6 +14,7 @@ from hardnut.secrets import engine as engine_mod
 from hardnut.secrets.engine import Engine, EngineUnavailable, scan_paths
 from hardnut.secrets.rules import SECRET_RULES
 from helpers_secrets import ALNUM, Fakes, check
+from secret_samples import one_true_sample_per_rule
 
 hyperscan = pytest.importorskip("hyperscan")
 
@@ -42,7 +43,7 @@ def _snippets(f: Fakes) -> list[str]:
         '{"client_secret": "' + f.text(30) + '"}',
         "password=" + f.text(12) + "9%" + f.text(4) + "\n",
         "passwordpasswordsecretsecrettokentoken:",  # dense overlapping keywords, no secret
-    ]
+    ] + list(one_true_sample_per_rule(f.rnd.randrange(1000)).values())  # every rule fires
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,7 @@ def corpus() -> bytes:
     snippets = _snippets(f)
     places = []
     for i, s in enumerate(snippets * 3):
+        s = f"\n{s}\n"  # token boundaries: random neighbours would glue onto prefixes
         raw = s.encode() if i % 2 == 0 else s.encode("utf-16-le")
         pos = (i + 1) * 65536 - len(raw) // 2 if i % 3 == 0 else rnd.randrange(0, len(out) - len(raw))
         places.append((pos, raw))

@@ -201,6 +201,34 @@ def report_options(command):
     return command
 
 
+def gitleaks_option(command):
+    return click.option(
+        "--gitleaks-config", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+        help="A .gitleaks.toml: its custom rules and allowlists apply to every secret scan "
+             "(overrides the profile's secrets.gitleaks_config; see docs/secrets.md).")(command)
+
+
+def _with_gitleaks(profile, path: Optional[Path]):
+    if path is None:
+        return profile
+    import dataclasses
+
+    from hardnut.profile import SecretsConfig
+
+    if not path.is_file():
+        raise HardnutError(f"gitleaks config not found: {path}")
+    return dataclasses.replace(profile, secrets=SecretsConfig(gitleaks_config=path.resolve()))
+
+
+def _gitleaks_notes(profile) -> None:
+    """Say which parts of the gitleaks config hardnut does not apply (never silently)."""
+    from hardnut.verify import load_gitleaks
+
+    cfg = load_gitleaks(profile.secrets.gitleaks_config)
+    for note in cfg.notes if cfg is not None else ():
+        click.echo(f"hardnut: gitleaks config: {note}", err=True)
+
+
 class ReportCommand(click.Command):
     """A command with repeatable --format/-o: remembers the order they were given in, so that each -o
     belongs to the --format next to it (click keeps each option's values, not their interleaving)."""
@@ -294,8 +322,9 @@ def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: 
                    "critical. Without -p, verify uses the verify settings recorded in it (same verdict as the build).")
 @click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
+@gitleaks_option
 def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow_external, baseline, write_baseline,
-           manifest_path, limit_overrides):
+           manifest_path, limit_overrides, gitleaks_config):
     """Inspect a dist folder, a onefile binary or a single binary and report findings.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read."""
@@ -315,6 +344,8 @@ def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow
         profile = verify_profile(manifest_doc, manifest_path)  # the settings the build verified with
     else:
         profile = default_profile()
+    profile = _with_gitleaks(profile, gitleaks_config)
+    _gitleaks_notes(profile)
     options = VerifyOptions.from_profile(profile, Severity.parse(fail_on) if fail_on else None)
     options.config.allow_external = tuple(options.config.allow_external) + tuple(allow_external)
     try:
@@ -352,7 +383,8 @@ def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow
 @click.option("-p", "--profile", "profile_path", metavar="PROFILE",
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
 @report_options
-def check_source(profile_path, fail_on, fmt, output, sarif_min_severity):
+@gitleaks_option
+def check_source(profile_path, fail_on, fmt, output, sarif_min_severity, gitleaks_config):
     """Check the app before building: sources, bundled data and dependency files.
 
     Reads (never imports or runs) the entry's Python files, the data app.include_data would bundle and
@@ -362,7 +394,8 @@ def check_source(profile_path, fail_on, fmt, output, sarif_min_severity):
     from hardnut.model import Severity
 
     targets = _report_targets(fmt, output)
-    profile = _profile(profile_path)
+    profile = _with_gitleaks(_profile(profile_path), gitleaks_config)
+    _gitleaks_notes(profile)
     result = source_result(profile, Severity.parse(fail_on) if fail_on else None, log=log_to_stderr(False))
     _emit_reports(result, targets, sarif_min_severity)
     sys.exit(1 if result.verdict == "fail" else 0)
@@ -536,18 +569,34 @@ def unpack(binary, out_dir, force):
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def rules(fmt):
+@click.option("--category", help="Only rules of this category (e.g. secret: also shows provider and example shape).")
+def rules(fmt, category):
     """List every rule: id, category, default severity, name."""
     from hardnut.checks import all_rules
+    from hardnut.secrets.rules import RULES_BY_ID
 
     table = sorted(all_rules().values(), key=lambda r: r.id)
+    if category:
+        known = sorted({r.category for r in table})
+        if category not in known:
+            raise HardnutError(f"no rule category {category!r} (one of: {', '.join(known)})")
+        table = [r for r in table if r.category == category]
+
+    def extra(r) -> dict:
+        sr = RULES_BY_ID.get(r.id)
+        return {"provider": sr.provider, "example": sr.example} if sr is not None else {}
+
     if fmt == "json":
         click.echo(json.dumps([{"id": r.id, "name": r.name, "category": r.category, "severity": r.severity.label,
-                                "explanation": r.explanation, "references": list(r.references)} for r in table],
-                              indent=2))
+                                "explanation": r.explanation, "references": list(r.references), **extra(r)}
+                               for r in table], indent=2))
         return
     for r in table:
-        click.echo(f"{r.id:13} {r.category:10} {r.severity.label:8} {r.name}")
+        line = f"{r.id:13} {r.category:10} {r.severity.label:8} {r.name}"
+        x = extra(r)
+        if category == "secret" and x:
+            line = f"{line:62} {x['provider'] or '-':28} {x['example']}"
+        click.echo(line)
 
 
 @cli.command()

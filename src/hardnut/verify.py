@@ -23,6 +23,18 @@ from hardnut.safeio import read_regular
 
 
 
+def load_gitleaks(path: Optional[Path]):
+    """The team's .gitleaks.toml (profile secrets.gitleaks_config or --gitleaks-config), or None."""
+    if path is None:
+        return None
+    from hardnut.secrets.gitleaks import GitleaksConfigError, load
+
+    try:
+        return load(Path(path))
+    except GitleaksConfigError as exc:
+        raise HardnutError(f"gitleaks config: {exc}") from None
+
+
 @dataclass
 class VerifyOptions:
     fail_on: Severity = Severity.HIGH
@@ -44,7 +56,8 @@ class VerifyOptions:
         config = VerifyConfig(allow_external=v.allow_external, limits=v.limits,
                               require_glibc_max=v.require_glibc_max, require_macos_min=v.require_macos_min,
                               require_signed=v.require_signed, python_flags=profile.build.python_flags,
-                              own_packages=own, source_roots=(profile.root,) if profile.path else ())
+                              own_packages=own, source_roots=(profile.root,) if profile.path else (),
+                              gitleaks=load_gitleaks(profile.secrets.gitleaks_config))
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress,
                    audit=profile.audit, profile_path=str(profile.path) if profile.path else None)
 

@@ -29,6 +29,7 @@ class VerifyConfig:
     python_flags: tuple[str, ...] = ()  # build.python_flags of the profile (exposure checks)
     own_packages: tuple[str, ...] = ()  # the app's own modules/packages (include_packages/modules)
     source_roots: tuple[Path, ...] = ()  # where the app's sources are (the profile's folder)
+    gitleaks: Optional[Any] = None  # hardnut.secrets.gitleaks.GitleaksConfig: custom rules, allowlists
 
 
 @dataclass

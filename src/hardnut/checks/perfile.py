@@ -48,7 +48,7 @@ def prefetch(ctx: CheckContext) -> None:
     from hardnut.secrets.engine import map_files
 
     limits = ctx.config.limits
-    engine = ctx.cached("secrets:engine", secrets.Engine)
+    engine = secrets.engine_for(ctx)
     jobs, sizes, keys = [], [], []
     for f in ctx.files():
         if f.kind not in ("elf", "pe", "data") or f.size > limits.max_file_size:

@@ -12,6 +12,7 @@ blob of each binary is left in ctx.cache["constants_blob:<relpath>"] (None when 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Optional
@@ -20,7 +21,7 @@ from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
 from hardnut.limits import Limits
 from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
-from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps
+from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps, shared_engine
 from hardnut.secrets.rules import RULES_BY_ID, SECRET_RULES
 
 PRIVATE_KEY_FILE = Rule(
@@ -50,12 +51,26 @@ ARCHIVE_SUFFIXES = (".zip", ".whl", ".egg", ".jar", ".pyz", ".apk", ".nupkg", ".
 KEYSTORE_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
 DOTENV_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults")
 _MEMBER_IN_MEMORY = 64 * 1024 * 1024  # nested archives are read into memory up to this size
+# a PEM private key file: the header, optional RFC 1421 headers, then a line of key body (a header
+# alone, as in a library's list of PEM labels, is not a key)
+_PEM_KEY_FILE = re.compile(
+    rb"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----\r?\n(?:[A-Za-z\-]+: [^\r\n]*\r?\n)*\r?\n?"
+    rb"[A-Za-z0-9+/=]{40,}")
+
+
+def engine_for(ctx: CheckContext) -> Engine:
+    """The secret engine of this verify (with the profile's gitleaks rules), shared by every check."""
+    gitleaks = ctx.config.gitleaks
+    return ctx.cached("secrets:engine", lambda: shared_engine(gitleaks))
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
-    engine = ctx.cached("secrets:engine", Engine)
+    gitleaks = ctx.config.gitleaks
+    engine = engine_for(ctx)
     files = [f for f in ctx.files() if f.kind in ("elf", "pe", "macho", "data")]
+    if gitleaks is not None:  # paths the team's .gitleaks.toml allowlists are not scanned
+        files = [f for f in files if not gitleaks.skip_path(f.relpath)]
     findings: list[Finding] = []
     jobs = []
     for f in files:
@@ -80,7 +95,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if f.relpath not in scans:
             continue
         scan, blob = scans[f.relpath]
-        findings.extend(_findings(f.relpath, scan.matches, blob))
+        findings.extend(_findings(f.relpath, scan.matches, blob, engine))
         findings.extend(_scan_problems(f.relpath, scan, limits))
         if f.kind == "data":
             findings.extend(file_findings(f.relpath, f.fs_path))
@@ -112,10 +127,15 @@ def blob_matches(engine: Engine, blob: ConstantsBlob) -> list[RawMatch]:
     return engine.scan_strings(strings) + engine.scan_pairs(pairs)
 
 
-def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob]) -> list[Finding]:
+def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob],
+              engine: Optional[Engine] = None) -> list[Finding]:
     out = []
+    rules = engine.rule_map if engine is not None else RULES_BY_ID
+    gitleaks = engine.gitleaks if engine is not None else None
     for m in matches:
-        srule = RULES_BY_ID[m.rule_id]
+        srule = rules[m.rule_id]
+        if gitleaks is not None and gitleaks.path_allowed(srule, m.secret.encode("latin-1"), path):
+            continue
         module = None
         if blob is not None:
             part = blob.module_at(m.offset)
@@ -131,7 +151,7 @@ def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBl
         if m.note:
             message += f": {m.note}"
         out.append(rule_finding(
-            _RULE[m.rule_id], path, message, severity=m.severity, offset=m.offset, length=m.length,
+            _RULE.get(m.rule_id) or srule.as_rule(), path, message, severity=m.severity, offset=m.offset, length=m.length,
             module=module, evidence=evidence, fingerprint=secret_fingerprint(m.rule_id, m.secret)))
     return out
 
@@ -160,7 +180,7 @@ def file_findings(relpath: str, path: Path) -> list[Finding]:
     except OSError:
         return out
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if (text.startswith(b"-----BEGIN") and b"PRIVATE KEY" in text[:80]) or text.startswith(b"PuTTY-User-Key-File-"):
+    if _PEM_KEY_FILE.match(text) or text.startswith(b"PuTTY-User-Key-File-"):
         out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "the file is a private key"))
     elif name.endswith(KEYSTORE_SUFFIXES):
         out.append(rule_finding(PRIVATE_KEY_FILE, relpath, "key store file (PKCS#12 / Java key store) shipped"))
@@ -218,7 +238,7 @@ def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limit
                 # RuntimeError: encrypted member; NotImplementedError: unsupported compression
                 out.append(rule_finding(SCAN_INCOMPLETE, member, f"archive member cannot be read: {type(exc).__name__}"))
                 continue
-            out.extend(_findings(member, scan.matches, None))
+            out.extend(_findings(member, scan.matches, None, engine))
             out.extend(_scan_problems(member, scan, limits))
             out.extend(_member_file_findings(member, info.filename))
             if data is not None:

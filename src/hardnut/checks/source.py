@@ -178,15 +178,15 @@ def _rel(path: Path, root: Path) -> str:
 class _Secrets:
     """Adapter to hardnut.secrets.engine: scan a file, return (rule, match) pairs; rules by id."""
 
-    def __init__(self) -> None:
-        from hardnut.secrets.engine import Engine, EngineUnavailable
-        from hardnut.secrets.rules import RULES_BY_ID
+    def __init__(self, gitleaks=None) -> None:
+        from hardnut.secrets.engine import EngineUnavailable, shared_engine
 
         try:
-            self.engine = Engine()
+            self.engine = shared_engine(gitleaks)
         except EngineUnavailable as exc:
             raise HardnutError(str(exc)) from None
-        self.rules = RULES_BY_ID
+        self.rules = self.engine.rule_map
+        self.gitleaks = gitleaks
 
     def scan(self, path: Path, max_bytes: int):
         return self.engine.scan_file(path, max_bytes)
@@ -257,8 +257,13 @@ def _secret_findings(secrets: _Secrets, path: Path, shown: str, max_bytes: int, 
         return
     binary = _looks_binary(path)
     lines = {} if binary else _line_numbers(path, [m.offset for m in result.matches])
+    if secrets.gitleaks is not None and secrets.gitleaks.skip_path(shown):
+        return
     for m in result.matches:
         rule = secrets.rules.get(m.rule_id)
+        if secrets.gitleaks is not None and rule is not None and secrets.gitleaks.path_allowed(
+                rule, m.secret.encode("latin-1"), shown):
+            continue
         name = rule.name if rule else m.rule_id
         note = f" ({m.note})" if m.note else ""
         if m.encoding == "utf-16le":
@@ -514,7 +519,12 @@ def _scan_profile(profile, *, secrets: bool = True) -> _Scan:
     if not entry.is_file():
         raise HardnutError(f"app.entry {entry} does not exist")
     scan = _Scan()
-    engine = _Secrets() if secrets else None
+    gitleaks = None
+    if secrets:
+        from hardnut.verify import load_gitleaks
+
+        gitleaks = load_gitleaks(profile.secrets.gitleaks_config)
+    engine = _Secrets(gitleaks) if secrets else None
     sources = list(dict.fromkeys(app_sources(entry)))
     imports = _source_findings(profile, sources, engine, scan)
     _data_findings(profile, engine, scan)

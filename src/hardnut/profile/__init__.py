@@ -134,6 +134,11 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    gitleaks_config: Optional[Path] = None  # a .gitleaks.toml (custom rules, allowlists)
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Optional[Path]  # the file it was read from (None: defaults only)
     root: Path  # folder that relative paths are resolved against
@@ -144,6 +149,7 @@ class Profile:
     source: SourceConfig
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)  # merged TOML data, for manifests
     audit: AuditConfig = field(default_factory=AuditConfig)  # merged TOML data, for manifests
+    secrets: "SecretsConfig" = field(default_factory=lambda: SecretsConfig())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -487,12 +493,14 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
         include_data=include_data, exclude_data=exclude_data, nofollow=mods["nofollow"],
         onefile_tempdir=onefile_tempdir,
     )
+    gl = v.get("secrets", "gitleaks_config")
+    secrets = SecretsConfig(gitleaks_config=(root / gl).resolve() if gl else None)
     audit = AuditConfig(
         enabled=v.get("audit", "enabled"), db=tuple((root / d).resolve() for d in v.get("audit", "db")),
         offline=v.get("audit", "offline"), ignore=_ignores(v, data.get("audit", {}).get("ignore", [])),
     )
     return Profile(path=path, root=root, chain=chain, app=app, build=build, verify=verify, source=source,
-                   resolved=data, audit=audit)
+                   resolved=data, audit=audit, secrets=secrets)
 
 
 def _ignores(v: _Validator, raw: Any) -> tuple[AuditIgnore, ...]:

@@ -51,6 +51,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "suppress": ("list[suppress]", [], "[{ rule = 'HN-…', path = 'glob', reason = '…' }]"),
         "limits": ("table:limits", {}, "resource limits, see the limits reference"),
     },
+    "secrets": {
+        "gitleaks_config": ("str", None, "a .gitleaks.toml whose custom rules and allowlists apply to every secret scan"),
+    },
     "source": {
         "require_hashes": ("bool", False, "requirements must carry --hash"),
         "requirements": ("list[str]", [], "requirement/lock files (default: found beside the entry)"),

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
-from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy
+from hardnut.secrets.gitleaks import UNKEYED_WINDOW, GitleaksConfig, CustomRule, CUSTOM_SEVERITY
+from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy, known_public_note
 
 _NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
@@ -44,6 +45,16 @@ ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (def
 ENGINES = ("auto", "hyperscan", "aho-corasick", "re")
 CHUNK = 16 * 1024 * 1024
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this total, parse and scan in-process (a ~20 MB dist: 2 workers pay off)
+DECODE_MAX_FILE = 16 * 1024 * 1024  # text files up to this size get the decoding pass
+DECODE_DEPTH = 2  # levels of encoding looked through (base64 inside base64...)
+DECODE_BUDGET = 8 * 1024 * 1024  # decoded bytes per file and level
+_B64_RUN = re.compile(rb"(?<![A-Za-z0-9+/_\-])(?:[A-Za-z0-9+/]{4}){6,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+                      rb"(?![A-Za-z0-9+/=])|(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-=+/])")
+_HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9a-fA-F]{2}){20,}(?![0-9A-Fa-f])")
+_ESCAPED_JSON = re.compile(rb'\{\s*\\+"[^\x00]{10,65536}?\}')
+_PRINTABLE = frozenset(range(0x20, 0x7F)) | {9, 10, 13}
+
+
 
 
 class EngineUnavailable(Exception):
@@ -93,8 +104,14 @@ def _hs_literal(b: bytes) -> bytes:
 class Engine:
     """A compiled rule set plus the keyword matcher. Build once, scan many buffers."""
 
-    def __init__(self, rules: Sequence[SecretRule] = SECRET_RULES, engine: Optional[str] = None) -> None:
+    def __init__(self, rules: Sequence[SecretRule] = SECRET_RULES, engine: Optional[str] = None,
+                 gitleaks: Optional[GitleaksConfig] = None) -> None:
+        self.gitleaks = gitleaks
+        if gitleaks is not None:
+            rules = tuple(rules) + tuple(custom_rule(r) for r in gitleaks.rules)
         self.rules = tuple(rules)
+        self.rule_map = {r.id: r for r in self.rules}
+        self.unkeyed = tuple(r for r in self.rules if not r.keywords)  # custom rules: full regex pass
         table: dict[tuple[bytes, bool, bool], list[int]] = {}
         for i, rule in enumerate(self.rules):
             for kw in rule.keywords:
@@ -214,6 +231,12 @@ class Engine:
                 rel = (k - a) // 2
                 scale = 2
             else:
+                # cheap necessary conditions first, on the data itself (no copy)
+                end = k + kw.ascii_len
+                if rule.near_re is not None and rule.near_re.search(data, end, min(limit, end + rule.near_span)) is None:
+                    continue
+                if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
+                    continue
                 a = max(0, k - rule.before - 1)
                 b = min(limit, k + kw.ascii_len + rule.after + 1)
                 window = bytes(data[a:b])
@@ -223,6 +246,13 @@ class Engine:
                 end = rel + kw.ascii_len
                 if rule.near_re.search(window, end, end + rule.near_span) is None:
                     continue
+            if rule.near_before_re is not None and rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
+                continue
+            if rule.anchored:
+                m = rule.regex.match(window, rel)
+                if m is not None:
+                    self._accept(rule, m, a, scale, found)
+                continue
             for m in rule.regex.finditer(window):
                 if m.start() > rel:
                     break
@@ -232,10 +262,7 @@ class Engine:
                 break
 
     def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
-        if "secret" in rule.regex.groupindex:
-            s, e = m.span("secret")
-        else:
-            s, e = m.span()
+        s, e = rule.secret_span(m)
         secret = m.string[s:e]
         key = (rule.id, base + scale * s, scale * (e - s))
         if key in found:
@@ -255,6 +282,13 @@ class Engine:
                 severity = verdict.severity
             if verdict.note:
                 notes.append(verdict.note)
+        if rule.allowlists and any(al.allows(secret, m.group(0)) for al in rule.allowlists):
+            return
+        if self.gitleaks is not None and self.gitleaks.global_allows(rule.id, secret, m.group(0)):
+            return
+        public = known_public_note(rule.id, secret)
+        if public is not None:  # well-known test key / public vector: info, says what it is
+            severity, notes = Severity.INFO, [f"well-known public test material ({public}), not a leak"]
         found[key] = RawMatch(key[1], key[2], rule.id, secret.decode("latin-1"), severity, "; ".join(notes),
                               "utf-16le" if scale == 2 else "ascii")
 
@@ -271,7 +305,18 @@ class Engine:
                 if pos >= own_end - own:
                     break
                 self._confirm(data, limit, own + pos, kid, found)
+            if self.unkeyed:
+                self._scan_unkeyed(data, own, own_end, limit, found)
         return _finish(found.values(), self.rules)
+
+    def _scan_unkeyed(self, data, start: int, end: int, limit: int, found: dict) -> None:
+        """Keyword-less (custom) rules: every match starting in [start, end), ASCII only."""
+        seg = bytes(data[start:min(limit, end + UNKEYED_WINDOW)])
+        for rule in self.unkeyed:
+            for m in rule.regex.finditer(seg):
+                if m.start() >= end - start:
+                    break
+                self._accept(rule, m, start, 1, found)
 
     def scan_file(self, path: Path, max_bytes: Optional[int] = None) -> FileScan:
         """Scan one file (its first `max_bytes` bytes) in overlapping blocks, so memory stays
@@ -284,9 +329,38 @@ class Engine:
                     return FileScan(size=size)
                 result = self.scan_stream(fh, limit, size)
                 result.size = size
+                if limit <= DECODE_MAX_FILE:
+                    fh.seek(0)
+                    head = fh.read(limit)
+                    if b"\x00" not in head[:4096]:  # text: look inside base64 / hex / escaped JSON
+                        result.matches = resolve_overlaps(result.matches + self.scan_encoded(head), self.rules)
                 return result
         except (OSError, ValueError) as exc:
             return FileScan(error=f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+
+    def scan_encoded(self, data: bytes, depth: int = DECODE_DEPTH) -> list[RawMatch]:
+        """Secrets inside encoded text: base64 and hex runs are decoded, JSON escaped inside a
+        string is unescaped, and the result is scanned again, `depth` levels deep, at most
+        DECODE_BUDGET decoded bytes per call. A match is reported at the encoded run's offset and
+        length (the whole run), with the decoded secret and a note saying how it was encoded."""
+        if depth <= 0 or not data:
+            return []
+        out: list[RawMatch] = []
+        budget = DECODE_BUDGET
+        direct: Optional[set] = None  # secrets found without decoding are not reported twice
+        for how, start, end, decoded in _decoded_runs(data):
+            budget -= len(decoded)
+            if budget < 0:
+                break
+            inner = self.scan_buffer(decoded) + self.scan_encoded(decoded, depth - 1)
+            if inner and direct is None:
+                direct = {m.secret for m in self.scan_buffer(data)}
+            for m in inner:
+                if m.secret in direct:
+                    continue
+                note = f"{how}-encoded" + (f"; {m.note}" if m.note else "")
+                out.append(RawMatch(start, end - start, m.rule_id, m.secret, m.severity, note, "ascii"))
+        return sorted(set(out))
 
     def scan_stream(self, fh, max_bytes: int, size_hint: int = 0) -> FileScan:
         """Scan a non-seekable stream (e.g. a zip member) in overlapping blocks.
@@ -296,6 +370,8 @@ class Engine:
         """
         result = FileScan(size=size_hint)
         reach = max(r.before for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
+        if self.unkeyed:
+            reach = max(reach, UNKEYED_WINDOW + 16)
         reach *= 2  # UTF-16LE windows are twice as wide
         buf = b""
         base = 0  # file offset of buf[0]
@@ -318,11 +394,11 @@ class Engine:
                         break
                     local: dict = {}
                     self._confirm(buf, len(buf), s + pos, kid, local)
-                    for (rid, off, ln), m in local.items():
-                        key = (rid, base + off, ln)
-                        if key not in found:
-                            found[key] = None if m is None else RawMatch(
-                                base + off, ln, rid, m.secret, m.severity, m.note, m.encoding)
+                    self._merge(local, base, found)
+                if self.unkeyed:
+                    local = {}
+                    self._scan_unkeyed(buf, s, e, len(buf), local)
+                    self._merge(local, base, found)
                 owned = own_end
             if done:
                 break
@@ -334,6 +410,13 @@ class Engine:
             result.size = total
         result.matches = _finish(found.values(), self.rules)
         return result
+
+    @staticmethod
+    def _merge(local: dict, base: int, found: dict) -> None:
+        for (rid, off, ln), m in local.items():
+            key = (rid, base + off, ln)
+            if key not in found:
+                found[key] = None if m is None else RawMatch(base + off, ln, rid, m.secret, m.severity, m.note, m.encoding)
 
     def scan_strings(self, items: Sequence[tuple[int, bytes]]) -> list[RawMatch]:
         """Scan separate strings (file offset, raw bytes), e.g. decoded blob constants: each is
@@ -387,6 +470,82 @@ class Engine:
         return sorted(out)
 
 
+def _literal_prefix(pattern: bytes) -> bytes:
+    """The literal text every match starts with (>= 3 bytes), from Python's regex parser; b"" if none."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+        import re._constants as sre_c
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore
+        import sre_constants as sre_c  # type: ignore
+    try:
+        items = list(sre_parse.parse(pattern.decode("latin-1")))
+    except Exception:  # noqa: BLE001 - any parser complaint: no prefix
+        return b""
+    out = bytearray()
+    while items:
+        op, av = items.pop(0)
+        if op is sre_c.LITERAL and av < 128:
+            out.append(av)
+        elif op is sre_c.SUBPATTERN and not out:
+            items = list(av[-1]) + items
+        elif op is sre_c.AT and not out:
+            continue
+        else:
+            break
+    return bytes(out) if len(out) >= 3 else b""
+
+
+def custom_rule(c: CustomRule) -> SecretRule:
+    """A gitleaks custom rule as an engine rule: keywords caseless (as in gitleaks), a match may
+    reach 256 bytes before and 1024 after its keyword. A rule without keywords gets its regex's
+    literal prefix as keyword (so it also runs on UTF-16LE text); with none, it runs over every
+    byte (ASCII only)."""
+    keywords = c.keywords
+    if not keywords:
+        prefix = _literal_prefix(c.pattern)
+        keywords = (prefix.lower(),) if prefix else ()
+    return SecretRule(
+        c.id, c.description[:80] or c.id, CUSTOM_SEVERITY, c.pattern, keywords,
+        f"Custom rule {c.id[len('gitleaks:'):]} from the gitleaks configuration: {c.description or 'no description'}.",
+        caseless=True, before=256 if keywords else 0, after=1024 if keywords else UNKEYED_WINDOW,
+        min_entropy=c.entropy, gitleaks_group=c.secret_group, allowlists=c.allowlists, provider="(gitleaks config)",
+        example="(custom)")
+
+
+def _mostly_text(raw: bytes) -> bool:
+    return len(raw) >= 16 and sum(1 for b in raw if b in _PRINTABLE) >= 0.95 * len(raw)
+
+
+def _decoded_runs(data: bytes):
+    """(how, start, end, decoded text) for base64 / hex runs that decode to text, and for JSON
+    documents escaped inside a string."""
+    import base64
+    import binascii
+
+    for m in _B64_RUN.finditer(data):
+        run = m.group(0)
+        if run.isalpha() or run.isdigit() or len(set(run)) < 10:
+            continue
+        try:
+            raw = (base64.urlsafe_b64decode if (b"-" in run or b"_" in run) else base64.b64decode)(
+                run + b"=" * (-len(run) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if _mostly_text(raw):
+            yield "base64", m.start(), m.end(), raw
+    for m in _HEX_RUN.finditer(data):
+        raw = bytes.fromhex(m.group(0).decode())
+        if _mostly_text(raw):
+            yield "hex", m.start(), m.end(), raw
+    for m in _ESCAPED_JSON.finditer(data):
+        esc = m.group(0)
+        raw = re.sub(rb'\\(["\\/])', rb"\1", esc)
+        raw = re.sub(rb"\\n", b"\n", raw)
+        if raw != esc:
+            yield "escaped JSON", m.start(), m.end(), raw
+
+
 def _finish(matches: Iterable[Optional[RawMatch]], rules: Sequence[SecretRule]) -> list[RawMatch]:
     return resolve_overlaps([m for m in matches if m is not None], rules)
 
@@ -410,14 +569,29 @@ def resolve_overlaps(matches: Sequence[RawMatch], rules: Sequence[SecretRule] = 
     return out
 
 
+_SHARED: dict = {}
+
+
+def shared_engine(gitleaks: Optional[GitleaksConfig] = None) -> Engine:
+    """One compiled Engine per (engine choice, gitleaks config) per process: compiling the keyword
+    database takes a few hundred milliseconds, and a process may verify many artifacts."""
+    key = (os.environ.get(ENV_ENGINE, ""), gitleaks)
+    engine = _SHARED.get(key)
+    if engine is None:
+        if len(_SHARED) >= 8:
+            _SHARED.clear()
+        engine = _SHARED[key] = Engine(gitleaks=gitleaks)
+    return engine
+
+
 # -- process-parallel scanning ----------------------------------------------------------------
 
 _WORKER: Optional[Engine] = None
 
 
-def _worker_init(engine_name: str) -> None:
+def _worker_init(engine_name: str, gitleaks: Optional[GitleaksConfig] = None) -> None:
     global _WORKER
-    _WORKER = Engine(engine=engine_name)
+    _WORKER = Engine(engine=engine_name, gitleaks=gitleaks)
 
 
 def _worker_call(item: tuple[Callable, tuple]) -> object:
@@ -447,7 +621,8 @@ def map_files(fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine:
     order = sorted(range(len(jobs)), key=lambda i: -sizes[i])  # biggest first: workers finish together
     results: list = [None] * len(jobs)
     try:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(engine.name,)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                 initargs=(engine.name, engine.gitleaks)) as pool:
             for i, res in zip(order, pool.map(_worker_call, [(fn, jobs[i]) for i in order], chunksize=2)):
                 results[i] = res
     except (OSError, RuntimeError):  # no process support (sandbox): in-process

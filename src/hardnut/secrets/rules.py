@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import json
 import math
 import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 from hardnut.model import Rule, Severity
@@ -57,18 +60,43 @@ class SecretRule:
     # (e.g. the assignment operator of a name = value rule); skips the full regex otherwise
     near: bytes = b""
     near_span: int = 0
+    # the same, before the keyword: `near_before` occurs within `before` bytes before it
+    near_before: bytes = b""
+    # every keyword is where the secret starts: the engine tries the regex only at the keyword
+    # (re.match at that position, look-behinds still see the bytes before) instead of searching
+    anchored: bool = False
+    provider: str = ""  # who issues it ("" for generic rules)
+    # gitleaks custom rules: the secret is this group (0: the first non-empty group, else the
+    # whole match; None: the `secret` named group, else the whole match), and their allowlists
+    gitleaks_group: Optional[int] = None
+    allowlists: tuple = ()
+    example: str = ""  # the shape, for `hardnut rules --category secret` (never a real secret)
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     near_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
+    near_before_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern))
         object.__setattr__(self, "near_re", re.compile(self.near) if self.near else None)
+        object.__setattr__(self, "near_before_re", re.compile(self.near_before) if self.near_before else None)
         for v in self.validators:
             if v not in VALIDATORS:
                 raise ValueError(f"rule {self.id}: unknown validator {v}")
 
     def as_rule(self) -> Rule:
         return Rule(self.id, self.name, "secret", self.severity, self.explanation, self.references)
+
+    def secret_span(self, m: re.Match) -> tuple[int, int]:
+        if self.gitleaks_group is not None:
+            if self.gitleaks_group > 0:
+                return m.span(self.gitleaks_group)
+            for g in range(1, (self.regex.groups or 0) + 1):
+                if m.group(g):
+                    return m.span(g)
+            return m.span()
+        if "secret" in self.regex.groupindex:
+            return m.span("secret")
+        return m.span()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +113,7 @@ def entropy(data: bytes) -> float:
 
 _PLACEHOLDER = re.compile(
     rb"(?i)example|x{6}|\*{4}|changeme|change_me|placeholder|your[_\-]|<your|dummy|redacted|"
-    rb"\$\{|\{\{|%\(|%s|0{10}|insert[_\-]?here|replace[_\-]?me"
+    rb"\$\{|\{\{|%\(|%s|0{10}|insert[_\-]?here|replace[_\-]?me|#[A-Za-z_]\w*#"
 )
 
 
@@ -118,11 +146,79 @@ def _b64decode(text: bytes, urlsafe: bool = False) -> Optional[bytes]:
 
 
 # ---------------------------------------------------------------------------------------------
+# well-known public keys and test vectors (src/hardnut/policy/known-public-secrets.json)
+
+_KNOWN_PUBLIC_FILE = Path(__file__).resolve().parent.parent / "policy" / "known-public-secrets.json"
+
+
+def canonical_secret(rule_id: str, secret: bytes) -> bytes:
+    """What a known-public fingerprint is computed over: the DER bytes of a PEM key (so line
+    breaks, escaping and the label do not matter), else the secret itself."""
+    if rule_id == "HN-SEC-018":
+        body = b"".join(ln.strip() for ln in re.split(rb"\\+[nr]|[\r\n]+", secret) if b":" not in ln)
+        raw = _b64decode(body)
+        if raw is not None:
+            return raw
+    return secret
+
+
+def secret_sha256(rule_id: str, secret: bytes) -> str:
+    return hashlib.sha256(canonical_secret(rule_id, secret)).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def known_public() -> dict[str, str]:
+    """sha256 (see canonical_secret) -> what it is and where it comes from."""
+    data = json.loads(_KNOWN_PUBLIC_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for group in data["groups"]:
+        for fp in group["sha256"]:
+            out[fp] = group["what"]
+    return out
+
+
+def known_public_note(rule_id: str, secret: bytes) -> Optional[str]:
+    return known_public().get(secret_sha256(rule_id, secret))
+
+
+# ---------------------------------------------------------------------------------------------
 # validators
 
 
+def longest_run(secret: bytes) -> int:
+    """Longest run of characters counting up (abcdef, 123456) or repeating (AAAAAA, 000000)."""
+    best = run = 1
+    low = secret.lower()
+    for x, y in zip(low, low[1:]):
+        run = run + 1 if (y == x + 1 and (48 <= x <= 57 or 97 <= x <= 122)) or y == x else 1
+        best = max(best, run)
+    return best if secret else 0
+
+
+def looks_like_words(secret: bytes) -> bool:
+    """A hand-written value made of words: RANDOMSTRINGHERE, my-tokens_are-correct,
+    SlackAppConfigurationAccessTokenHere. Lowercase random runs are unpronounceable, so they do not
+    count as words."""
+    toks = [t for t in _WORD_TOKEN.findall(secret) if not t.isdigit()]
+    alnum = sum(1 for b in secret if b in _ALNUM_SET)
+    if alnum < 12:
+        return False
+    toks = [t for t in toks if not t.isupper() or len(t) >= 8]  # AKIAZB, XYA: random capitals are no words
+    covered = sum(len(t) for t in toks if len(t) >= 3)
+    letters = sum(1 for b in secret if 65 <= b <= 90 or 97 <= b <= 122)
+    if letters < 12 or covered / letters < 0.8 or len(_DIGIT_RUN.findall(secret)) > 2:
+        return False  # digits and symbols around words do not count; digits all over are random
+    return all(_pronounceable(t.lower()) for t in toks if len(t) >= 3)
+
+
 def v_not_placeholder(secret: bytes, m: re.Match) -> Optional[Verdict]:
-    return None if is_placeholder(secret) else KEEP
+    """Documentation values: EXAMPLE, xxxx, ${VAR}, long abcdef/123456/AAAAAA runs, words."""
+    if is_placeholder(secret):
+        return None
+    body = re.sub(rb"^[A-Za-z0-9]{1,12}?[_\-.]", b"", secret, count=1)  # drop the provider prefix
+    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body):
+        return None
+    return KEEP
 
 
 def v_crc32_checksum(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -130,7 +226,7 @@ def v_crc32_checksum(secret: bytes, m: re.Match) -> Optional[Verdict]:
     body = secret.split(b"_", 1)[1]
     if len(body) == 36 and base62_crc32(body[:30]) == body[30:].decode("ascii", "replace"):
         return KEEP
-    return Verdict(Severity.MEDIUM, "checksum does not match: a test value, a typo or a truncated token")
+    return Verdict(Severity.LOW, "checksum does not match: a test value, a typo or a truncated token")
 
 
 def v_azure_key(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -154,7 +250,7 @@ def v_jwt(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 def v_pem_key(secret: bytes, m: re.Match) -> Optional[Verdict]:
     label = (m.group("label") or b"").strip().upper()
-    lines = re.split(rb"\\[nr]|[\r\n]+", secret)
+    lines = re.split(rb"\\+[nr]|[\r\n]+", secret)
     headers = [ln for ln in lines if b":" in ln]
     body = b"".join(ln.strip() for ln in lines if b":" not in ln)
     if label.startswith(b"PGP"):
@@ -205,16 +301,21 @@ def v_url_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 # values that are code, paths, variables, labels, ARNs or elided examples rather than secrets
 _CODE_LIKE = re.compile(
-    rb"[()\[\]{}]|^[/~.:=]|::|://|%[sdr(]|\.\w+\(|^\$[A-Za-z_{(]|:$|\.\.\.|\*.*\*.*\*|^arn:|"
-    rb"^(?:true|false|null|none)$", re.I)
-# a value that names what it is: doc examples ("rest-of-my-password", "import-token-5ott6")
-_SELF_DESCRIBING = re.compile(rb"(?i)passw|secret|token|sample|dummy|fake|test")
+    rb"[()\[\]{}]|^[/~.:=]|::|://|\.\w+\(|^\$[A-Za-z_{(]|:$|\.\.\.|\*.*\*.*\*|^arn:|^urn:|"
+
+    rb"^(?:true|false|null|none|nil|undefined)$", re.I)
+# printf / Python %-formats: "Authorization: %.*s", "%-20.20s", "%(name)s", "%lu"
+_PRINTF = re.compile(
+    rb"%(?:\([A-Za-z_]\w*\))?[-+ #0]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?(?:hh|h|ll|l|L|z|j|t|q|I64|I32)?"
+    rb"[diouxXeEfFgGaAcspnrS@]")
+# words that make a value self-describing when little else is left ("rest-of-my-password")
+_SELF_WORDS = re.compile(rb"(?i)passw(?:or)?d|passwd|secret|token|sample|dummy|fake|test(?:ing)?|example|value|key")
 # names where the keyword is part of another word, or the value is not secret (pagination and
 # idempotency tokens, ARNs, encrypted blobs, public keys)
 _NOT_A_SECRET_NAME = re.compile(
     rb"(?i)bypass|compass|passthr|passiv|passag|passeng|passed|passing|passes|trespass|surpass|"
     rb"tokeniz|author(?!i[sz]ation)|pwdata|secretary|credential_?(?:provider|process|source)|"
-    rb"(?:next|change|page|continuation|sync|client|idempotency|pagination|starting|marker|continue|"
+    rb"authenticity|(?:next|change|page|continuation|sync|client|idempotency|pagination|starting|marker|continue|"
     rb"cursor|csrf|xsrf|cancel|import|resume|request|action|refresh_?token_?expir)[_\-.]?token|arn$|_arn|"
     rb"ciphertext|encrypted|public|strategy|scheme|generation|rotation|policy|checksum")
 _BAD_NAME_SUFFIX = re.compile(
@@ -223,12 +324,27 @@ _BAD_NAME_SUFFIX = re.compile(
     rb"mode|kind|key_?id|label|char|chars|prompt|hash|salt_len|env|var|option|param|arg|time|date|used|"
     rb"version)$"
 )
+# a bare `key` name: only these shapes (hmac key, KEY, Using Key=, signing_key), and not these
+_BARE_KEY_NAME = re.compile(rb"(?:^|[_.\-])key$|^[A-Za-z]{0,20}(?<=[a-z0-9])Key$|^(?:[A-Z]+_)*KEY$", re.I)
+_NOT_SECRET_KEYS = re.compile(
+    rb"(?i)(?:cache|sort|primary|foreign|partition|hash|range|row|dict|map|lookup|index|unique|group|"
+    rb"hot|short(?:cut)?|mon|tur|jock|hock|whis|don|pub(?:lic)?|registry|config|setting|option|"
+    rb"translation|i18n|storage_?class|object|s3|bucket|field|column|table|attr|json|yaml|env|meta|"
+    rb"idempotency|dedup(?:e|lication)?|routing|shard|message|msg|event|metric|label|name|file|path)[_.\-]?key$")
 
 
 _WORD_TOKEN = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _UUID = re.compile(rb"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _DATE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_IDENT = re.compile(rb"_*[A-Za-z][A-Za-z0-9_]*")
+_FILENAME = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_\-=]*(?:\.[A-Za-z0-9_\-=]+)*")
+_SHORT_ALNUM_NAME = re.compile(rb"_*[A-Za-z]{1,5}[0-9]{1,6}")  # x25519, sha256, utf8
+_DIGITS_INSIDE_WORD = re.compile(rb"[a-z][0-9]+[a-z]|[A-Z][0-9]+[A-Z][A-Z]")
+_SNAKE_CASE = re.compile(rb"_*(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)(?:_+(?:[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+)){2,}_*")
+_LOWER_NAME = re.compile(rb"_*[a-z]+[0-9]*")  # cygrpc, xmlrpc, np: module names need no vowels
+_DIGIT_RUN = re.compile(rb"[0-9]+")
+_VOWELS = frozenset(b"aeiouyAEIOUY")
+_CONSONANT_RUN = re.compile(rb"[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ]{5,}")
 
 
 def wordiness(secret: bytes) -> float:
@@ -240,6 +356,58 @@ def wordiness(secret: bytes) -> float:
     return good / max(1, alnum)
 
 
+def _pronounceable(tok: bytes) -> bool:
+    """A letter run that reads like a word part: enough vowels, no long consonant clusters."""
+    if len(tok) < 6:
+        return True
+    vowels = sum(1 for b in tok if b in _VOWELS)
+    return vowels / len(tok) >= 0.15 and not _CONSONANT_RUN.search(tok)
+
+
+def looks_like_identifier(value: bytes) -> bool:
+    """Class, function and constant names: Ed25519PublicKey, _SSHFormatEd25519, SomeName2,
+    oauth2_client_cls. Random tokens split into many 1-2 letter case runs, or unpronounceable ones."""
+    if not _IDENT.fullmatch(value):
+        return False
+    if _SHORT_ALNUM_NAME.fullmatch(value):
+        return True
+    if _DIGITS_INSIDE_WORD.search(value):
+        return False  # a8f3k, sb41vn: digits inside a lowercase run are not how names are written
+    if _SNAKE_CASE.fullmatch(value):
+        return True  # _mm512_xor_si512, __f2py_cb: single-case parts, digits only at their ends
+    toks = _WORD_TOKEN.findall(value)
+    letters = [t for t in toks if not t.isdigit()]
+    if not letters:
+        return False
+    singles = sum(1 for t in letters if len(t) == 1)
+    if singles > 1 or sum(len(t) for t in letters) / len(letters) < 3.5:
+        return wordiness(value) >= (0.85 if len(value) >= 12 else 0.95)
+    return all(_pronounceable(t) for t in letters)
+
+
+def looks_like_path(value: bytes) -> bool:
+    """File and module paths: cryptography/hazmat/primitives/ssh.py, C:\\Program Files\\x, a.b.c."""
+    parts = [p for p in re.split(rb"[/\\:]", value) if p]
+    if len(parts) < 2 and not re.search(rb"\.(?:py[cdi]?|so|dll|pyd|exe|txt|json|ya?ml|toml|ini|cfg|conf|pem|"
+                                         rb"key|crt|h|c|cpp|js|ts|html|xml|md|log)$", value, re.I):
+        return False
+    for part in parts:
+        if not _FILENAME.fullmatch(part):
+            return False
+        for seg in re.split(rb"[.\-=]", part):
+            if seg and not (seg.isdigit() or looks_like_identifier(seg) or len(seg) <= 3):
+                return False
+    return True
+
+
+def looks_like_dotted_name(value: bytes) -> bool:
+    """module.attribute names (os.path.join, x25519.X25519PrivateKey), not pk.<random>.<random>."""
+    parts = value.split(b".")
+    if len(parts) < 2 or not all(_IDENT.fullmatch(p) for p in parts):
+        return False
+    return all(looks_like_identifier(p) or (len(p) <= 10 and _LOWER_NAME.fullmatch(p)) for p in parts)
+
+
 def _ascending_ratio(secret: bytes) -> float:
     """Share of neighbouring characters that count up (abc, 123): hand-made example values."""
     low = secret.lower()
@@ -247,41 +415,141 @@ def _ascending_ratio(secret: bytes) -> float:
     return ups / max(1, len(secret) - 1)
 
 
+def _classes(secret: bytes) -> set[str]:
+    kinds = set()
+    for b in secret:
+        if 97 <= b <= 122:
+            kinds.add("lower")
+        elif 65 <= b <= 90:
+            kinds.add("upper")
+        elif 48 <= b <= 57:
+            kinds.add("digit")
+        else:
+            kinds.add("symbol")
+    return kinds
+
+
+_KWARG = re.compile(rb"([A-Za-z_][A-Za-z0-9_.]*)=(.+)")
+_LITERAL = re.compile(rb"(?i)true|false|none|null|nil|[0-9.eE+\-]+|'[^']*'|\"[^\"]*\"")
+
+
+def is_assignment(value: bytes) -> bool:
+    """`weights=None`, `bounds_error=True`, `mode=fast`: keyword arguments and settings, not keys."""
+    m = _KWARG.fullmatch(value)
+    if m is None:
+        return False
+    rhs = m.group(2)
+    return bool(_LITERAL.fullmatch(rhs)) or looks_like_identifier(rhs) or looks_like_dotted_name(rhs)
+
+
+def random_enough(secret: bytes, strict: bool = False) -> bool:
+    """Does the value look generated (a key, token or strong password) rather than typed or a word?"""
+    if looks_like_words(secret):  # SomeKindOfPassword123!@#, PassWordMustBeAtLeast6Chars.
+        return False
+    if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
+            or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
+        return False
+    if _SELF_WORDS.search(secret):
+        rest = _SELF_WORDS.sub(b"", secret)
+        if sum(1 for b in rest if b in _ALNUM_SET) < 12 or not random_enough(rest, strict):
+            return False  # a value that names what it is: doc examples ("rest-of-my-password")
+    kinds = _classes(secret)
+    if not (kinds & {"lower", "upper"}):  # numbers, punctuation
+        return False
+    h = entropy(secret)
+    if _UUID.fullmatch(secret):
+        return not strict
+    if _ascending_ratio(secret) >= 0.25:
+        return False
+    if len(kinds - {"symbol"}) == 1:  # letters of one case (with symbols): long and dense only
+        if len(secret) < 16 or h < 3.6:
+            return False
+    elif len(kinds) == 2:  # hex / base32 / lowercase+digits / mixed-case letters
+        if len(secret) < (24 if strict else 16) or h < (3.5 if strict else 3.3):
+            return False
+    if strict and (len(secret) < 16 or len(kinds) < 2):
+        return False
+    return h >= min(3.5, max(3.0, 0.75 * math.log2(len(secret))))
+
+
+_ALNUM_SET = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
 def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated."""
     name = m.group("name")
     if _NOT_A_SECRET_NAME.search(name):
         return None
-    if _BAD_NAME_SUFFIX.search(name) and not name.lower().endswith((b"password", b"secret", b"token")):
+    low = name.lower()
+    if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
         return None
-    if is_placeholder(secret) or _CODE_LIKE.search(secret) or _SELF_DESCRIBING.search(secret):
-        return None
-    classes = {
-        "lower": any(97 <= b <= 122 for b in secret),
-        "upper": any(65 <= b <= 90 for b in secret),
-        "digit": any(48 <= b <= 57 for b in secret),
-        "symbol": any(not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122) for b in secret),
-    }
-    kinds = {k for k, v in classes.items() if v}
-    if not (kinds & {"lower", "upper"}):  # numbers, punctuation
-        return None
-    if "digit" not in kinds and all(part.isalpha() for part in re.split(rb"[-_./:]", secret) if part):
-        return None  # words and identifiers, plain or joined by - _ . / : (planted-sample, Some_Name)
-    if (_UUID.fullmatch(secret) or _DOTTED_NAME.fullmatch(secret) or _DATE.match(secret)
-            or wordiness(secret) >= (0.85 if len(secret) >= 12 else 0.95)):
-        return None  # ids, module.attribute names, timestamps, identifiers like oauth2_client_cls
-    h = entropy(secret)
-    if len(kinds) == 2:
-        # hex / base32 / lowercase+digits tokens, or random mixed-case letters: long and dense only
-        if len(secret) < 20 or h < (3.5 if "digit" in kinds else 3.8):
+    bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
+                             low)
+    if bare_key:
+        if not _BARE_KEY_NAME.search(name) or _NOT_SECRET_KEYS.search(name):
             return None
-    elif len(kinds) < 2:
+        if not random_enough(secret, strict=True):
+            return None
+        return Verdict(Severity.MEDIUM)
+    if not random_enough(secret):
         return None
-    if _ascending_ratio(secret) >= 0.25:
-        return None
-    if h < min(3.5, max(3.0, 0.75 * math.log2(len(secret)))):
+    if _UUID.fullmatch(secret):
+        return Verdict(Severity.MEDIUM, "UUID-shaped value")
+    return KEEP
+
+
+def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    if b"_test_" in secret[:8]:
+        return Verdict(Severity.LOW, "test-mode key")
+    return KEEP
+
+
+def v_cli_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """`curl -u user:password`: not a placeholder, a variable or a word."""
+    low = secret.lower()
+    if (low in _URL_PLACEHOLDER_PW or is_placeholder(secret) or secret[:1] in (b"$", b"%", b"{", b"<", b"*")
+            or len(secret) < 6 or set(secret) <= set(b"*xX._-") or (looks_like_identifier(secret) and len(secret) < 10)):
         return None
     return KEEP
+
+
+_NAME_PARTS = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_CREDENTIAL_WORD = re.compile(rb"(?i)key|token|secret|pass|pwd|auth|cred|api|sid|id$|_id|login|access|bearer|pat$")
+_PROVIDER_BAD_SUFFIX = re.compile(
+    rb"(?i)(?:url|uri|endpoint|host|hostname|domain|region|zone|path|dir|file|name|names|version|type|"
+    rb"mode|enabled|enable|timeout|port|email|user|username|login_url|scope|scopes|org|team|channel|project)$")
+
+
+def _name_has_provider(name: bytes) -> bool:
+    for part in re.split(rb"[_.\-]+", name):
+        if part.lower() in _PROVIDER_SET:
+            return True
+        for tok in _NAME_PARTS.findall(part):
+            if tok.lower() in _PROVIDER_SET:
+                return True
+    return False
+
+
+def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A token-shaped value under a service's name: graded by how random it looks."""
+    name = m.group("name")
+    if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
+            or not _CREDENTIAL_WORD.search(name)):
+        return None
+    if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
+            or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
+        return None
+    if secret.isdigit():
+        if len(secret) < 12 or entropy(secret) < 2.5 or longest_run(secret) >= 5:
+            return None
+        return Verdict(Severity.LOW, "numeric: an id or a key")
+    if _UUID.fullmatch(secret):
+        return Verdict(Severity.MEDIUM, "UUID-shaped value")
+    if random_enough(secret):
+        return KEEP
+    if len(secret) >= 10 and entropy(secret) >= 2.8 and _ascending_ratio(secret) < 0.25:
+        return Verdict(Severity.LOW, "short or low-entropy value")
+    return None
 
 
 VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
@@ -293,6 +561,9 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "putty_key": v_putty_key,
     "url_password": v_url_password,
     "generic": v_generic,
+    "provider_value": v_provider_value,
+    "stripe_mode": v_stripe_mode,
+    "cli_password": v_cli_password,
 }
 
 
@@ -300,24 +571,281 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
 # the rules
 
 _END = rb"(?![A-Za-z0-9_\-])"  # right boundary of a token made of [A-Za-z0-9_-]
+# left boundary of a prefix-anchored token: not inside a word or a base64 run (`ghs_` in `highs_`,
+# `AIza` mid-base64), except right after a Nuitka constants-blob tag byte (a, u, v, c, b) that
+# itself follows a non-token byte, after an escaped \n / \t, or after a %XX URL escape.
+# Rules using it need before >= 3 so the look-behind sees those bytes.
+_LB = rb"(?:(?<![A-Za-z0-9+/.])|(?<=[^A-Za-z0-9+/.][auvcb])|(?<=\\[nrt])|(?<=%[0-9A-Fa-f][0-9A-Fa-f]))"
 # printable ASCII without space " ' ` , ; < > \ : a generic value
 _VALUE = rb"[\x21\x23-\x26\x28-\x2b\x2d-\x3a\x3d\x3f-\x5b\x5d-\x5f\x61-\x7e]"
-# printable ASCII without space : @ / ? # " ' < > \ : a URL's user or password
-_USERINFO = rb"[\x21\x24-\x26\x28-\x2e\x30-\x39\x3b\x3d\x41-\x5b\x5d-\x7e]"
+# printable ASCII without space : @ / ? " ' < > \ : a URL's user or password ('#' allowed: passwords
+# hold it, and a fragment cannot come before '@host')
+_USERINFO = rb"[\x21\x23-\x26\x28-\x2e\x30-\x39\x3b\x3d\x41-\x5b\x5d-\x7e]"
 _ASSIGN = rb"""["']?[ \t]{0,4}(?:=|:=|:|=>)[ \t]{0,4}["']?"""
+# the name of a name = value pair: a secret-sounding word with up to 40/24 name characters around it
+_NAME = (rb"[A-Za-z0-9_.\-]{0,40}?(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|"
+         rb"private[_\-]?key|auth(?:[_\-]?(?:token|key))?|credentials?|key)[A-Za-z0-9_.\-]{0,24}?")
+_NAME_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"api_key", b"apikey", b"api-key", b"access_key",
+                  b"accesskey", b"access-key", b"private_key", b"privatekey", b"private-key", b"auth",
+                  b"credential", b"key")
+# between name and value: a closing quote, an optional type (Go `x string =`, Kotlin `x: String =`),
+# an assignment (= := ::= :::= ?= ??= .= += => : ->), a call's argument comma after a quoted name
+# ("X_TOKEN", "..."), or a YAML block scalar (`key: |` + newline + indent)
+_OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{0,4}(?=[=:.?]))?"
+             rb"(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|=>|->|=(?!=)|:(?![:/\\]))[ \t]{0,4}"
+             rb"|\\?[\"'][ \t]{0,4},[ \t]{0,4}(?=\\?[\"'])"
+             rb"|[\"']?:[ \t]{0,4}[|>][\-+]?[ \t]{0,4}\r?\n[ \t]{1,16})")
 C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
+
+
+# services whose credentials have no distinctive shape: recognised by the name they are assigned to
+_PROVIDERS = (
+    "adafruit", "adobe", "airtable", "algolia", "alibaba", "aliyun", "asana", "atlassian", "jira", "confluence",
+    "beamer", "bitbucket", "bittrex", "cloudflare", "codecov", "cohere", "coinbase", "confluent",
+    "contentful", "datadog", "discord", "droneci", "dropbox", "etsy", "facebook", "fastly", "finicity",
+    "finnhub", "flickr", "freshbooks", "gitter", "gocardless", "heroku", "hubspot", "intercom", "jfrog",
+    "artifactory", "kraken", "kucoin", "launchdarkly", "linkedin", "looker", "mailchimp",
+    "mailgun", "mapbox", "mattermost", "meraki", "messagebird", "netlify", "newrelic", "nytimes", "okta",
+    "plaid", "privateai", "rapidapi", "sendbird", "sentry", "snyk", "sonar", "squarespace", "sumologic",
+    "telegram", "travis", "trello", "twilio", "twitch", "twitter", "typeform", "yandex", "zendesk", "ibm",
+    "softlayer", "cloudant", "pagerduty", "circleci", "slack", "stripe", "openai", "anthropic", "azure",
+    "sendgrid", "sumo", "mailjet", "nexmo", "vonage", "mixpanel", "auth0",
+    "firebase", "algolia", "shopify", "paypal", "braintree", "razorpay", 
+    "docker", "dockerhub", "quay", "npm", "pypi", "nuget", "gitlab", "github", "digitalocean", "linode",
+    "vultr", "hetzner", "scaleway", "ovh", "rackspace", "databricks", "snowflake", "mongodb", "redis",
+    "algolia", "pinecone", "huggingface", "groq", 
+)
+_PROVIDER_WORDS = b"|".join(sorted({w.encode() for w in _PROVIDERS}, key=lambda w: (-len(w), w)))
+_PROVIDER_KEYWORDS = tuple(sorted({w.encode() for w in _PROVIDERS}))
+_PROVIDER_SET = frozenset(_PROVIDER_KEYWORDS)
+
+
+def _token(rid: str, name: str, provider: str, severity: Severity, body: bytes, keywords: tuple[bytes, ...],
+           maxlen: int, example: str, what: str, *, end: bytes = _END, min_entropy: float = 3.0,
+           validators: tuple[str, ...] = ("not_placeholder",), caseless: bool = False,
+           references: tuple[str, ...] = (), before: int = 3) -> SecretRule:
+    """A provider token recognised on its own (no name = value needed): prefix + body, on token
+    boundaries. `what` says what it grants; the explanation adds the remedy."""
+    return SecretRule(
+        rid, name, severity, _LB + rb"(?P<secret>" + body + rb")" + end, keywords,
+        f"{what} Anyone who has the artifact can use it. Revoke or rotate it in {provider} and load "
+        "credentials at run time (environment, secret store) instead of shipping them.",
+        caseless=caseless, before=before, after=maxlen + 8, min_entropy=min_entropy, validators=validators,
+        references=references, provider=provider, example=example, anchored=before == 3)
+
+
+_UUID_RE = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_B64END = rb"(?![A-Za-z0-9+/=])"
+
+PROVIDER_RULES: tuple[SecretRule, ...] = (
+    _token("HN-SEC-021", "GitLab token", "GitLab", C,
+           rb"(?:glrt-(?:t[0-9]_)?|glptt-|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
+           rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|GR1348941[A-Za-z0-9_\-]{20,60}",
+           (b"glrt-", b"glptt-", b"gloas-", b"gldt-", b"glft-", b"glimt-", b"glagent-", b"glsoat-", b"glffct-",
+            b"glcbt-", b"GR1348941"), 330, "glrt-<20+ base64url>, glptt-<40 hex>, gloas-<64>...",
+           "A GitLab runner, pipeline trigger, OAuth application secret, deploy, feed, incoming-mail, "
+           "Kubernetes agent, SCIM, feature-flag or CI job token (or a runner registration token).",
+           references=("https://docs.gitlab.com/ee/security/tokens/",)),
+    _token("HN-SEC-022", "Shopify token", "Shopify", C, rb"shp(?:ss|at|ca|pa)_[a-fA-F0-9]{32}",
+           (b"shpss_", b"shpat_", b"shpca_", b"shppa_"), 40, "shpat_<32 hex>",
+           "A Shopify access token or app shared secret: it reads and changes the shop's data."),
+    _token("HN-SEC-023", "DigitalOcean token", "DigitalOcean", C, rb"do[opr]_v1_[a-f0-9]{64}",
+           (b"dop_v1_", b"doo_v1_", b"dor_v1_"), 72, "dop_v1_<64 hex>",
+           "A DigitalOcean personal access, OAuth or refresh token: it manages the account's droplets and data."),
+    _token("HN-SEC-024", "Databricks token", "Databricks", C, rb"dapi[a-f0-9]{32}(?:-[0-9])?", (b"dapi",), 40,
+           "dapi<32 hex>", "A Databricks personal access token: it runs jobs and reads data in the workspace."),
+    _token("HN-SEC-025", "Doppler token", "Doppler", C,
+           rb"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9_\-]{40,44}", (b"dp.pt.", b"dp.st.", b"dp.sa.", b"dp.ct.",
+                                                                       b"dp.scim.", b"dp.audit."), 56,
+           "dp.pt.<43 base62>", "A Doppler personal, service, service-account or CLI token: it reads the secrets Doppler stores."),
+    _token("HN-SEC-026", "Dynatrace token", "Dynatrace", H, rb"dt0[a-z][0-9]{2}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}",
+           (b"dt0",), 100, "dt0c01.<24>.<64>", "A Dynatrace API token: it reads monitoring data and changes settings."),
+    _token("HN-SEC-027", "Fly.io token", "Fly.io", C,
+           rb"(?:fo1_[A-Za-z0-9_\-]{43}|fm[12][ar]?_[A-Za-z0-9+/]{100,2000}={0,3})", (b"fo1_", b"fm1a_", b"fm1r_",
+                                                                                       b"fm2_"),
+           2010, "fo1_<43 base64url>, fm2_<base64>", "A Fly.io access or macaroon token: it deploys and manages apps.",
+           end=_B64END),
+    _token("HN-SEC-028", "Grafana token", "Grafana", H,
+           rb"glc_[A-Za-z0-9+/]{32,400}={0,3}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,3}",
+           (b"glc_", b"glsa_", b"eyJrIjoi"), 410, "glsa_<32>_<8 hex>, glc_<base64>",
+           "A Grafana Cloud access policy token, service account token or legacy API key.", end=_B64END),
+    _token("HN-SEC-029", "Harness token", "Harness", H,
+           rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}", (b"pat.", b"sat."), 74,
+           "pat.<22>.<24>.<20>", "A Harness personal or service account API key."),
+    _token("HN-SEC-030", "HashiCorp token", "HashiCorp Vault / Terraform Cloud", C,
+           rb"hv[sbr]\.[A-Za-z0-9_\-]{90,300}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
+           (b"hvs.", b"hvb.", b"hvr.", b".atlasv1."), 310, "hvs.<90+ base64url>, <14>.atlasv1.<60+>",
+           "A HashiCorp Vault service/batch/recovery token or a Terraform Cloud API token.", before=18),
+    _token("HN-SEC-031", "Hugging Face token", "Hugging Face", H, rb"(?:hf_|api_org_)[A-Za-z]{34}",
+           (b"hf_", b"api_org_"), 42, "hf_<34 letters>",
+           "A Hugging Face user or organisation access token: it reads private models and datasets and may write."),
+    _token("HN-SEC-032", "Linear API key", "Linear", H, rb"lin_(?:api|oauth)_[A-Za-z0-9]{40}", (b"lin_api_", b"lin_oauth_"),
+           52, "lin_api_<40 base62>", "A Linear API key: it reads and edits the workspace's issues."),
+    _token("HN-SEC-033", "Postman API key", "Postman", H, rb"PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}", (b"PMAK-",), 64,
+           "PMAK-<24 hex>-<34 hex>", "A Postman API key: it reads collections and environments, often full of other secrets."),
+    _token("HN-SEC-034", "Pulumi access token", "Pulumi", C, rb"pul-[a-f0-9]{40}", (b"pul-",), 44, "pul-<40 hex>",
+           "A Pulumi access token: it reads stack state (including its secrets) and deploys."),
+    _token("HN-SEC-035", "PlanetScale token", "PlanetScale", C, rb"pscale_(?:pw|tkn|oauth)_[A-Za-z0-9_=.\-]{32,64}",
+           (b"pscale_pw_", b"pscale_tkn_", b"pscale_oauth_"), 80, "pscale_pw_<43>",
+           "A PlanetScale database password, service token or OAuth token."),
+    _token("HN-SEC-036", "Sentry token", "Sentry", H,
+           rb"sntry[u]_[a-f0-9]{64}|sntrys_eyJ[A-Za-z0-9+/=]{40,500}_[A-Za-z0-9+/]{43}", (b"sntryu_", b"sntrys_"), 560,
+           "sntryu_<64 hex>, sntrys_eyJ...", "A Sentry user auth token or organisation token."),
+    _token("HN-SEC-037", "New Relic key", "New Relic", H,
+           rb"NRAK-[A-Z0-9]{27}|NRJS-[a-f0-9]{19}|NRII-[A-Za-z0-9\-]{32}|NRAA-[a-f0-9]{27}|NRRA-[a-f0-9]{42}|"
+           rb"[a-f0-9]{36}NRAL",
+           (b"NRAK-", b"NRJS-", b"NRII-", b"NRAA-", b"NRRA-", b"NRAL"), 48, "NRAK-<27 upper/digits>",
+           "A New Relic user API, browser, insert, admin or licence key.", before=40),
+    _token("HN-SEC-038", "Atlassian API token", "Atlassian", H, rb"ATATT3[A-Za-z0-9_\-=]{186}|ATCTT3[A-Za-z0-9_\-=]{186}",
+           (b"ATATT3", b"ATCTT3"), 194, "ATATT3<186 base64url>",
+           "An Atlassian (Jira, Confluence, Bitbucket) API token: it acts as its user."),
+    _token("HN-SEC-039", "1Password token", "1Password", C,
+           rb"ops_eyJ[A-Za-z0-9+/]{250,4000}={0,3}|A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-"
+           rb"[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}",
+           (b"ops_eyJ", b"A3-"), 4010, "ops_eyJ<base64>, A3-XXXXXX-...",
+           "A 1Password service account token or account Secret Key: with it the vaults it can read are open.",
+           end=_B64END),
+    _token("HN-SEC-040", "age secret key", "age", C, rb"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+           (b"AGE-SECRET-KEY-1",), 76, "AGE-SECRET-KEY-1<58 bech32>",
+           "An age encryption identity: it decrypts every file encrypted to its recipient."),
+    _token("HN-SEC-041", "Notion token", "Notion", H, rb"ntn_[0-9]{11}[A-Za-z0-9]{35}", (b"ntn_",), 52,
+           "ntn_<11 digits><35 base62>", "A Notion integration token: it reads and edits the pages shared with it.",
+           min_entropy=4.0),
+    _token("HN-SEC-042", "Sourcegraph token", "Sourcegraph", H,
+           rb"sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}", (b"sgp_",), 64, "sgp_<16 hex>_<40 hex>",
+           "A Sourcegraph access token: it searches the instance's (private) code."),
+    _token("HN-SEC-043", "SonarQube token", "SonarQube", H, rb"sq[pau]_[a-fA-F0-9]{40}", (b"sqp_", b"squ_", b"sqa_"),
+           46, "squ_<40 hex>", "A SonarQube / SonarCloud user, project or global analysis token."),
+    _token("HN-SEC-044", "Mapbox token", "Mapbox", H, rb"(?:pk|sk|tk)\.eyJ[A-Za-z0-9_\-]{20,300}\.[A-Za-z0-9_\-]{20,30}"
+           rb"|(?:pk|sk)\.[a-z0-9]{60}\.[a-z0-9]{22}",
+           (b"pk.", b"sk.", b"tk."), 340, "sk.eyJ1<...>.<22>",
+           "A Mapbox access token (sk./tk. secret and temporary tokens read and write account data; pk. "
+           "public tokens bill map loads to the account)."),
+    _token("HN-SEC-045", "Dropbox token", "Dropbox", H, rb"sl\.[A-Za-z0-9_=\-]{130,1400}|sl\.u\.[A-Za-z0-9_=\-]{100,1400}",
+           (b"sl.",), 1410, "sl.<135+ base64url>", "A Dropbox short-lived access token: it reads and writes the user's files.",
+           min_entropy=4.0),
+    _token("HN-SEC-046", "HubSpot private app token", "HubSpot", H, rb"pat-(?:na|eu|ap)[0-9]-" + _UUID_RE,
+           (b"pat-na", b"pat-eu", b"pat-ap"), 50, "pat-na1-<uuid>",
+           "A HubSpot private app access token: it reads and writes CRM data."),
+    _token("HN-SEC-047", "Lob API key", "Lob", H, rb"(?:live|test)_(?:pub_)?[a-f0-9]{31,35}",
+           (b"live_", b"test_"), 46, "live_<35 hex>", "A Lob API key: it sends physical mail billed to the account.",
+           min_entropy=3.3),
+    _token("HN-SEC-048", "CircleCI / Buildkite token", "CircleCI or Buildkite", H,
+           rb"(?:CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}|bkua_[a-f0-9]{40})", (b"CCIPAT_", b"bkua_"), 72,
+           "CCIPAT_<22>_<40 hex>, bkua_<40 hex>", "A CircleCI personal API token or Buildkite agent/API token."),
+    _token("HN-SEC-049", "Authress access key", "Authress", H,
+           rb"(?:sc|ext|scauth|authress)_[A-Za-z0-9]{5,30}\.[A-Za-z0-9]{4,6}\.acc[_\-][A-Za-z0-9\-]{10,32}\."
+           rb"[A-Za-z0-9+/_=\-]{30,120}",
+           (b"sc_", b"ext_", b"scauth_", b"authress_"), 200, "sc_<id>.<id>.acc_<id>.<key>",
+           "An Authress service client access key."),
+    _token("HN-SEC-050", "Duffel API token", "Duffel", H, rb"duffel_(?:test|live)_[A-Za-z0-9_=\-]{43}",
+           (b"duffel_test_", b"duffel_live_"), 56, "duffel_live_<43>", "A Duffel API token: it books travel billed to the account."),
+    _token("HN-SEC-051", "Flutterwave key", "Flutterwave", H,
+           rb"FLW(?:PUBK|SECK)(?:_TEST)?-[a-hA-H0-9]{32}-X|FLWSECK(?:_TEST)?[a-hA-H0-9]{12}",
+           (b"FLWPUBK", b"FLWSECK"), 52, "FLWSECK-<32 hex>-X", "A Flutterwave secret, public or encryption key."),
+    _token("HN-SEC-052", "AWS Bedrock API key", "AWS", C,
+           rb"ABSK[A-Za-z0-9+/]{109,269}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=&%\-]{0,2000}",
+           (b"ABSK", b"bedrock-api-key-"), 2060, "ABSK<base64>", "An Amazon Bedrock API key: it calls models billed to the account.",
+           end=_B64END),
+    _token("HN-SEC-054", "chat webhook URL", "Discord / Microsoft Teams / Power Automate", H,
+           rb"https://(?:(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}"
+           rb"|[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[a-z0-9\-]{36}@[a-z0-9\-]{36}/IncomingWebhook/[a-z0-9]{32}/"
+           rb"[a-z0-9\-]{36}(?:/[A-Za-z0-9_\-]{40,60})?"
+           rb"|[a-z0-9\-.]+\.logic\.azure\.com(?::443)?/workflows/[a-f0-9]{32}/triggers/manual/paths/invoke\?"
+           rb"[A-Za-z0-9_\-=&%.]{0,200}sig=[A-Za-z0-9_\-]{40,50})",
+           (b"discord.com/api/webhooks/", b"discordapp.com/api/webhooks/", b".webhook.office.com/webhookb2/",
+            b".logic.azure.com"), 520, "https://discord.com/api/webhooks/<id>/<68>",
+           "A Discord, Microsoft Teams incoming or Power Automate workflow webhook URL: anyone holding it posts messages.",
+           before=80),
+    _token("HN-SEC-056", "JFrog Artifactory key", "JFrog", H,
+           rb"AKCp[A-Za-z0-9]{69}|AKCp[0-9][A-Za-z0-9]{8,12}|cmVmdGtu[A-Za-z0-9]{56}|cmVmd[A-Za-z0-9]{59}",
+           (b"AKCp", b"cmVmd"), 80, "AKCp<69 base62>, cmVmdGtu<56>",
+           "A JFrog Artifactory API key (AKCp...) or reference / identity token.", min_entropy=3.2),
+    _token("HN-SEC-057", "Jenkins / Hudson encrypted secret", "Jenkins", M,
+           rb"\{AQAAABAAAA[A-Za-z0-9+/]{16,4000}={0,2}\}", (b"{AQAAABAAAA",), 4020, "{AQAAABAAAA<base64>}",
+           "A secret encrypted with the Jenkins controller's master key (credentials.xml, config.xml). "
+           "Whoever also gets the controller's secrets/ folder decrypts it; in an artifact it shows "
+           "build configuration leaked along with it.", end=rb""),
+    _token("HN-SEC-058", "Azure AD client secret", "Microsoft Entra ID (Azure AD)", H,
+           rb"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}", (b"Q~",), 42, "xxx8Q~<31-34>",
+           "A Microsoft Entra ID (Azure AD) application client secret: it signs in as the application.", before=8,
+           end=rb"(?![A-Za-z0-9_~.\-])", validators=("not_placeholder",)),
+    _token("HN-SEC-059", "Azure SAS token / connection string key", "Azure", H,
+           rb"(?:SharedAccessKey|sig)=[A-Za-z0-9%+/]{40,90}(?:%3D|=){0,2}", (b"SharedAccessKey=", b"sig="), 110,
+           "SharedAccessKey=<44 base64>", "An Azure Service Bus / Event Hubs / IoT shared access key or a SAS signature.",
+           end=rb"(?![A-Za-z0-9%+/=])", min_entropy=3.5),
+    _token("HN-SEC-060", "Telegram bot token", "Telegram", H, rb"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}", (b":AA",), 50,
+           "<8-10 digits>:AA<33 base64url>", "A Telegram bot token: it controls the bot.", before=14),
+    _token("HN-SEC-061", "Mailchimp API key", "Mailchimp", H, rb"[a-f0-9]{32}-us[0-9]{1,2}", (b"-us",), 40,
+           "<32 hex>-us<dc>", "A Mailchimp API key: it reads the audience and sends campaigns.", before=36,
+           end=rb"(?![A-Za-z0-9])"),
+    _token("HN-SEC-063", "Square token", "Square", C, rb"EAAA[A-Za-z0-9_\-]{60}|sq0(?:csp|atp|idp)-[A-Za-z0-9_\-]{22,43}",
+           (b"EAAA", b"sq0csp-", b"sq0atp-", b"sq0idp-"), 70, "EAAA<60>, sq0csp-<43>",
+           "A Square access token or OAuth secret: it takes payments on the merchant's account."),
+    _token("HN-SEC-064", "AI model provider API key", "the AI provider", H,
+           rb"pplx-[A-Za-z0-9]{48}|gsk_[A-Za-z0-9]{52}|xai-[A-Za-z0-9]{80}|r8_[A-Za-z0-9]{37}|fw_[A-Za-z0-9]{24}|"
+           rb"nvapi-[A-Za-z0-9_\-]{64}",
+           (b"pplx-", b"gsk_", b"xai-", b"r8_", b"fw_", b"nvapi-"), 90, "pplx-<48>, gsk_<52>, xai-<80>",
+           "An API key of an AI model provider (Perplexity, Groq, xAI, Replicate, Fireworks, NVIDIA): it "
+           "spends the account's credit."),
+    _token("HN-SEC-065", "package registry token", "the package registry", C,
+           rb"rubygems_[a-f0-9]{48}|oy2[a-z0-9]{43}|CLOJARS_[A-Za-z0-9]{60}|pnu_[A-Za-z0-9]{36}|rdme_[a-z0-9]{70}",
+           (b"rubygems_", b"oy2", b"CLOJARS_", b"pnu_", b"rdme_"), 80, "rubygems_<48 hex>, oy2<43> (NuGet)",
+           "A RubyGems, NuGet (oy2...), Clojars, Prefect or ReadMe API key: it publishes as its owner."),
+    _token("HN-SEC-066", "SaaS API token", "the issuing service", H,
+           rb"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|EZ[AT]K[A-Za-z0-9]{54}|shippo_(?:live|test)_[a-fA-F0-9]{40}|"
+           rb"ico-[A-Za-z0-9]{32}|sm_(?:pat|aat|sat)_[A-Za-z0-9]{16}|tk-us-[A-Za-z0-9_\-]{48}|"
+           rb"fio-u-[A-Za-z0-9_=\-]{64}|p8e-[A-Za-z0-9]{32}|LTAI[A-Za-z0-9]{20}|4b1d[A-Za-z0-9]{38}|"
+           rb"dnkey-[a-z0-9=_\-]{26}-[a-z0-9=_\-]{52}|API-[A-Z0-9]{26}|"
+           rb"s-s4t2(?:ud|af)-[a-f0-9]{64}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146}|sha256~[A-Za-z0-9_\-]{43}|"
+           rb"[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk|HRKU-AA[A-Za-z0-9_\-]{58}|EAA[MC][A-Za-z0-9]{100,400}",
+           (b"xkeysib-", b"EZAK", b"EZTK", b"shippo_", b"ico-", b"sm_pat_", b"sm_aat_", b"sm_sat_", b"tk-us-",
+            b"fio-u-", b"p8e-", b"LTAI", b"4b1d", b"dnkey-", b"API-", b"s-s4t2", b"v1.0-", b"sha256~",
+            b"_mmk", b"HRKU-AA", b"EAAM", b"EAAC"),
+           410, "xkeysib-<64 hex>-<16>, LTAI<20>, EZAK<54>...",
+           "An API token of a SaaS provider recognised by its prefix (Brevo/Sendinblue, EasyPost, Shippo, "
+           "Infracost, SettleMint, Scalingo, Frame.io, Adobe, Alibaba Cloud, ClickHouse Cloud, "
+           "Defined Networking, Octopus Deploy, 42 Intra, Cloudflare Origin CA, OpenShift, MaxMind, "
+           "Heroku, Facebook): it acts on the account that issued it.", min_entropy=3.3, before=40),
+    _token("HN-SEC-068", "Twitter / X bearer token", "X (Twitter)", H, rb"A{21,24}[A-Za-z0-9%]{60,160}",
+           (b"AAAAAAAAAAAAAAAAAAAAA",), 190, "AAAAAAAAAAAAAAAAAAAAA<~90 base62 and %>",
+           "An X (Twitter) app-only bearer token: it calls the API as the app.", end=rb"(?![A-Za-z0-9%+/=_\-])"),
+    SecretRule(
+        "HN-SEC-069", "password on a command line", H,
+        rb"\bcurl\b[^\r\n\x00]{0,200}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<user>[^\s:\"'@\x00]{0,64}):"
+        rb"(?P<secret>[^\s\"'\x00]{3,128})(?P=q)(?![^\s\"'\x00])",
+        (b"curl",),
+        "A password passed to curl with -u / --user user:password (scripts, CI logs, README snippets "
+        "shipped with the app). Use a netrc file or an environment variable read at run time.",
+        after=420, validators=("cli_password",), provider="(any)", example="curl -u user:<password> https://...",
+    ),
+    SecretRule(
+        "HN-SEC-067", "provider credential assignment", H,
+        rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,30}?(?:" + _PROVIDER_WORDS + rb")[A-Za-z0-9_.\-]{0,30}?)"
+        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~]))",
+        _PROVIDER_KEYWORDS,
+        "A token-shaped value assigned to a name that names a service (e.g. `heroku_api_key = ...`, "
+        "`DISCORD_TOKEN: ...`, `sonar.login=...`): hex, base62, UUID or numeric credentials of "
+        "providers whose keys have no distinctive prefix. Random values are reported at high, "
+        "UUID-shaped ones at medium, short or numeric ones (client ids) at low.",
+        caseless=True, before=40, after=300, validators=("provider_value",), generic=True,
+        near=rb"[=:,>]", near_span=64, provider="(by name)", example='heroku_api_key = "<uuid>"',
+    ),
+)
+
 
 SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "HN-SEC-001", "AWS access key id", H,
-        rb"(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Za-z0-9])",
+        _LB + rb"(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Za-z0-9])",
         (b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"A3T"),
         "An AWS access key id (AKIA... long-term, ASIA... temporary). On its own it identifies the key; "
         "shipped next to its secret access key it grants the key's permissions to anyone who has the "
         "binary. Deactivate the key in IAM and load credentials at run time (instance roles, SSO, "
         "environment).",
-        after=24, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=24, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
+        provider='AWS', example='AKIA<16 base32>',
     ),
     SecretRule(
         "HN-SEC-002", "AWS secret access key", C,
@@ -329,89 +857,101 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         caseless=True, before=8, after=100, min_entropy=4.0, validators=("not_placeholder",),
         near=rb"[=:]", near_span=32,
         references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",),
+        provider='AWS', example='aws_secret_access_key = <40 base64>',
     ),
     SecretRule(
         "HN-SEC-003", "GitHub token", C,
-        rb"(?P<secret>gh[pousr]_[A-Za-z0-9]{36})" + _END,
+        _LB + rb"(?P<secret>gh[pousr]_[A-Za-z0-9]{36})" + _END,
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
         "A GitHub personal access (ghp_), OAuth (gho_), user-to-server (ghu_), server-to-server (ghs_) "
         "or refresh (ghr_) token. Tokens carry a CRC32 checksum; one that does not verify is reported "
-        "at medium. Revoke it on GitHub and use a secret store or a short-lived app token instead.",
-        after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
+        "at low. Revoke it on GitHub and use a secret store or a short-lived app token instead.",
+        before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/",),
+        provider='GitHub', example='ghp_<36 base62> (CRC32-checked)',
     ),
     SecretRule(
         "HN-SEC-004", "GitHub fine-grained token", C,
-        rb"(?P<secret>github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END,
+        _LB + rb"(?P<secret>github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END,
         (b"github_pat_",),
         "A GitHub fine-grained personal access token. It acts as its owner on the repositories it was "
         "granted. Revoke it on GitHub.",
-        after=100, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=100, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens",),
+        provider='GitHub', example='github_pat_<22>_<59>',
     ),
     SecretRule(
         "HN-SEC-005", "GitLab personal access token", C,
-        rb"(?P<secret>glpat-[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?)" + _END,
+        _LB + rb"(?P<secret>glpat-[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?)" + _END,
         (b"glpat-",),
         "A GitLab personal access token. It acts as its owner on the GitLab instance. Revoke it in "
         "the user settings.",
-        after=330, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=330, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://docs.gitlab.com/ee/security/tokens/",),
+        provider='GitLab', example='glpat-<20+ base64url>',
     ),
     SecretRule(
         "HN-SEC-006", "Slack token", C,
-        rb"(?P<secret>(?:xox[abposre]|xoxe\.xox[bp])-(?:[0-9]{1,14}-){1,3}[A-Za-z0-9]{8,220}"
+        _LB + rb"(?P<secret>(?:xox[abposre]|xoxe\.xox[bp])-(?:[0-9]{1,14}-){1,3}[A-Za-z0-9]{8,220}"
         rb"|xapp-[0-9]-[A-Z0-9]{8,14}-[0-9]{8,16}-[A-Za-z0-9]{32,80})" + _END,
         (b"xoxa-", b"xoxb-", b"xoxp-", b"xoxo-", b"xoxs-", b"xoxr-", b"xoxe-", b"xoxe.", b"xapp-"),
         "A Slack bot, user, app-level or refresh token. It reads and posts in the workspace with the "
         "token's scopes. Revoke it in the Slack app settings.",
-        after=300, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=300, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://api.slack.com/authentication/token-types",),
+        provider='Slack', example='xoxb-<digits>-<digits>-<24+>',
     ),
     SecretRule(
         "HN-SEC-007", "Slack webhook URL", H,
-        rb"(?i)hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_\-]{8,40}/[A-Za-z0-9_\-/+]{16,100})"
+        rb"(?i)hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_\-]{8,40}/[A-Za-z0-9_\-/+]{16,100}"
+        rb"|[A-Za-z0-9_\-]{40,60})"
         rb"(?![A-Za-z0-9_\-/+])",
         (b"hooks.slack.com",),
         "An incoming-webhook URL: anyone holding it can post messages into the channel. Regenerate "
         "the webhook in the Slack app settings.",
         caseless=True, after=180, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://api.slack.com/messaging/webhooks",),
+        provider='Slack', example='https://hooks.slack.com/services/T.../B.../<24>',
     ),
     SecretRule(
         "HN-SEC-008", "Stripe live key", C,
-        rb"(?P<secret>[sr]k_live_[A-Za-z0-9]{24,247})(?![A-Za-z0-9])",
-        (b"sk_live_", b"rk_live_"),
+        _LB + rb"(?P<secret>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{24,247})(?![A-Za-z0-9])",
+        (b"sk_live_", b"rk_live_", b"sk_test_", b"rk_test_", b"sk_prod_", b"rk_prod_"),
         "A Stripe live secret (sk_live_) or restricted (rk_live_) key: it moves real money. Roll the "
-        "key in the Stripe dashboard; only publishable keys (pk_) belong in clients.",
-        after=260, min_entropy=3.0, validators=("not_placeholder",),
+        "key in the Stripe dashboard; only publishable keys (pk_) belong in clients. Test-mode keys "
+        "(sk_test_) reach only test data and are reported at low.",
+        before=3, anchored=True, after=260, min_entropy=3.0, validators=("not_placeholder", "stripe_mode"),
         references=("https://docs.stripe.com/keys",),
+        provider='Stripe', example='sk_live_<24+ base62>',
     ),
     SecretRule(
         "HN-SEC-009", "Google API key", H,
-        rb"(?P<secret>AIza[0-9A-Za-z_\-]{35})" + _END,
+        _LB + rb"(?P<secret>AIza[0-9A-Za-z_\-]{35})" + _END,
         (b"AIza",),
         "A Google Cloud API key. Unrestricted keys bill and call every enabled API of the project. "
         "Restrict it (API and application restrictions) or rotate it.",
-        after=44, min_entropy=4.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=44, min_entropy=4.0, validators=("not_placeholder",),
         references=("https://cloud.google.com/docs/authentication/api-keys",),
+        provider='Google Cloud', example='AIza<35 base64url>',
     ),
     SecretRule(
         "HN-SEC-010", "OpenAI API key", C,
-        rb"(?P<secret>sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{16,200}T3BlbkFJ[A-Za-z0-9_\-]{16,200}"
+        _LB + rb"(?P<secret>sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{16,200}T3BlbkFJ[A-Za-z0-9_\-]{16,200}"
         rb"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,300})" + _END,
         (b"sk-",),
         "An OpenAI API key (legacy sk-, project sk-proj-, service account or admin key). It spends the "
         "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
-        after=420, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
+        provider='OpenAI', example='sk-proj-<...>T3BlbkFJ<...>',
     ),
     SecretRule(
         "HN-SEC-011", "Anthropic API key", C,
-        rb"(?P<secret>sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,120}AA)" + _END,
+        _LB + rb"(?P<secret>sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,120}AA)" + _END,
         (b"sk-ant-",),
         "An Anthropic API key. It spends the organisation's credit. Revoke it in the console.",
-        after=140, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=140, min_entropy=3.5, validators=("not_placeholder",),
+        provider='Anthropic', example='sk-ant-api03-<93>AA',
     ),
     SecretRule(
         "HN-SEC-012", "Azure storage account key", C,
@@ -424,24 +964,27 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         caseless=True, before=40, after=170, min_entropy=4.0, validators=("not_placeholder", "azure_key"),
         near=rb"[=:]", near_span=48,
         references=("https://learn.microsoft.com/azure/storage/common/storage-account-keys-manage",),
+        provider='Azure', example='AccountKey=<86 base64>==',
     ),
     SecretRule(
         "HN-SEC-013", "npm access token", C,
-        rb"(?P<secret>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])",
+        _LB + rb"(?P<secret>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])",
         (b"npm_",),
-        "An npm access token (CRC32-checksummed like GitHub's; a mismatch is reported at medium). It "
+        "An npm access token (CRC32-checksummed like GitHub's; a mismatch is reported at low). It "
         "publishes packages as its owner. Revoke it with `npm token revoke`.",
-        after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
+        before=3, anchored=True, after=44, min_entropy=3.0, validators=("not_placeholder", "crc32_checksum"),
         references=("https://docs.npmjs.com/about-access-tokens",),
+        provider='npm', example='npm_<36 base62> (CRC32-checked)',
     ),
     SecretRule(
         "HN-SEC-014", "PyPI API token", C,
-        rb"(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,1000})" + _END,
+        _LB + rb"(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,1000})" + _END,
         (b"pypi-AgE",),
         "A PyPI (or TestPyPI) upload token, a macaroon for pypi.org. It uploads releases of the "
         "projects it is scoped to. Revoke it in the PyPI account settings.",
-        after=1040, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://pypi.org/help/#apitoken",),
+        provider='PyPI', example='pypi-AgEIcHlwaS5vcmc<macaroon>',
     ),
     SecretRule(
         "HN-SEC-015", "Twilio API key", H,
@@ -451,23 +994,26 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "calls billed to the account. Delete the key in the Twilio console.",
         after=40, min_entropy=3.0, validators=("not_placeholder",),
         references=("https://www.twilio.com/docs/iam/api-keys",),
+        provider='Twilio', example='SK<32 hex>',
     ),
     SecretRule(
         "HN-SEC-016", "SendGrid API key", C,
-        rb"(?P<secret>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})" + _END,
+        _LB + rb"(?P<secret>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})" + _END,
         (b"SG.",),
         "A SendGrid API key: it sends mail as the account. Delete it in the SendGrid settings.",
-        after=72, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=72, min_entropy=3.5, validators=("not_placeholder",),
         references=("https://docs.sendgrid.com/ui/account-and-settings/api-keys",),
+        provider='SendGrid', example='SG.<22>.<43>',
     ),
     SecretRule(
         "HN-SEC-017", "JSON Web Token", H,
-        rb"(?P<secret>eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{16,1000})" + _END,
+        _LB + rb"(?P<secret>eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{16,1000})" + _END,
         (b"eyJ",),
         "A signed JSON Web Token. Embedded tokens are usually long-lived service credentials; "
         "anyone with the binary can replay it until it expires. Issue tokens at run time.",
-        after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
+        before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
+        provider='(any)', example='eyJ<header>.eyJ<payload>.<signature>',
     ),
     SecretRule(
         "HN-SEC-018", "private key", C,
@@ -480,6 +1026,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "high (the passphrase may be next to it).",
         after=16600, min_entropy=3.0, validators=("pem_key",),
         references=("https://datatracker.ietf.org/doc/html/rfc7468",),
+        provider='(any)', example='-----BEGIN ... PRIVATE KEY----- <base64 DER> -----END ...-----',
     ),
     SecretRule(
         "HN-SEC-019", "PuTTY private key", C,
@@ -491,6 +1038,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "authorised. Replace the key pair.",
         after=25000, min_entropy=3.0, validators=("putty_key",),
         references=("https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html",),
+        provider='PuTTY', example='PuTTY-User-Key-File-3: ... Private-Lines: ...',
     ),
     SecretRule(
         "HN-SEC-020", "password in URL", H,
@@ -502,23 +1050,59 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "connection string. Placeholders (user:password@, ${VAR}, <password>) and example hosts are "
         "ignored. Read the DSN from the environment or a secret store at run time.",
         before=32, after=520, validators=("url_password",), near=b"@", near_span=260,
+        provider='(any)', example='scheme://user:<password>@host',
     ),
+    *PROVIDER_RULES,
     SecretRule(
         "HN-SEC-100", "generic secret assignment", H,
-        rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,40}?"
-        rb"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|"
-        rb"auth(?:[_\-]?(?:token|key))?|credentials?)[A-Za-z0-9_.\-]{0,24}?)"
-        rb"[\"']?[ \t]{0,4}(?:=|:=|:(?!:)|=>)[ \t]{0,4}(?:(?P<q>[\"'`])|)"
+        rb"(?i)(?<![A-Za-z0-9])(?<![A-Za-z0-9]:)(?P<name>" + _NAME + rb")" + _OPERATOR
+        + rb"(?:(?P<q>\\?[\"'`])|)(?:(?:bearer|basic|token)[ \t]{1,4})?"
         rb"(?P<secret>" + _VALUE + rb"{8,200})(?(q)(?P=q)|(?!" + _VALUE + rb"))",
-        (b"pass", b"pwd", b"secret", b"token", b"api_key", b"apikey", b"api-key", b"access_key",
-         b"accesskey", b"access-key", b"private_key", b"privatekey", b"private-key", b"auth", b"credential"),
+        _NAME_KEYWORDS,
         "A high-entropy value assigned to a secret-sounding name (password, secret, token, api_key, "
-        "client_secret...) in text such as `name = \"value\"`, `name: value`, `NAME=value` or JSON, or "
-        "as a module constant / default argument / dict item in the Nuitka constants blob. Values "
-        "that look like words, identifiers, paths, format strings or placeholders are ignored.",
+        "client_secret, a bare key...) in text such as `name = \"value\"`, `name: value`, `NAME=value`, "
+        "JSON, YAML blocks, typed declarations (`var xToken string = ...`), PHP `.=`, make's `::=` / "
+        "`?=`, call arguments (`setProperty(\"X_TOKEN\", \"...\")`), log lines (`Using Key=...`), or as a "
+        "module constant / default argument / dict item in the Nuitka constants blob. Values that "
+        "look like words, identifiers, paths, format strings or placeholders are ignored; UUID-shaped "
+        "values and values under a bare `key` name are reported at medium.",
         caseless=True, before=48, after=300, validators=("generic",), generic=True,
-        near=rb"[=:]", near_span=40,
+        near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
     ),
+    SecretRule(
+        "HN-SEC-103", "secret in a command-line option", H,
+        rb"(?i)(?<![A-Za-z0-9_\-])--?(?P<name>[A-Za-z0-9_\-]{0,30}?(?:pass(?:word|wd|phrase)?|pwd|secret|token|"
+        rb"api[_\-]?key|access[_\-]?key|storage[_\-]?key|account[_\-]?key|auth[_\-]?key|client[_\-]?secret))"
+        rb"(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<secret>" + _VALUE + rb"{8,200})(?(q)(?P=q)|(?!" + _VALUE + rb"))",
+        (b"pass", b"pwd", b"secret", b"token", b"key"),
+        "A high-entropy value passed as a command-line option with a secret-sounding name "
+        "(`--password ...`, `-storagekey ...`, `--api-key=...`) in scripts, CI files or logs shipped "
+        "with the app. The generic value filters apply.",
+        caseless=True, before=40, after=260, validators=("generic",), generic=True,
+        near=rb"[ \t=]", near_span=24, near_before=rb"-", example="--password <16+ random characters>",
+    ),
+    SecretRule(
+        "HN-SEC-101", "secret in XML element", H,
+        rb"(?i)<(?P<name>" + _NAME + rb")(?:[ \t][^<>\x00]{0,120})?>[ \t\r\n]{0,40}"
+        rb"(?P<secret>" + _VALUE + rb"{8,200})[ \t\r\n]{0,40}</",
+        _NAME_KEYWORDS,
+        "A high-entropy value inside an XML element with a secret-sounding name, e.g. "
+        "`<password>...</password>` or `<apiToken>...</apiToken>` (Maven settings, .NET and Java "
+        "configuration). The same value filters as the generic assignment rule apply.",
+        caseless=True, before=48, after=400, validators=("generic",), generic=True,
+        near=rb">", near_span=120, near_before=rb"<", example="<password>random-value</password>",
+    ),
+    SecretRule(
+        "HN-SEC-102", "secret in XML attribute", H,
+        rb"(?i)\b(?:key|name)[ \t]{0,2}=[ \t]{0,2}[\"'](?P<name>" + _NAME + rb")[\"'][ \t\r\n]{1,16}"
+        rb"value[ \t]{0,2}=[ \t]{0,2}(?P<q>[\"'])(?P<secret>[^\"'<>\x00\r\n]{8,200})(?P=q)",
+        _NAME_KEYWORDS,
+        "A high-entropy value in an XML key/value pair whose key sounds secret, e.g. NuGet's "
+        "`<add key=\"ClearTextPassword\" value=\"...\"/>` or `<entry name=\"apiToken\" value=\"...\"/>`.",
+        caseless=True, before=60, after=300, validators=("generic",), generic=True,
+        near=rb"value", near_span=40, example='<add key="ClearTextPassword" value="random-value"/>',
+    ),
+
 )
 
 RULES_BY_ID = {r.id: r for r in SECRET_RULES}
