@@ -76,10 +76,14 @@ def _file_digest(path: Path) -> str:
 
 
 def _tree(root: Path, skip: Iterable[Path]) -> list[tuple[str, int, str]]:
-    """(relative path, mode, sha256 or link target) of every file and link below root, sorted."""
+    """(relative path, mode, sha256 or link target) of every file and link below root, sorted; output
+    folders (another app.output_dir holding a hardnut manifest, Nuitka's .build/.dist) are left out."""
     skip_real = {os.path.realpath(p) for p in skip}
     out = []
     for folder, dirs, files in os.walk(root):
+        if folder != str(root) and any(n.endswith(".hardnut.json") for n in files):
+            dirs[:] = []  # an output folder of an earlier hardnut build (its manifest is there): not an input
+            continue
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith((".build", ".dist", ".onefile-build"))
                          and os.path.realpath(os.path.join(folder, d)) not in skip_real
                          and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg")))  # a venv: see distributions
