@@ -53,6 +53,10 @@ def test_rules_and_explain():
     assert res.returncode == 0 and first in res.stdout
     res = hardnut_cli("explain", "HN-NOPE-999")
     assert res.returncode == 2 and "no rule" in res.stderr
+    res = hardnut_cli("explain", rules[1]["id"], first)  # several at once, in the order given
+    assert res.returncode == 0 and res.stdout.index(rules[1]["id"]) < res.stdout.index(f"\n{first}:")
+    res = hardnut_cli("explain", first, "HN-NOPE-999")  # all or nothing
+    assert res.returncode == 2 and not res.stdout
 
 
 @pytest.mark.parametrize("profile_text, message", [

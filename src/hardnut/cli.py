@@ -600,18 +600,23 @@ def rules(fmt, category):
 
 
 @cli.command()
-@click.argument("rule_id")
-def explain(rule_id):
-    """Print one rule's explanation."""
+@click.argument("rule_ids", metavar="RULE_ID...", nargs=-1, required=True)
+def explain(rule_ids):
+    """Print the explanation of one or more rules."""
     from hardnut.checks import all_rules
 
-    rule = all_rules().get(rule_id.upper())
-    if rule is None:
-        raise HardnutError(f"no rule {rule_id!r} (see `hardnut rules`)")
-    click.echo(f"{rule.id}: {rule.name}\ncategory: {rule.category}    default severity: {rule.severity.label}\n")
-    click.echo(click.wrap_text(rule.explanation, width=88))
-    for ref in rule.references:
-        click.echo(f"see: {ref}")
+    rules = all_rules()
+    unknown = [r for r in rule_ids if r.upper() not in rules]
+    if unknown:
+        raise HardnutError(f"no rule {unknown[0]!r} (see `hardnut rules`)")
+    for n, rule_id in enumerate(rule_ids):
+        rule = rules[rule_id.upper()]
+        if n:
+            click.echo()
+        click.echo(f"{rule.id}: {rule.name}\ncategory: {rule.category}    default severity: {rule.severity.label}\n")
+        click.echo(click.wrap_text(rule.explanation, width=88))
+        for ref in rule.references:
+            click.echo(f"see: {ref}")
 
 
 @cli.command()

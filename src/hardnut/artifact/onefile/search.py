@@ -312,8 +312,15 @@ def _pe_ranges(path: Path, size: int) -> tuple[list[tuple[int, int, str]], int, 
     resources: list[tuple[int, int]] = []
     overlay_start, area_end = 0, size
     try:
-        pe = pefile.PE(str(path), fast_load=True)
+        with open(path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return ranges, 0, size, resources
+    try:
+        # data= keeps pefile on our mapping: pefile.close() would run a full gc.collect() per file
+        pe = pefile.PE(data=mm, fast_load=True)
     except Exception:  # pefile raises PEFormatError and assorted errors on hostile input
+        mm.close()
         return ranges, 0, size, resources
     try:
         for sec in pe.sections:
@@ -343,7 +350,11 @@ def _pe_ranges(path: Path, size: int) -> tuple[list[tuple[int, int, str]], int, 
     except Exception:
         pass
     finally:
-        pe.close()
+        del pe
+        try:
+            mm.close()
+        except BufferError:  # a view of the mapping still alive in pefile's structures: freed with them
+            pass
     return ranges, overlay_start, area_end, resources
 
 
