@@ -6,6 +6,7 @@ Builds go to tests/fixtures/build/ (gitignored). Nothing here mocks Nuitka.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -18,6 +19,27 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BUILD_ROOT = REPO / "tests" / "fixtures" / "build"
 SAMPLES = REPO / "sample_apps"
+
+
+def shared_once(tmp_path_factory, name: str, make):
+    """`make(folder)` once per test run, also when pytest-xdist runs the tests in several workers: the first
+    worker to get here runs it (the others wait on a lock) and its JSON-serialisable result is handed to
+    every worker. Used for the real builds the session fixtures make."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+    root.mkdir(exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / f"{name}.json"
+        if done.is_file():
+            return json.loads(done.read_text())
+        folder = root / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        value = make(folder)
+        done.write_text(json.dumps(value))
+        return value
 
 
 def hardnut_cli(*args: str, cwd: Path | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -56,30 +78,38 @@ STRICT = '[profile]\nextends = "hardnut.toml"\n[verify]\nrun = true\n[source]\nc
 
 @pytest.fixture(scope="session")
 def planted_build_cache(tmp_path_factory):
-    """A build cache for this session only: the planted CLI build stores its compile there and
+    """A build cache for this test run only: the planted CLI build stores its compile there and
     tests/test_buildcache.py rebuilds from it."""
     from hardnut.buildcache import BuildCache
 
-    return BuildCache(tmp_path_factory.mktemp("build-cache"), max_bytes=1 << 30)
+    folder = shared_once(tmp_path_factory, "build-cache", lambda folder: str(folder))
+    return BuildCache(Path(folder), max_bytes=1 << 30)
 
 
 @pytest.fixture(scope="session")
 def planted_cli_build(tmp_path_factory, planted_build_cache) -> CliBuild:
     """sample_apps/planted built standalone by `hardnut build --format json` with verification on (its
-    profile plus strict.toml), once per session: the real pipeline's outputs (dist, report XML, SBOM,
+    profile plus strict.toml), once per test run: the real pipeline's outputs (dist, report XML, SBOM,
     manifest) for every test that needs a planted standalone build (see planted_standalone). The compile
-    is stored in the session's build cache (planted_build_cache)."""
-    base = tmp_path_factory.mktemp("planted-cli")
-    work = base / "planted"
-    shutil.copytree(SAMPLES / "planted", work, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
-    (work / "strict.toml").write_text(STRICT)
-    tmp = base / "tmp"
-    tmp.mkdir()
-    res = subprocess.run([sys.executable, "-m", "hardnut", "build", "-p", str(work / "strict.toml"), "--format",
-                          "json"], cwd=work, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL,
-                         env={**os.environ, "TMPDIR": str(tmp), "HARDNUT_CACHE_DIR": str(planted_build_cache.folder)})
-    assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: the planted secrets fail the verdict, as meant
-    return CliBuild(work, res, json.loads(res.stdout), tmp)
+    is stored in the run's build cache (planted_build_cache)."""
+
+    def make(base: Path) -> dict:
+        work = base / "planted"
+        shutil.copytree(SAMPLES / "planted", work, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
+        (work / "strict.toml").write_text(STRICT)
+        tmp = base / "tmp"
+        tmp.mkdir()
+        res = subprocess.run([sys.executable, "-m", "hardnut", "build", "-p", str(work / "strict.toml"), "--format",
+                              "json"], cwd=work, capture_output=True, text=True, timeout=1800,
+                             stdin=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(tmp),
+                                                            "HARDNUT_CACHE_DIR": str(planted_build_cache.folder)})
+        assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: the planted secrets fail the verdict, as meant
+        return {"work": str(work), "tmp": str(tmp), "args": res.args, "returncode": res.returncode,
+                "stdout": res.stdout, "stderr": res.stderr}
+
+    got = shared_once(tmp_path_factory, "planted-cli", make)
+    res = subprocess.CompletedProcess(got["args"], got["returncode"], got["stdout"], got["stderr"])
+    return CliBuild(Path(got["work"]), res, json.loads(res.stdout), Path(got["tmp"]))
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +124,8 @@ def planted_standalone(planted_cli_build) -> Path:
 @pytest.fixture(scope="session")
 def planted_onefile(tmp_path_factory) -> Path:
     """sample_apps/planted built as one compressed onefile executable."""
-    outcome = _build_sample("planted", "onefile", tmp_path_factory.mktemp("planted-onefile"))
-    return outcome.artifact
+    return Path(shared_once(tmp_path_factory, "planted-onefile",
+                            lambda folder: str(_build_sample("planted", "onefile", folder / "out").artifact)))
 
 
 def _build_exposed(dest: Path, root: Path = SAMPLES / "exposed", python_flags: tuple[str, ...] = ()) -> Path:
@@ -114,13 +144,14 @@ def _build_exposed(dest: Path, root: Path = SAMPLES / "exposed", python_flags: t
 @pytest.fixture(scope="session")
 def exposed_plain(tmp_path_factory) -> Path:
     """sample_apps/exposed without python flags: docstrings and assert messages kept."""
-    return _build_exposed(tmp_path_factory.mktemp("exposed-plain"))
+    return Path(shared_once(tmp_path_factory, "exposed-plain", lambda folder: str(_build_exposed(folder))))
 
 
 @pytest.fixture(scope="session")
 def exposed_release(tmp_path_factory) -> Path:
     """sample_apps/exposed with no_docstrings and no_asserts (otherwise as exposed_plain)."""
-    return _build_exposed(tmp_path_factory.mktemp("exposed-release"), python_flags=("no_docstrings", "no_asserts"))
+    return Path(shared_once(tmp_path_factory, "exposed-release", lambda folder: str(
+        _build_exposed(folder, python_flags=("no_docstrings", "no_asserts")))))
 
 
 EXPOSED_VARIANT_SECRET = "ghp_Zq8vN3xLk2Rt7Yw1Pm4Hs6Jd9Fb0Gc5Ae8Ui"  # FAKE GitHub token (bad checksum)
@@ -129,11 +160,15 @@ EXPOSED_VARIANT_SECRET = "ghp_Zq8vN3xLk2Rt7Yw1Pm4Hs6Jd9Fb0Gc5Ae8Ui"  # FAKE GitH
 @pytest.fixture(scope="session")
 def exposed_variant(tmp_path_factory) -> Path:
     """exposed_plain with one string constant of exposed_app.core changed into a (fake) token."""
-    src = tmp_path_factory.mktemp("exposed-variant-src") / "exposed"
-    shutil.copytree(SAMPLES / "exposed", src, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
-    core = src / "exposed_app" / "core.py"
-    text = core.read_text(encoding="utf-8")
-    old = '"Greetings from the exposed core, version one"'
-    assert text.count(old) == 1
-    core.write_text(text.replace(old, f'"{EXPOSED_VARIANT_SECRET}"'), encoding="utf-8")
-    return _build_exposed(tmp_path_factory.mktemp("exposed-variant"), root=src)
+
+    def make(folder: Path) -> str:
+        src = folder / "src" / "exposed"
+        shutil.copytree(SAMPLES / "exposed", src, ignore=shutil.ignore_patterns("dist", "*.build", "__pycache__"))
+        core = src / "exposed_app" / "core.py"
+        text = core.read_text(encoding="utf-8")
+        old = '"Greetings from the exposed core, version one"'
+        assert text.count(old) == 1
+        core.write_text(text.replace(old, f'"{EXPOSED_VARIANT_SECRET}"'), encoding="utf-8")
+        return str(_build_exposed(folder / "out", root=src))
+
+    return Path(shared_once(tmp_path_factory, "exposed-variant", make))

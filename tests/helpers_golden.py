@@ -14,6 +14,7 @@ Targets (every byte pinned, so the reports are the same on every machine):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import struct
@@ -39,13 +40,16 @@ PLANTED_KEY = b"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz9q3hR2bQ
 def download(req: str, platform: str) -> Path:
     """The wheel of `req` for `platform`, downloaded once into its own cache folder."""
     folder = WHEEL_CACHE / f"{req.replace('==', '-')}-{platform}"
-    found = sorted(folder.glob("*.whl"))
-    if not found:
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
-                        platform, "--python-version", "3.11", "-d", str(folder), req],
-                       check=True, capture_output=True, text=True, timeout=600)
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(WHEEL_CACHE / f".{folder.name}.lock", "w") as lock:  # test workers download one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
         found = sorted(folder.glob("*.whl"))
+        if not found:
+            folder.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
+                            platform, "--python-version", "3.11", "-d", str(folder), req],
+                           check=True, capture_output=True, text=True, timeout=600)
+            found = sorted(folder.glob("*.whl"))
     if not found:
         raise RuntimeError(f"pip download of {req} ({platform}) produced no wheel")
     return found[-1]
