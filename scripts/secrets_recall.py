@@ -134,6 +134,8 @@ def main() -> int:
     ap.add_argument("--source", action="append", help="only these sources (gitleaks, detect-secrets, trufflehog)")
     ap.add_argument("--per-rule", action="store_true")
     ap.add_argument("--misses", type=int, default=0, help="show N masked misses / false positives per rule")
+    ap.add_argument("--fp-breakdown", type=int, default=-1, metavar="N",
+                    help="false positives (text plant) by hardnut rule and by peer rule, N masked examples each")
     ap.add_argument("--min-severity", default="low")
     ap.add_argument("--recall-target", type=float, default=0.90)
     ap.add_argument("--fp-target", type=float, default=0.05)
@@ -202,8 +204,39 @@ def main() -> int:
                 if hits["text"][i] and shown < args.misses:
                     print(f"      fp:   {_masked(rows[i]['text'])}")
                     shown += 1
+    if args.fp_breakdown >= 0:
+        fp_breakdown(engine, rows, hits["text"], min_sev, args.fp_breakdown)
     print("targets met" if ok else f"targets NOT met (recall >= {args.recall_target:.0%}, FP <= {args.fp_target:.0%})")
     return 0 if ok else 1
+
+
+def fp_breakdown(engine: Engine, rows: list[dict], hit: list[bool], min_sev: Severity, examples: int) -> None:
+    """False positives of the text plant, counted by the hardnut rule that fired and by the peer's
+    (source, rule) the negative sample belongs to; examples masked."""
+    by_ours: dict[str, list[int]] = defaultdict(list)
+    by_peer: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["kind"] != "fp" or not hit[i]:
+            continue
+        fired = {m.rule_id + f"[{m.severity.label}]" for m in engine.scan_buffer(r["text"].encode("utf-8", "surrogatepass"))
+                 if m.severity >= min_sev}
+        for rid in fired:
+            by_ours[rid].append(i)
+        by_peer[(r["source"], r["rule"])].append(i)
+    total = sum(1 for r in rows if r["kind"] == "fp")
+    print(f"\nfalse positives by hardnut rule (text plant, {sum(hit[i] for i, r in enumerate(rows) if r['kind'] == 'fp')}"
+          f" of {total} negatives)")
+    for rid, idx in sorted(by_ours.items(), key=lambda kv: -len(kv[1])):
+        srcs = defaultdict(int)
+        for i in idx:
+            srcs[rows[i]["source"]] += 1
+        print(f"  {len(idx):4}  {rid:40} " + ", ".join(f"{k} {v}" for k, v in sorted(srcs.items())))
+        for i in idx[:examples]:
+            print(f"        {rows[i]['source']}/{rows[i]['rule']}: {_masked(rows[i]['text'])}")
+    print("\nfalse positives by peer rule")
+    for (src, rule), idx in sorted(by_peer.items(), key=lambda kv: -len(kv[1])):
+        n = sum(1 for r in rows if r["kind"] == "fp" and r["source"] == src and r["rule"] == rule)
+        print(f"  {len(idx):4}/{n:<4} {src:14} {rule}")
 
 
 def _masked(text: str) -> str:

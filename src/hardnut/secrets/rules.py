@@ -473,6 +473,17 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
 
 
 _ALNUM_SET = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# characters no issued key or token is made of (base64/base62/hex/UUID/JWT alphabets, with . : ~ & =
+# for structured ones, %XX escapes for URL-encoded ones); typed passwords and free-form secrets hold them
+_NOT_TOKEN_CHAR = re.compile(rb"[?#$^*!@]|%(?![0-9A-Fa-f]{2})")
+_FREE_FORM_NAME = re.compile(rb"(?i)pass|pwd|secret|credential")
+
+
+def foreign_to_tokens(name: bytes, secret: bytes) -> bool:
+    """A value under a key/token name (not a password or secret) holding characters that issued
+    keys are never made of (`?`, `#`, `$`, `!`, `@`, a bare `%`...): prose, a mangled value or a
+    template, not a key."""
+    return bool(_NOT_TOKEN_CHAR.search(secret)) and not _FREE_FORM_NAME.search(name)
 
 
 def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -482,6 +493,8 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
         return None
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
+        return None
+    if foreign_to_tokens(name, secret):
         return None
     bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
                              low)
@@ -534,7 +547,7 @@ def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A token-shaped value under a service's name: graded by how random it looks."""
     name = m.group("name")
     if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
-            or not _CREDENTIAL_WORD.search(name)):
+            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret)):
         return None
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
@@ -591,7 +604,7 @@ _NAME_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"api_key", b"apikey", b
 # between name and value: a closing quote, an optional type (Go `x string =`, Kotlin `x: String =`),
 # an assignment (= := ::= :::= ?= ??= .= += => : ->), a call's argument comma after a quoted name
 # ("X_TOKEN", "..."), or a YAML block scalar (`key: |` + newline + indent)
-_OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{0,4}(?=[=:.?]))?"
+_OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{1,4}(?=[=:.?]))?"
              rb"(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|=>|->|=(?!=)|:(?![:/\\]))[ \t]{0,4}"
              rb"|\\?[\"'][ \t]{0,4},[ \t]{0,4}(?=\\?[\"'])"
              rb"|[\"']?:[ \t]{0,4}[|>][\-+]?[ \t]{0,4}\r?\n[ \t]{1,16})")
@@ -822,7 +835,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "HN-SEC-067", "provider credential assignment", H,
         rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,30}?(?:" + _PROVIDER_WORDS + rb")[A-Za-z0-9_.\-]{0,30}?)"
-        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~]))",
+        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~!?#$%^&*@]))",
         _PROVIDER_KEYWORDS,
         "A token-shaped value assigned to a name that names a service (e.g. `heroku_api_key = ...`, "
         "`DISCORD_TOKEN: ...`, `sonar.login=...`): hex, base62, UUID or numeric credentials of "
