@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -238,14 +239,25 @@ def v_jwt(secret: bytes, m: re.Match) -> Optional[Verdict]:
     head, payload, _sig = secret.split(b".", 2)
     try:
         header = json.loads(_b64decode(head, urlsafe=True) or b"")
-        json.loads(_b64decode(payload, urlsafe=True) or b"")
+        claims = json.loads(_b64decode(payload, urlsafe=True) or b"")
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(header, dict) or "alg" not in header:
         return None
     if str(header.get("alg")).lower() == "none":
         return Verdict(Severity.LOW, "unsigned token (alg none)")
+    if isinstance(claims, dict):
+        if {k: v for k, v in claims.items() if k != "admin"} == _JWT_IO_EXAMPLE:
+            return Verdict(Severity.LOW, "the jwt.io example token (public documentation)")
+        exp = claims.get("exp")
+        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 < exp < time.time():
+            day = time.strftime("%Y-%m-%d", time.gmtime(min(exp, 253402300799)))
+            return Verdict(Severity.LOW, f"expired on {day}: it can no longer be replayed")
     return KEEP
+
+
+# the claims of the example token on https://jwt.io (and in countless tutorials), with or without "admin"
+_JWT_IO_EXAMPLE = {"sub": "1234567890", "name": "John Doe", "iat": 1516239022}
 
 
 def v_pem_key(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -511,6 +523,68 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     return KEEP
 
 
+def v_openai(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """OpenAI keys carry the signature T3BlbkFJ (base64 of "OpenAI") between two random halves of
+    at least 20 characters; without it, or with a stub on one side, it is a mangled or made-up key."""
+    body = secret.split(b"-", 2)[-1] if secret.startswith((b"sk-proj-", b"sk-svcacct-", b"sk-admin-")) else secret[3:]
+    head, sig, tail = body.partition(b"T3BlbkFJ")
+    if not sig:
+        return Verdict(Severity.INFO, "no T3BlbkFJ signature: not an issued OpenAI key")
+    if len(head) < 20 or len(tail) < 20:
+        return Verdict(Severity.INFO, "too short around the T3BlbkFJ signature: truncated or made up")
+    return KEEP
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = raw[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 28:
+            raise ValueError("varint too long")
+
+
+def macaroon_v2_ok(raw: bytes) -> bool:
+    """A complete binary (v2) macaroon: version 2, a header section (location, identifier), caveat
+    sections, the end-of-caveats marker and a 32-byte signature. Truncated ones fail."""
+    if raw[:1] != b"\x02":
+        return False
+    pos, sections = 1, 0
+    while True:
+        fields = 0
+        while True:  # one section: fields until end-of-section (0)
+            ftype, pos = _varint(raw, pos)
+            if ftype == 0:
+                break
+            if ftype > 6:
+                return False
+            length, pos = _varint(raw, pos)
+            pos += length
+            if pos > len(raw):
+                return False
+            fields += 1
+        if fields == 0:  # an empty section ends the caveats
+            break
+        sections += 1
+    ftype, pos = _varint(raw, pos)
+    length, pos = _varint(raw, pos)
+    return sections >= 1 and ftype == 6 and length == 32 and pos + 32 <= len(raw)
+
+
+def v_pypi_macaroon(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """PyPI tokens are base64url macaroons: one that does not parse to the end is cut off or made up."""
+    raw = _b64decode(secret[5:], urlsafe=True)
+    try:
+        ok = raw is not None and macaroon_v2_ok(raw)
+    except (IndexError, ValueError):
+        ok = False
+    return KEEP if ok else Verdict(Severity.LOW, "not a complete macaroon: truncated or made up")
+
+
 def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
     if b"_test_" in secret[:8]:
         return Verdict(Severity.LOW, "test-mode key")
@@ -520,7 +594,8 @@ def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
 def v_cli_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """`curl -u user:password`: not a placeholder, a variable or a word."""
     low = secret.lower()
-    if (low in _URL_PLACEHOLDER_PW or is_placeholder(secret) or secret[:1] in (b"$", b"%", b"{", b"<", b"*")
+    if (low.strip(b"<>[]{}") in _URL_PLACEHOLDER_PW or is_placeholder(secret)
+            or secret[:1] in (b"$", b"%", b"{", b"<", b"*", b"[") or secret[-1:] in (b">", b"]", b"}")
             or len(secret) < 6 or set(secret) <= set(b"*xX._-") or (looks_like_identifier(secret) and len(secret) < 10)):
         return None
     return KEEP
@@ -576,6 +651,8 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "generic": v_generic,
     "provider_value": v_provider_value,
     "stripe_mode": v_stripe_mode,
+    "openai": v_openai,
+    "pypi_macaroon": v_pypi_macaroon,
     "cli_password": v_cli_password,
 }
 
@@ -954,7 +1031,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"sk-",),
         "An OpenAI API key (legacy sk-, project sk-proj-, service account or admin key). It spends the "
         "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
-        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder", "openai"),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
         provider='OpenAI', example='sk-proj-<...>T3BlbkFJ<...>',
     ),
@@ -995,7 +1072,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"pypi-AgE",),
         "A PyPI (or TestPyPI) upload token, a macaroon for pypi.org. It uploads releases of the "
         "projects it is scoped to. Revoke it in the PyPI account settings.",
-        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder",),
+        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder", "pypi_macaroon"),
         references=("https://pypi.org/help/#apitoken",),
         provider='PyPI', example='pypi-AgEIcHlwaS5vcmc<macaroon>',
     ),
