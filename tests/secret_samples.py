@@ -175,11 +175,15 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     tp("HN-SEC-067", f'heroku_api_key = "{uuid}"', "DISCORD_BOT_TOKEN: " + t(59, URLSAFE), 'sonar.login=' + t(40, HEX),
        f'asanaToken = "{t(16, "123456789")}"')
     fp("HN-SEC-067", 'interpolation="linear", skip_nulls=True', "heroku_region = eu-west-1-" + t(8),
-       'twilio_api_key = "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"')
+       'twilio_api_key = "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+       f'braintree_key = "{t(20, HEX)}q{t(19, HEX)}"',  # hex with a stray letter: mangled, not issued
+       f"azureFunctionkey: {t(10)}={t(13)}!{t(20)}",  # no type annotation; the value runs on past '!'
+       f'mailgun_api_key = "{t(12)}?{t(20)}"')  # '?' is in no issued key's alphabet
     tp("HN-SEC-068", "AAAAAAAAAAAAAAAAAAAAA" + t(80, ALNUM + "%"))
     fp("HN-SEC-068", "A" * 60)
     tp("HN-SEC-069", "curl -u deploy:" + t(14) + " https://api.internal/x", "curl --user 'ci:" + t(16) + "' https://x")
-    fp("HN-SEC-069", "curl -u user:password https://x", "curl -u $USER:$PASS https://x")
+    fp("HN-SEC-069", "curl -u user:password https://x", "curl -u $USER:$PASS https://x",
+       "curl -u <user:password> https://x", "curl --user neo4j:[PASSWORD] https://x")
     value = t(24) + "9"
     tp("HN-SEC-100", f'password = "{t(18, ALNUM + "#%&!")}"', f'"client_secret": "{t(32)}"',
        f'var serviceToken string = "{value}"', f'$apiToken .= "{value}"', f'API_TOKEN ::= "{value}"',
@@ -193,7 +197,10 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "key = 'arrow-datasets/nyc-taxi/year=2019/month=6/part-0.parquet'",
        '"NextToken": "' + t(40) + '"', "cache_key = " + t(24), '"Password": "SomeKindOfPassword123!@#"',
        '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
-       '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"')
+       '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"',
+       f"[DEBUG] Using KEY={t(4)}#{t(4)}$%{t(22)}",  # characters no issued key is made of
+       f'req.Header.Set("X-ApiKey", "{t(6, HEX)}h{t(25, HEX)}")',  # hex key with a stray letter
+       f"[DEBUG] Using Key={t(8, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(11, HEX)}G")
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

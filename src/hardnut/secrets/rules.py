@@ -498,7 +498,26 @@ def foreign_to_tokens(name: bytes, secret: bytes) -> bool:
     return bool(_NOT_TOKEN_CHAR.search(secret)) and not _FREE_FORM_NAME.search(name)
 
 
-def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
+_HEX_CHARS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def mangled_hex(secret: bytes) -> bool:
+    """A hex key (24+ digits, dashes allowed) with one or two letters beyond f: a typo, an edit or
+    a made-up value, not an issued key. Random base36/base62 text of that length has a dozen or
+    more such letters, so real keys of other alphabets do not trip it."""
+    body = re.sub(rb"^[A-Za-z]{1,8}[_\-]", b"", secret).replace(b"-", b"")  # key-, live_: a prefix is no digit
+    if len(body) < 24 or not body.isalnum() or not body.isascii():
+        return False
+    return 1 <= sum(1 for b in body if b not in _HEX_CHARS) <= 2
+
+
+def periodic(secret: bytes) -> bool:
+    """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
+    n = len(secret)
+    return n >= 16 and any(secret[p:] == secret[:-p] for p in range(1, n // 2 + 1))
+
+
+def _v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated."""
     name = m.group("name")
     if _NOT_A_SECRET_NAME.search(name):
@@ -506,7 +525,7 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
         return None
-    if foreign_to_tokens(name, secret):
+    if foreign_to_tokens(name, secret) or mangled_hex(secret):
         return None
     bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
                              low)
@@ -618,11 +637,11 @@ def _name_has_provider(name: bytes) -> bool:
     return False
 
 
-def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
+def _v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A token-shaped value under a service's name: graded by how random it looks."""
     name = m.group("name")
     if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
-            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret)):
+            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret) or mangled_hex(secret)):
         return None
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
@@ -638,6 +657,23 @@ def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     if len(secret) >= 10 and entropy(secret) >= 2.8 and _ascending_ratio(secret) < 0.25:
         return Verdict(Severity.LOW, "short or low-entropy value")
     return None
+
+
+def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdict]:
+    if verdict is not None and periodic(secret):
+        return Verdict(Severity.LOW, "a repeated block: looks hand-made")
+    return verdict
+
+
+def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A value assigned to a secret-sounding name: keep only what looks generated; a value made of
+    one repeated block is low."""
+    return _hand_made_low(_v_generic(secret, m), secret)
+
+
+def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A token-shaped value under a service's name, graded by how random it looks."""
+    return _hand_made_low(_v_provider_value(secret, m), secret)
 
 
 VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
