@@ -200,7 +200,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"',
        f"[DEBUG] Using KEY={t(4)}#{t(4)}$%{t(22)}",  # characters no issued key is made of
        f'req.Header.Set("X-ApiKey", "{t(6, HEX)}h{t(25, HEX)}")',  # hex key with a stray letter
-       f"[DEBUG] Using Key={t(8, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(11, HEX)}G")
+       f"[DEBUG] Using Key={t(8, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(11, HEX)}G",
+       'client_secret = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"',  # letters and digits taking turns, counting up
+       'const contentTypeToken string = "Content-Type"')  # an HTTP header's name
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

@@ -459,7 +459,7 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
     if looks_like_words(secret):  # SomeKindOfPassword123!@#, PassWordMustBeAtLeast6Chars.
         return False
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
-            or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
+            or _HTTP_HEADER.fullmatch(secret) or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
         return False
     if _SELF_WORDS.search(secret):
         rest = _SELF_WORDS.sub(b"", secret)
@@ -511,6 +511,27 @@ def mangled_hex(secret: bytes) -> bool:
     return 1 <= sum(1 for b in body if b not in _HEX_CHARS) <= 2
 
 
+def _counts_up(seq: bytes) -> float:
+    return sum(1 for a, b in zip(seq, seq[1:]) if b == a + 1 or (a, b) in ((57, 48), (122, 97))) / max(1, len(seq) - 1)
+
+
+def alternating_sequence(secret: bytes) -> bool:
+    """a1b2c3d4..., 1a2b3C4d-5E6f-...: letters and digits taking turns, each counting up - typed by
+    hand as an example, never issued."""
+    body = secret.replace(b"-", b"")
+    if len(body) < 12 or not body.isalnum():
+        return False
+    turns = sum(1 for x, y in zip(body, body[1:]) if (48 <= x <= 57) != (48 <= y <= 57))
+    if turns < 0.8 * (len(body) - 1):
+        return False
+    digits = bytes(b for b in body if 48 <= b <= 57)
+    letters = bytes(body.lower()[i] for i in range(len(body)) if not 48 <= body[i] <= 57)
+    return _counts_up(digits) >= 0.6 and _counts_up(letters) >= 0.6
+
+
+_HTTP_HEADER = re.compile(rb"[A-Z][a-z]+(?:-[A-Z][a-z0-9]+)+")  # Content-Type, X-Api-Key: a header's name
+
+
 def periodic(secret: bytes) -> bool:
     """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
     n = len(secret)
@@ -525,7 +546,7 @@ def _v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
         return None
-    if foreign_to_tokens(name, secret) or mangled_hex(secret):
+    if foreign_to_tokens(name, secret) or mangled_hex(secret) or alternating_sequence(secret):
         return None
     bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
                              low)
@@ -641,7 +662,8 @@ def _v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A token-shaped value under a service's name: graded by how random it looks."""
     name = m.group("name")
     if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
-            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret) or mangled_hex(secret)):
+            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret) or mangled_hex(secret)
+            or alternating_sequence(secret) or _HTTP_HEADER.fullmatch(secret)):
         return None
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
