@@ -233,10 +233,29 @@ def fp_breakdown(engine: Engine, rows: list[dict], hit: list[bool], min_sev: Sev
         print(f"  {len(idx):4}  {rid:40} " + ", ".join(f"{k} {v}" for k, v in sorted(srcs.items())))
         for i in idx[:examples]:
             print(f"        {rows[i]['source']}/{rows[i]['rule']}: {_masked(rows[i]['text'])}")
+    cases: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["kind"] == "fp" and r["source"] == "trufflehog":
+            cases[_case_class(r.get("case", ""))].append(i)
+    if cases:
+        print("\ntrufflehog negatives by the test case's own name (what trufflehog says about them)")
+        for cls, idx in sorted(cases.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {cls:58} {sum(hit[i] for i in idx):4} reported of {len(idx):4}")
     print("\nfalse positives by peer rule")
     for (src, rule), idx in sorted(by_peer.items(), key=lambda kv: -len(kv[1])):
         n = sum(1 for r in rows if r["kind"] == "fp" and r["source"] == src and r["rule"] == rule)
         print(f"  {len(idx):4}/{n:<4} {src:14} {rule}")
+
+
+def _case_class(name: str) -> str:
+    """Group trufflehog's test-case names: 'valid pattern - only key' (a real-looking credential that
+    lacks its companion part or keyword), 'invalid pattern...' (a mangled value), and the rest."""
+    low = name.lower()
+    if low.startswith("valid") or "valid pattern" in low and "invalid" not in low:
+        return "named valid (credential without companion/keyword, etc.)"
+    if "invalid" in low:
+        return "named invalid (mangled or wrong-format value)"
+    return "other"
 
 
 def _masked(text: str) -> str:
