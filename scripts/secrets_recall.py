@@ -72,12 +72,13 @@ def found_constants(engine: Engine, texts: list[str], min_sev: Severity) -> list
     return hit
 
 
-def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int], list[bool], Path]:
+def nuitka_plant(rows: list[dict], per_rule: int, work: Path,
+                 min_sev: Severity = Severity.LOW) -> tuple[list[int], list[bool], Path]:
     """Compile a module holding the chosen samples as str constants; return (indexes planted,
     found flags, the .so)."""
     import subprocess
 
-    from hardnut.checks.secrets import _scan_one
+    from hardnut.checks.secrets import scan_one
     from hardnut.limits import Limits
 
     chosen, seen = [], defaultdict(int)
@@ -100,7 +101,7 @@ def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int]
     subprocess.run(cmd, check=True, cwd=work, stdin=subprocess.DEVNULL)
     [so] = list(out.glob("heldout_consts*.so")) + list(out.glob("heldout_consts*.pyd"))
     data = so.read_bytes()
-    scan, blob = _scan_one(Engine(), str(so), "elf", Limits().max_scan_bytes)
+    scan, blob = scan_one(Engine(), str(so), "elf", Limits().max_scan_bytes)
     print(f"nuitka: {so.name} {len(data)} bytes, constants blob {'decoded' if blob is not None else 'NOT found'}",
           file=sys.stderr)
     spans = []
@@ -110,7 +111,8 @@ def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int]
         spans.append((at, at + len(raw)))
     found = []
     for (a, b) in spans:
-        found.append(a >= 0 and any(a <= m.offset and m.offset + m.length <= b for m in scan.matches))
+        found.append(a >= 0 and any(a <= m.offset and m.offset + m.length <= b and m.severity >= min_sev
+                                     for m in scan.matches))
     missing = sum(1 for a, _ in spans if a < 0)
     if missing:
         print(f"nuitka: {missing} samples not stored verbatim in the binary (counted as missed)", file=sys.stderr)
@@ -155,7 +157,7 @@ def main() -> int:
     hits["constants"] = found_constants(engine, [r["text"] for r in rows], min_sev)
 
     if args.nuitka:
-        chosen, found, so = nuitka_plant(rows, args.nuitka, args.work)
+        chosen, found, so = nuitka_plant(rows, args.nuitka, args.work, min_sev)
         tps = [k for k, i in enumerate(chosen) if rows[i]["kind"] == "tp"]
         fps = [k for k, i in enumerate(chosen) if rows[i]["kind"] == "fp"]
         rec = sum(found[k] for k in tps) / max(1, len(tps))
