@@ -27,6 +27,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     t = f.text
     uuid = "-".join(t(n, HEX) for n in (8, 4, 4, 4, 12))
     gh = f.github()
+    u = Fakes(seed + 101).text  # own stream for the false-positive classes added later: the others keep their values
     rows: list[tuple[str, str, str]] = []
 
     def tp(rule: str, *texts: str) -> None:
@@ -176,9 +177,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        f'asanaToken = "{t(16, "123456789")}"')
     fp("HN-SEC-067", 'interpolation="linear", skip_nulls=True', "heroku_region = eu-west-1-" + t(8),
        'twilio_api_key = "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
-       f'braintree_key = "{t(20, HEX)}q{t(19, HEX)}"',  # hex with a stray letter: mangled, not issued
-       f"azureFunctionkey: {t(10)}={t(13)}!{t(20)}",  # no type annotation; the value runs on past '!'
-       f'mailgun_api_key = "{t(12)}?{t(20)}"')  # '?' is in no issued key's alphabet
+       f'braintree_key = "{u(20, HEX)}q{u(19, HEX)}"',  # hex with a stray letter: mangled, not issued
+       f"azureFunctionkey: {u(10)}={u(13)}!{u(20)}",  # no type annotation; the value runs on past '!'
+       f'mailgun_api_key = "{u(12)}?{u(20)}"')  # '?' is in no issued key's alphabet
     tp("HN-SEC-068", "AAAAAAAAAAAAAAAAAAAAA" + t(80, ALNUM + "%"))
     fp("HN-SEC-068", "A" * 60)
     tp("HN-SEC-069", "curl -u deploy:" + t(14) + " https://api.internal/x", "curl --user 'ci:" + t(16) + "' https://x")
@@ -198,11 +199,13 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        '"NextToken": "' + t(40) + '"', "cache_key = " + t(24), '"Password": "SomeKindOfPassword123!@#"',
        '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
        '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"',
-       f"[DEBUG] Using KEY={t(4)}#{t(4)}$%{t(22)}",  # characters no issued key is made of
-       f'req.Header.Set("X-ApiKey", "{t(6, HEX)}h{t(25, HEX)}")',  # hex key with a stray letter
-       f"[DEBUG] Using Key={t(8, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(4, HEX)}-{t(11, HEX)}G",
+       f"[DEBUG] Using KEY={u(4)}#{u(4)}$%{u(22)}",  # characters no issued key is made of
+       f'req.Header.Set("X-ApiKey", "{u(6, HEX)}h{u(25, HEX)}")',  # hex key with a stray letter
+       f"[DEBUG] Using Key={u(8, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(11, HEX)}G",
        'client_secret = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"',  # letters and digits taking turns, counting up
-       'const contentTypeToken string = "Content-Type"')  # an HTTP header's name
+       'const contentTypeToken string = "Content-Type"',  # an HTTP header's name
+       f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
+       "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c")
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

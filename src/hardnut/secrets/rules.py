@@ -459,7 +459,8 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
     if looks_like_words(secret):  # SomeKindOfPassword123!@#, PassWordMustBeAtLeast6Chars.
         return False
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
-            or _HTTP_HEADER.fullmatch(secret) or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
+            or _HTTP_HEADER.fullmatch(secret) or _HOST_NAME.fullmatch(secret) or settings_query(secret)
+            or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
         return False
     if _SELF_WORDS.search(secret):
         rest = _SELF_WORDS.sub(b"", secret)
@@ -530,6 +531,19 @@ def alternating_sequence(secret: bytes) -> bool:
 
 
 _HTTP_HEADER = re.compile(rb"[A-Z][a-z]+(?:-[A-Z][a-z0-9]+)+")  # Content-Type, X-Api-Key: a header's name
+# a host name (api.example.com, 4f2a9c.invoiceocean.net): where a secret is used, not the secret
+_HOST_NAME = re.compile(rb"(?i)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.){1,8}(?:com|net|org|io|dev|app|cloud|co|"
+                        rb"ai|me|us|eu|de|uk|fr|jp|cn|ru|in|info|biz|local|internal|localhost|test)")
+# a query string of settings (st=2025-03-04T07:24:52Z&se=...&sr=c): a secret needs a random value in it
+_QUERY_PAIR = re.compile(rb"([A-Za-z_][A-Za-z0-9_\-]{0,30})=([^&=]*)")
+
+
+def settings_query(secret: bytes) -> bool:
+    """k=v&k=v... where no value looks generated (a SAS token's parameters without its signature)."""
+    if b"&" not in secret or not re.fullmatch(rb"[A-Za-z_][A-Za-z0-9_\-]{0,30}=[^&=]*(?:&[A-Za-z_][A-Za-z0-9_\-]{0,30}=[^&=]*)+",
+                                             secret):
+        return False
+    return not any(len(v) >= 16 and entropy(v) >= 3.5 for _k, v in _QUERY_PAIR.findall(secret))
 
 
 def periodic(secret: bytes) -> bool:
@@ -663,7 +677,7 @@ def _v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     name = m.group("name")
     if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
             or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret) or mangled_hex(secret)
-            or alternating_sequence(secret) or _HTTP_HEADER.fullmatch(secret)):
+            or alternating_sequence(secret) or _HTTP_HEADER.fullmatch(secret) or _HOST_NAME.fullmatch(secret)):
         return None
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
@@ -970,7 +984,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "HN-SEC-067", "provider credential assignment", H,
         rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,30}?(?:" + _PROVIDER_WORDS + rb")[A-Za-z0-9_.\-]{0,30}?)"
-        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~!?#$%^&*@]))",
+        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~!?#$%^&*@:]))",
         _PROVIDER_KEYWORDS,
         "A token-shaped value assigned to a name that names a service (e.g. `heroku_api_key = ...`, "
         "`DISCORD_TOKEN: ...`, `sonar.login=...`): hex, base62, UUID or numeric credentials of "
