@@ -148,3 +148,29 @@ def test_bad_baseline_exits_2(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1
     missing = hardnut_cli("verify", str(tmp_path), "--detect-secrets-baseline", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "detect-secrets baseline not found" in missing.stderr
+
+
+def test_hostile_baselines_give_an_error_or_a_baseline(tmp_path):
+    import random
+
+    rnd = random.Random(4)
+    base = BASELINE.read_bytes()
+    path = tmp_path / "x.baseline"
+    for i in range(200):
+        data = bytearray(base)
+        for _ in range(rnd.randint(1, 8)):  # flip, drop or duplicate a few bytes
+            at = rnd.randrange(len(data))
+            op = rnd.randrange(3)
+            if op == 0:
+                data[at] = rnd.getrandbits(8)
+            elif op == 1:
+                del data[at]
+            else:
+                data[at:at] = data[at:at + rnd.randint(1, 30)]
+        path.write_bytes(bytes(data))
+        try:
+            b = load(path)
+        except BaselineError as exc:
+            assert "\n" not in str(exc)
+        else:
+            b.suppresses(REAL, line="x", path="y")

@@ -291,3 +291,19 @@ def test_firebase_sdk_example_key_is_known_public(engine):
 def test_repeated_block_values_are_low(engine):
     block = F.text(16)
     assert [s for r, _, s in hits(engine, f'client_secret = "{block * 4}"')] == [Severity.LOW]
+
+
+def test_structure_validators_never_raise_on_hostile_bytes():
+    """The macaroon parser and the value filters take any bytes: a verdict, never an exception."""
+    import random
+
+    from hardnut.secrets.rules import alternating_sequence, mangled_hex, macaroon_v2_ok, periodic, settings_query
+
+    rnd = random.Random(9)
+    for n in (0, 1, 2, 5, 40, 300):
+        for _ in range(40):
+            raw = bytes(rnd.getrandbits(8) for _ in range(n))
+            assert macaroon_v2_ok(b"\x02" + raw) in (True, False)
+            for f in (alternating_sequence, mangled_hex, periodic, settings_query):
+                f(raw)
+    assert not macaroon_v2_ok(b"\x02" + b"\xff" * 10)  # a varint that never ends

@@ -604,7 +604,14 @@ def _varint(raw: bytes, pos: int) -> tuple[int, int]:
 
 def macaroon_v2_ok(raw: bytes) -> bool:
     """A complete binary (v2) macaroon: version 2, a header section (location, identifier), caveat
-    sections, the end-of-caveats marker and a 32-byte signature. Truncated ones fail."""
+    sections, the end-of-caveats marker and a 32-byte signature. Truncated or garbled ones fail."""
+    try:
+        return _macaroon_v2(raw)
+    except (IndexError, ValueError):
+        return False
+
+
+def _macaroon_v2(raw: bytes) -> bool:
     if raw[:1] != b"\x02":
         return False
     pos, sections = 1, 0
@@ -632,10 +639,7 @@ def macaroon_v2_ok(raw: bytes) -> bool:
 def v_pypi_macaroon(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """PyPI tokens are base64url macaroons: one that does not parse to the end is cut off or made up."""
     raw = _b64decode(secret[5:], urlsafe=True)
-    try:
-        ok = raw is not None and macaroon_v2_ok(raw)
-    except (IndexError, ValueError):
-        ok = False
+    ok = raw is not None and macaroon_v2_ok(raw)
     return KEEP if ok else Verdict(Severity.LOW, "not a complete macaroon: truncated or made up")
 
 
