@@ -163,6 +163,9 @@ def main() -> int:
         rec = sum(found[k] for k in tps) / max(1, len(tps))
         fpr = sum(found[k] for k in fps) / max(1, len(fps))
         print(f"real Nuitka module ({so.name}): tp={len(tps)} recall {rec:.1%}; fp-samples={len(fps)} FP {fpr:.1%}")
+        crec = sum(hits["constants"][chosen[k]] for k in tps) / max(1, len(tps))
+        cfpr = sum(hits["constants"][chosen[k]] for k in fps) / max(1, len(fps))
+        print(f"  the same samples in the constants plant: recall {crec:.1%}, FP {cfpr:.1%}")
         for source in sorted({rows[i]["source"] for i in chosen}):
             t = [k for k in tps if rows[chosen[k]]["source"] == source]
             f = [k for k in fps if rows[chosen[k]]["source"] == source]

@@ -1106,7 +1106,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         rb"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,300})" + _END,
         (b"sk-",),
         "An OpenAI API key (legacy sk-, project sk-proj-, service account or admin key). It spends the "
-        "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
+        "organisation's credit and reads its data. Revoke it in the OpenAI dashboard. A key without the "
+        "T3BlbkFJ signature between two 20+ character halves is not an issued key (info).",
         before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder", "openai"),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
         provider='OpenAI', example='sk-proj-<...>T3BlbkFJ<...>',
@@ -1147,7 +1148,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,1000})" + _END,
         (b"pypi-AgE",),
         "A PyPI (or TestPyPI) upload token, a macaroon for pypi.org. It uploads releases of the "
-        "projects it is scoped to. Revoke it in the PyPI account settings.",
+        "projects it is scoped to. Revoke it in the PyPI account settings. One that does not parse as a "
+        "complete macaroon (truncated, made up) is reported at low.",
         before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder", "pypi_macaroon"),
         references=("https://pypi.org/help/#apitoken",),
         provider='PyPI', example='pypi-AgEIcHlwaS5vcmc<macaroon>',
@@ -1176,7 +1178,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{16,1000})" + _END,
         (b"eyJ",),
         "A signed JSON Web Token. Embedded tokens are usually long-lived service credentials; "
-        "anyone with the binary can replay it until it expires. Issue tokens at run time.",
+        "anyone with the binary can replay it until it expires. Issue tokens at run time. Expired "
+        "tokens, unsigned ones (alg none) and the jwt.io example token are reported at low.",
         before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
         provider='(any)', example='eyJ<header>.eyJ<payload>.<signature>',
