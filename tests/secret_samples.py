@@ -85,7 +85,8 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "ftp://anonymous:%s@%s/")
     tp("HN-SEC-021", "glrt-" + t(20, URLSAFE), "glptt-" + t(40, HEX), "gloas-" + t(64, URLSAFE), "gldt-" + t(20, URLSAFE),
        "GR1348941" + t(20, URLSAFE))
-    fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB")
+    fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB",
+       "glptt-Need5_T00-be-exactly-40-chars--ELse_fail")  # trigger tokens are glptt- + 40 hex
     tp("HN-SEC-022", "shpat_" + t(32, HEX), "shpss_" + t(32, HEX))
     fp("HN-SEC-022", "shpat_" + t(31, HEX), "shpat_" + t(32, "ghijklmnop"))
     tp("HN-SEC-023", "dop_v1_" + t(64, HEX))

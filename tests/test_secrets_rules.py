@@ -307,3 +307,10 @@ def test_structure_validators_never_raise_on_hostile_bytes():
             for f in (alternating_sequence, mangled_hex, periodic, settings_query):
                 f(raw)
     assert not macaroon_v2_ok(b"\x02" + b"\xff" * 10)  # a varint that never ends
+
+
+def test_telegram_shaped_value_out_of_format_is_info(engine):
+    bad = f'telegram_api_token = "3337:A{F.text(34, "abcdefghijklmnopqrstuvwxyz0123456789_")}"'  # 4-digit bot id
+    assert [(r, s) for r, _, s in hits(engine, bad)] == [("HN-SEC-100", Severity.INFO)]
+    good = f'telegram_api_token = "{F.text(9, "0123456789")}:A{F.text(34, "abcdefghijklmnopqrstuvwxyz0123456789_")}"'
+    assert [s for _, _, s in hits(engine, good)] == [Severity.HIGH]

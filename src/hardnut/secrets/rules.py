@@ -546,6 +546,20 @@ def settings_query(secret: bytes) -> bool:
     return not any(len(v) >= 16 and entropy(v) >= 3.5 for _k, v in _QUERY_PAIR.findall(secret))
 
 
+# values in the outline of a provider's token but not in its format (wrong length, wrong part): a
+# truncated, altered or made-up token, reported at info (the provider's own rule reports real ones)
+_MALFORMED_OUTLINES = (
+    (re.compile(rb"[0-9]{1,20}:A"), re.compile(rb"[0-9]{5,16}:A[A-Za-z0-9_\-]{34}"), "a Telegram bot token"),
+)
+
+
+def malformed_outline(secret: bytes) -> Optional[Verdict]:
+    for outline, full, what in _MALFORMED_OUTLINES:
+        if outline.match(secret) and not full.fullmatch(secret):
+            return Verdict(Severity.INFO, f"shaped like {what} but not in its format: truncated, altered or made up")
+    return None
+
+
 def periodic(secret: bytes) -> bool:
     """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
     n = len(secret)
@@ -700,6 +714,8 @@ def _v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 
 def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdict]:
+    if verdict is not None and malformed_outline(secret) is not None:
+        return malformed_outline(secret)
     if verdict is not None and periodic(secret):
         return Verdict(Severity.LOW, "a repeated block: looks hand-made")
     return verdict
@@ -805,8 +821,8 @@ _B64END = rb"(?![A-Za-z0-9+/=])"
 
 PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-021", "GitLab token", "GitLab", C,
-           rb"(?:glrt-(?:t[0-9]_)?|glptt-|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
-           rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|GR1348941[A-Za-z0-9_\-]{20,60}",
+           rb"(?:glrt-(?:t[0-9]_)?|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
+           rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|glptt-[0-9a-f]{40}|GR1348941[A-Za-z0-9_\-]{20,60}",
            (b"glrt-", b"glptt-", b"gloas-", b"gldt-", b"glft-", b"glimt-", b"glagent-", b"glsoat-", b"glffct-",
             b"glcbt-", b"GR1348941"), 330, "glrt-<20+ base64url>, glptt-<40 hex>, gloas-<64>...",
            "A GitLab runner, pipeline trigger, OAuth application secret, deploy, feed, incoming-mail, "
