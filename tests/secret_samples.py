@@ -88,7 +88,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB",
        "glptt-Need5_T00-be-exactly-40-chars--ELse_fail")  # trigger tokens are glptt- + 40 hex
     tp("HN-SEC-022", "shpat_" + t(32, HEX), "shpss_" + t(32, HEX))
-    fp("HN-SEC-022", "shpat_" + t(31, HEX), "shpat_" + t(32, "ghijklmnop"))
+    fp("HN-SEC-022", "shpat_" + t(31, HEX), "shpat_" + t(32, "ghijklmnop"), "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")
     tp("HN-SEC-023", "dop_v1_" + t(64, HEX))
     fp("HN-SEC-023", "dop_v1_" + t(63, HEX) + "g")
     tp("HN-SEC-024", "dapi" + t(32, HEX))

@@ -217,7 +217,7 @@ def v_not_placeholder(secret: bytes, m: re.Match) -> Optional[Verdict]:
     if is_placeholder(secret):
         return None
     body = re.sub(rb"^[A-Za-z0-9]{1,12}?[_\-.]", b"", secret, count=1)  # drop the provider prefix
-    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body):
+    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body) or alternating_sequence(body):
         return None
     return KEEP
 
@@ -519,7 +519,7 @@ def _counts_up(seq: bytes) -> float:
 def alternating_sequence(secret: bytes) -> bool:
     """a1b2c3d4..., 1a2b3C4d-5E6f-...: letters and digits taking turns, each counting up - typed by
     hand as an example, never issued."""
-    body = secret.replace(b"-", b"")
+    body = re.sub(rb"^[A-Za-z]{1,8}_", b"", secret).replace(b"-", b"")  # shpss_a1b2...: after a prefix
     if len(body) < 12 or not body.isalnum():
         return False
     turns = sum(1 for x, y in zip(body, body[1:]) if (48 <= x <= 57) != (48 <= y <= 57))
