@@ -314,3 +314,9 @@ def test_telegram_shaped_value_out_of_format_is_info(engine):
     assert [(r, s) for r, _, s in hits(engine, bad)] == [("HN-SEC-100", Severity.INFO)]
     good = f'telegram_api_token = "{F.text(9, "0123456789")}:A{F.text(34, "abcdefghijklmnopqrstuvwxyz0123456789_")}"'
     assert [s for _, _, s in hits(engine, good)] == [Severity.HIGH]
+
+
+@pytest.mark.parametrize("value", ["AIza" + F.text(34), "xai-" + F.text(40), "cmVmdGtu" + F.text(20)])
+def test_provider_outline_out_of_format_is_info(engine, value):
+    """A value under a secret name that starts like a provider's token but is not in its format."""
+    assert [(r, s) for r, _, s in hits(engine, f'api_token = "{value}"')] == [("HN-SEC-100", Severity.INFO)]

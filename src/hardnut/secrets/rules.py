@@ -550,6 +550,12 @@ def settings_query(secret: bytes) -> bool:
 # truncated, altered or made-up token, reported at info (the provider's own rule reports real ones)
 _MALFORMED_OUTLINES = (
     (re.compile(rb"[0-9]{1,20}:A"), re.compile(rb"[0-9]{5,16}:A[A-Za-z0-9_\-]{34}"), "a Telegram bot token"),
+    (re.compile(rb"AIza"), re.compile(rb"AIza[0-9A-Za-z_\-]{35}"), "a Google API key"),
+    (re.compile(rb"AKCp"), re.compile(rb"AKCp[A-Za-z0-9]{69}|AKCp[0-9][A-Za-z0-9]{8,12}"), "a JFrog API key"),
+    (re.compile(rb"cmVmdGtu"), re.compile(rb"cmVmdGtu[A-Za-z0-9]{56}"), "a JFrog reference token"),
+    (re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\."),
+     re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"), "a Harness API key"),
+    (re.compile(rb"xai-"), re.compile(rb"xai-[A-Za-z0-9]{80}"), "an xAI API key"),
 )
 
 
