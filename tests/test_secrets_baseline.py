@@ -174,3 +174,13 @@ def test_hostile_baselines_give_an_error_or_a_baseline(tmp_path):
             assert "\n" not in str(exc)
         else:
             b.suppresses(REAL, line="x", path="y")
+
+
+def test_build_refuses_a_broken_baseline_before_nuitka(tmp_path):
+    (tmp_path / "app.py").write_text("print(1)\n")
+    (tmp_path / "bad.baseline").write_text("{bad")
+    (tmp_path / "hardnut.toml").write_text('[app]\nentry = "app.py"\n\n[source]\ncheck = false\n\n'
+                                           '[secrets]\ndetect_secrets_baseline = "bad.baseline"\n')
+    res = hardnut_cli("build", "-p", str(tmp_path / "hardnut.toml"), timeout=120)
+    assert res.returncode == 2 and "detect-secrets baseline" in res.stderr and "Traceback" not in res.stderr
+    assert not any(p.name.endswith((".dist", ".build", ".bin")) for p in tmp_path.iterdir())
