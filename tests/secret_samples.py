@@ -206,7 +206,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        'client_secret = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"',  # letters and digits taking turns, counting up
        'const contentTypeToken string = "Content-Type"',  # an HTTP header's name
        f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
-       "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c")
+       "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c",
+       '"license_key": "aardvark-py-2014"', '"spdx_license_key": "LicenseRef-scancode-bsd-new-tcpdump"',
+       '"spdx_license_key": "CC-BY-NC-SA-3.0-IGO"')  # license identifiers (scancode's index): slugs, not keys
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")
