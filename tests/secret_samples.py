@@ -184,6 +184,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     tp("HN-SEC-068", "AAAAAAAAAAAAAAAAAAAAA" + t(80, ALNUM + "%"))
     fp("HN-SEC-068", "A" * 60)
     tp("HN-SEC-069", "curl -u deploy:" + t(14) + " https://api.internal/x", "curl --user 'ci:" + t(16) + "' https://x")
+    tp("HN-SEC-069", "curl --user ops@example.org:" + u(14) + " https://api.internal/x",  # an e-mail as user
+       "curl -X POST https://api.internal/x \\\n  -H 'Accept: */*' \\\n  -u deploy:" + u(16),  # continued lines
+       "curl --user deploy:'" + u(16) + "' -iX PATCH https://x")  # only the password quoted
     fp("HN-SEC-069", "curl -u user:password https://x", "curl -u $USER:$PASS https://x",
        "curl -u <user:password> https://x", "curl --user neo4j:[PASSWORD] https://x")
     value = t(24) + "9"

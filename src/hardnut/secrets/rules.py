@@ -1043,8 +1043,9 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
            "An X (Twitter) app-only bearer token: it calls the API as the app.", end=rb"(?![A-Za-z0-9%+/=_\-])"),
     SecretRule(
         "HN-SEC-069", "password on a command line", H,
-        rb"\bcurl\b[^\r\n\x00]{0,200}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<user>[^\s:\"'@\x00]{0,64}):"
-        rb"(?P<secret>[^\s\"'\x00]{3,128})(?P=q)(?![^\s\"'\x00])",
+        rb"\bcurl\b(?:[^\r\n\x00]|\\\r?\n){0,300}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"'])?"
+        rb"(?P<user>[^\s:\"'\x00]{0,64})(?P<closed>(?(q)(?P=q)|(?!)))?:(?P<q2>[\"'])?"
+        rb"(?P<secret>[^\s\"'\x00]{3,128})(?(q2)(?P=q2))(?(closed)|(?(q)(?P=q)))(?![^\s\"'\x00])",
         (b"curl",),
         "A password passed to curl with -u / --user user:password (scripts, CI logs, README snippets "
         "shipped with the app). Use a netrc file or an environment variable read at run time.",
