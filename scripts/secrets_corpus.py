@@ -340,6 +340,9 @@ _TH_INPUT = re.compile(r"\binput:\s*")
 _TH_WANT = re.compile(r"\bwant:\s*(nil|\[\]string\{\s*\}|\[\]string\{|map\[)")
 
 
+_TH_NAME = re.compile(r'name:\s*"([^"\n]*)"')
+
+
 def trufflehog_samples(gitdir: Path) -> list[dict]:
     """The pattern tests' inputs: `input: <expr>` with a non-empty `want` is a true positive, an
     empty / nil `want` a negative. Inputs are evaluated with the file's string constants."""
@@ -370,7 +373,9 @@ def trufflehog_samples(gitdir: Path) -> list[dict]:
             if not isinstance(val, str) or len(val) < 8:
                 continue
             kind = "fp" if w.group(1) in ("nil",) or w.group(1).endswith("}") else "tp"
-            out.append({"source": "trufflehog", "rule": det, "kind": kind, "text": val})
+            names = _TH_NAME.findall(text, max(0, m.start() - 600), m.start())
+            out.append({"source": "trufflehog", "rule": det, "kind": kind, "text": val,
+                        "case": names[-1][:80] if names else ""})
     return out
 
 

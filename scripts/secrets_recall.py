@@ -72,12 +72,13 @@ def found_constants(engine: Engine, texts: list[str], min_sev: Severity) -> list
     return hit
 
 
-def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int], list[bool], Path]:
+def nuitka_plant(rows: list[dict], per_rule: int, work: Path,
+                 min_sev: Severity = Severity.LOW) -> tuple[list[int], list[bool], Path]:
     """Compile a module holding the chosen samples as str constants; return (indexes planted,
     found flags, the .so)."""
     import subprocess
 
-    from hardnut.checks.secrets import _scan_one
+    from hardnut.checks.secrets import scan_one
     from hardnut.limits import Limits
 
     chosen, seen = [], defaultdict(int)
@@ -100,7 +101,7 @@ def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int]
     subprocess.run(cmd, check=True, cwd=work, stdin=subprocess.DEVNULL)
     [so] = list(out.glob("heldout_consts*.so")) + list(out.glob("heldout_consts*.pyd"))
     data = so.read_bytes()
-    scan, blob = _scan_one(Engine(), str(so), "elf", Limits().max_scan_bytes)
+    scan, blob = scan_one(Engine(), str(so), "elf", Limits().max_scan_bytes)
     print(f"nuitka: {so.name} {len(data)} bytes, constants blob {'decoded' if blob is not None else 'NOT found'}",
           file=sys.stderr)
     spans = []
@@ -110,7 +111,8 @@ def nuitka_plant(rows: list[dict], per_rule: int, work: Path) -> tuple[list[int]
         spans.append((at, at + len(raw)))
     found = []
     for (a, b) in spans:
-        found.append(a >= 0 and any(a <= m.offset and m.offset + m.length <= b for m in scan.matches))
+        found.append(a >= 0 and any(a <= m.offset and m.offset + m.length <= b and m.severity >= min_sev
+                                     for m in scan.matches))
     missing = sum(1 for a, _ in spans if a < 0)
     if missing:
         print(f"nuitka: {missing} samples not stored verbatim in the binary (counted as missed)", file=sys.stderr)
@@ -134,6 +136,8 @@ def main() -> int:
     ap.add_argument("--source", action="append", help="only these sources (gitleaks, detect-secrets, trufflehog)")
     ap.add_argument("--per-rule", action="store_true")
     ap.add_argument("--misses", type=int, default=0, help="show N masked misses / false positives per rule")
+    ap.add_argument("--fp-breakdown", type=int, default=-1, metavar="N",
+                    help="false positives (text plant) by hardnut rule and by peer rule, N masked examples each")
     ap.add_argument("--min-severity", default="low")
     ap.add_argument("--recall-target", type=float, default=0.90)
     ap.add_argument("--fp-target", type=float, default=0.05)
@@ -153,12 +157,15 @@ def main() -> int:
     hits["constants"] = found_constants(engine, [r["text"] for r in rows], min_sev)
 
     if args.nuitka:
-        chosen, found, so = nuitka_plant(rows, args.nuitka, args.work)
+        chosen, found, so = nuitka_plant(rows, args.nuitka, args.work, min_sev)
         tps = [k for k, i in enumerate(chosen) if rows[i]["kind"] == "tp"]
         fps = [k for k, i in enumerate(chosen) if rows[i]["kind"] == "fp"]
         rec = sum(found[k] for k in tps) / max(1, len(tps))
         fpr = sum(found[k] for k in fps) / max(1, len(fps))
         print(f"real Nuitka module ({so.name}): tp={len(tps)} recall {rec:.1%}; fp-samples={len(fps)} FP {fpr:.1%}")
+        crec = sum(hits["constants"][chosen[k]] for k in tps) / max(1, len(tps))
+        cfpr = sum(hits["constants"][chosen[k]] for k in fps) / max(1, len(fps))
+        print(f"  the same samples in the constants plant: recall {crec:.1%}, FP {cfpr:.1%}")
         for source in sorted({rows[i]["source"] for i in chosen}):
             t = [k for k in tps if rows[chosen[k]]["source"] == source]
             f = [k for k in fps if rows[chosen[k]]["source"] == source]
@@ -202,8 +209,58 @@ def main() -> int:
                 if hits["text"][i] and shown < args.misses:
                     print(f"      fp:   {_masked(rows[i]['text'])}")
                     shown += 1
+    if args.fp_breakdown >= 0:
+        fp_breakdown(engine, rows, hits["text"], min_sev, args.fp_breakdown)
     print("targets met" if ok else f"targets NOT met (recall >= {args.recall_target:.0%}, FP <= {args.fp_target:.0%})")
     return 0 if ok else 1
+
+
+def fp_breakdown(engine: Engine, rows: list[dict], hit: list[bool], min_sev: Severity, examples: int) -> None:
+    """False positives of the text plant, counted by the hardnut rule that fired and by the peer's
+    (source, rule) the negative sample belongs to; examples masked."""
+    by_ours: dict[str, list[int]] = defaultdict(list)
+    by_peer: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["kind"] != "fp" or not hit[i]:
+            continue
+        fired = {m.rule_id + f"[{m.severity.label}]" for m in engine.scan_buffer(r["text"].encode("utf-8", "surrogatepass"))
+                 if m.severity >= min_sev}
+        for rid in fired:
+            by_ours[rid].append(i)
+        by_peer[(r["source"], r["rule"])].append(i)
+    total = sum(1 for r in rows if r["kind"] == "fp")
+    print(f"\nfalse positives by hardnut rule (text plant, {sum(hit[i] for i, r in enumerate(rows) if r['kind'] == 'fp')}"
+          f" of {total} negatives)")
+    for rid, idx in sorted(by_ours.items(), key=lambda kv: -len(kv[1])):
+        srcs = defaultdict(int)
+        for i in idx:
+            srcs[rows[i]["source"]] += 1
+        print(f"  {len(idx):4}  {rid:40} " + ", ".join(f"{k} {v}" for k, v in sorted(srcs.items())))
+        for i in idx[:examples]:
+            print(f"        {rows[i]['source']}/{rows[i]['rule']}: {_masked(rows[i]['text'])}")
+    cases: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["kind"] == "fp" and r["source"] == "trufflehog":
+            cases[_case_class(r.get("case", ""))].append(i)
+    if cases:
+        print("\ntrufflehog negatives by the test case's own name (what trufflehog says about them)")
+        for cls, idx in sorted(cases.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {cls:58} {sum(hit[i] for i in idx):4} reported of {len(idx):4}")
+    print("\nfalse positives by peer rule")
+    for (src, rule), idx in sorted(by_peer.items(), key=lambda kv: -len(kv[1])):
+        n = sum(1 for r in rows if r["kind"] == "fp" and r["source"] == src and r["rule"] == rule)
+        print(f"  {len(idx):4}/{n:<4} {src:14} {rule}")
+
+
+def _case_class(name: str) -> str:
+    """Group trufflehog's test-case names: 'valid pattern - only key' (a real-looking credential that
+    lacks its companion part or keyword), 'invalid pattern...' (a mangled value), and the rest."""
+    low = name.lower()
+    if low.startswith("valid") or "valid pattern" in low and "invalid" not in low:
+        return "named valid (credential without companion/keyword, etc.)"
+    if "invalid" in low:
+        return "named invalid (mangled or wrong-format value)"
+    return "other"
 
 
 def _masked(text: str) -> str:

@@ -27,6 +27,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     t = f.text
     uuid = "-".join(t(n, HEX) for n in (8, 4, 4, 4, 12))
     gh = f.github()
+    u = Fakes(seed + 101).text  # own stream for the false-positive classes added later: the others keep their values
     rows: list[tuple[str, str, str]] = []
 
     def tp(rule: str, *texts: str) -> None:
@@ -84,9 +85,10 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "ftp://anonymous:%s@%s/")
     tp("HN-SEC-021", "glrt-" + t(20, URLSAFE), "glptt-" + t(40, HEX), "gloas-" + t(64, URLSAFE), "gldt-" + t(20, URLSAFE),
        "GR1348941" + t(20, URLSAFE))
-    fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB")
+    fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB",
+       "glptt-Need5_T00-be-exactly-40-chars--ELse_fail")  # trigger tokens are glptt- + 40 hex
     tp("HN-SEC-022", "shpat_" + t(32, HEX), "shpss_" + t(32, HEX))
-    fp("HN-SEC-022", "shpat_" + t(31, HEX), "shpat_" + t(32, "ghijklmnop"))
+    fp("HN-SEC-022", "shpat_" + t(31, HEX), "shpat_" + t(32, "ghijklmnop"), "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")
     tp("HN-SEC-023", "dop_v1_" + t(64, HEX))
     fp("HN-SEC-023", "dop_v1_" + t(63, HEX) + "g")
     tp("HN-SEC-024", "dapi" + t(32, HEX))
@@ -175,11 +177,18 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     tp("HN-SEC-067", f'heroku_api_key = "{uuid}"', "DISCORD_BOT_TOKEN: " + t(59, URLSAFE), 'sonar.login=' + t(40, HEX),
        f'asanaToken = "{t(16, "123456789")}"')
     fp("HN-SEC-067", 'interpolation="linear", skip_nulls=True', "heroku_region = eu-west-1-" + t(8),
-       'twilio_api_key = "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"')
+       'twilio_api_key = "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+       f'braintree_key = "{u(20, HEX)}q{u(19, HEX)}"',  # hex with a stray letter: mangled, not issued
+       f"azureFunctionkey: {u(10)}={u(13)}!{u(20)}",  # no type annotation; the value runs on past '!'
+       f'mailgun_api_key = "{u(12)}?{u(20)}"')  # '?' is in no issued key's alphabet
     tp("HN-SEC-068", "AAAAAAAAAAAAAAAAAAAAA" + t(80, ALNUM + "%"))
     fp("HN-SEC-068", "A" * 60)
     tp("HN-SEC-069", "curl -u deploy:" + t(14) + " https://api.internal/x", "curl --user 'ci:" + t(16) + "' https://x")
-    fp("HN-SEC-069", "curl -u user:password https://x", "curl -u $USER:$PASS https://x")
+    tp("HN-SEC-069", "curl --user ops@example.org:" + u(14) + " https://api.internal/x",  # an e-mail as user
+       "curl -X POST https://api.internal/x \\\n  -H 'Accept: */*' \\\n  -u deploy:" + u(16),  # continued lines
+       "curl --user deploy:'" + u(16) + "' -iX PATCH https://x")  # only the password quoted
+    fp("HN-SEC-069", "curl -u user:password https://x", "curl -u $USER:$PASS https://x",
+       "curl -u <user:password> https://x", "curl --user neo4j:[PASSWORD] https://x")
     value = t(24) + "9"
     tp("HN-SEC-100", f'password = "{t(18, ALNUM + "#%&!")}"', f'"client_secret": "{t(32)}"',
        f'var serviceToken string = "{value}"', f'$apiToken .= "{value}"', f'API_TOKEN ::= "{value}"',
@@ -193,7 +202,16 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        "key = 'arrow-datasets/nyc-taxi/year=2019/month=6/part-0.parquet'",
        '"NextToken": "' + t(40) + '"', "cache_key = " + t(24), '"Password": "SomeKindOfPassword123!@#"',
        '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
-       '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"')
+       '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"',
+       f"[DEBUG] Using KEY={u(4)}#{u(4)}$%{u(22)}",  # characters no issued key is made of
+       f'req.Header.Set("X-ApiKey", "{u(6, HEX)}h{u(25, HEX)}")',  # hex key with a stray letter
+       f"[DEBUG] Using Key={u(8, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(11, HEX)}G",
+       'client_secret = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"',  # letters and digits taking turns, counting up
+       'const contentTypeToken string = "Content-Type"',  # an HTTP header's name
+       f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
+       "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c",
+       '"license_key": "aardvark-py-2014"', '"spdx_license_key": "LicenseRef-scancode-bsd-new-tcpdump"',
+       '"spdx_license_key": "CC-BY-NC-SA-3.0-IGO"')  # license identifiers (scancode's index): slugs, not keys
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

@@ -236,3 +236,87 @@ def test_encoded_secrets_are_decoded(engine, tmp_path):
     plain = tmp_path / "plain"
     plain.write_text(f"token={GH}\n")
     assert [m.note for m in engine.scan_file(plain).matches] == [""]
+
+
+def _macaroon(caveats: int = 1) -> bytes:
+    """A binary v2 macaroon shaped like PyPI's (location pypi.org, identifier, caveats, signature)."""
+    def field(t: int, data: bytes) -> bytes:
+        return bytes((t, len(data))) + data
+    out = b"\x02" + field(1, b"pypi.org") + field(2, F.text(36).encode()) + b"\x00"
+    for i in range(caveats):
+        out += field(2, b'{"version": 1, "permissions": "user", "n": %d}' % i) + b"\x00"
+    return out + b"\x00" + field(6, bytes(F.rnd.getrandbits(8) for _ in range(32)))
+
+
+def test_pypi_token_must_be_a_complete_macaroon(engine):
+    import base64
+    token = "pypi-" + base64.urlsafe_b64encode(_macaroon(2)).decode().rstrip("=")
+    assert token.startswith("pypi-AgEIcHlwaS5vcmc")
+    check(hits(engine, token) == [("HN-SEC-014", token, Severity.CRITICAL)], "complete macaroon not critical")
+    cut = token[:90]  # truncated: no signature
+    assert [(r, s) for r, _, s in hits(engine, cut)] == [("HN-SEC-014", Severity.LOW)]
+
+
+def test_openai_key_needs_its_signature(engine):
+    good = "sk-proj-" + F.text(74) + "T3BlbkFJ" + F.text(74)
+    assert [(r, s) for r, _, s in hits(engine, good)] == [("HN-SEC-010", Severity.CRITICAL)]
+    for bad in ("sk-proj-" + F.text(20) + "T4BlbkFJ" + F.text(24),  # altered signature
+                "sk-admin-short" + "T3BlbkFJ" + F.text(60)):  # a stub before the signature
+        assert [(r, s) for r, _, s in hits(engine, bad)] == [("HN-SEC-010", Severity.INFO)], bad[:12]
+
+
+def test_expired_and_example_jwts_are_low(engine):
+    import base64
+    import json
+
+    def enc(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    head = enc({"alg": "HS256", "typ": "JWT"})
+    expired = f"{head}.{enc({'sub': F.text(8), 'exp': 1600000000})}.{F.b64url(32)}"
+    example = f"{head}.{enc({'sub': '1234567890', 'name': 'John Doe', 'iat': 1516239022})}.{F.b64url(32)}"
+    live = f"{head}.{enc({'sub': F.text(8), 'exp': 4102444800})}.{F.b64url(32)}"
+    assert [s for r, _, s in hits(engine, expired) if r == "HN-SEC-017"] == [Severity.LOW]
+    assert [s for r, _, s in hits(engine, example) if r == "HN-SEC-017"] == [Severity.LOW]
+    assert [s for r, _, s in hits(engine, live) if r == "HN-SEC-017"] == [Severity.HIGH]
+
+
+def test_firebase_sdk_example_key_is_known_public(engine):
+    key = "AIza" + "SyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs"  # published in firebase-android-sdk's tests
+    assert [(r, s) for r, _, s in hits(engine, f'apiKey: "{key}"') if r == "HN-SEC-009"] == [("HN-SEC-009", Severity.INFO)]
+    other = "AIza" + F.text(35)
+    assert [s for r, _, s in hits(engine, other) if r == "HN-SEC-009"] == [Severity.HIGH]
+
+
+def test_repeated_block_values_are_low(engine):
+    block = F.text(16)
+    assert [s for r, _, s in hits(engine, f'client_secret = "{block * 4}"')] == [Severity.LOW]
+
+
+def test_structure_validators_never_raise_on_hostile_bytes():
+    """The macaroon parser and the value filters take any bytes: a verdict, never an exception."""
+    import random
+
+    from hardnut.secrets.rules import alternating_sequence, mangled_hex, macaroon_v2_ok, periodic, settings_query
+
+    rnd = random.Random(9)
+    for n in (0, 1, 2, 5, 40, 300):
+        for _ in range(40):
+            raw = bytes(rnd.getrandbits(8) for _ in range(n))
+            assert macaroon_v2_ok(b"\x02" + raw) in (True, False)
+            for f in (alternating_sequence, mangled_hex, periodic, settings_query):
+                f(raw)
+    assert not macaroon_v2_ok(b"\x02" + b"\xff" * 10)  # a varint that never ends
+
+
+def test_telegram_shaped_value_out_of_format_is_info(engine):
+    bad = f'telegram_api_token = "3337:A{F.text(34, "abcdefghijklmnopqrstuvwxyz0123456789_")}"'  # 4-digit bot id
+    assert [(r, s) for r, _, s in hits(engine, bad)] == [("HN-SEC-100", Severity.INFO)]
+    good = f'telegram_api_token = "{F.text(9, "0123456789")}:A{F.text(34, "abcdefghijklmnopqrstuvwxyz0123456789_")}"'
+    assert [s for _, _, s in hits(engine, good)] == [Severity.HIGH]
+
+
+@pytest.mark.parametrize("value", ["AIza" + F.text(34), "xai-" + F.text(40), "cmVmdGtu" + F.text(20)])
+def test_provider_outline_out_of_format_is_info(engine, value):
+    """A value under a secret name that starts like a provider's token but is not in its format."""
+    assert [(r, s) for r, _, s in hits(engine, f'api_token = "{value}"')] == [("HN-SEC-100", Severity.INFO)]

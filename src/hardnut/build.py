@@ -60,6 +60,11 @@ def preflight(profile: Profile) -> None:
             raise ToolMissing(f"{check.name} is missing: {check.fix}")
     if profile.app.entry is None:
         raise HardnutError("profile has no app.entry")
+    if profile.verify.run or profile.source.check:  # a broken secrets file stops the build now, not after Nuitka
+        from hardnut.verify import load_detect_secrets, load_gitleaks
+
+        load_gitleaks(profile.secrets.gitleaks_config)
+        load_detect_secrets(profile.secrets.detect_secrets_baseline)
     found = scan_app(profile.app.entry)
     if found and not profile.build.allow_project_options:
         first = found[0]

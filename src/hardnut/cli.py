@@ -202,31 +202,46 @@ def report_options(command):
 
 
 def gitleaks_option(command):
+    command = click.option(
+        "--detect-secrets-baseline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+        help="A detect-secrets .secrets.baseline: findings whose secret it accepts (audited false "
+             "positives, unaudited entries) are suppressed, its regex filters applied (overrides the "
+             "profile's secrets.detect_secrets_baseline; see docs/secrets.md).")(command)
     return click.option(
         "--gitleaks-config", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
         help="A .gitleaks.toml: its custom rules and allowlists apply to every secret scan "
              "(overrides the profile's secrets.gitleaks_config; see docs/secrets.md).")(command)
 
 
-def _with_gitleaks(profile, path: Optional[Path]):
-    if path is None:
-        return profile
+def _with_gitleaks(profile, path: Optional[Path], baseline: Optional[Path] = None):
+    """The profile with the secret configuration files given on the command line."""
     import dataclasses
 
-    from hardnut.profile import SecretsConfig
-
-    if not path.is_file():
-        raise HardnutError(f"gitleaks config not found: {path}")
-    return dataclasses.replace(profile, secrets=SecretsConfig(gitleaks_config=path.resolve()))
+    changes = {}
+    if path is not None:
+        if not path.is_file():
+            raise HardnutError(f"gitleaks config not found: {path}")
+        changes["gitleaks_config"] = path.resolve()
+    if baseline is not None:
+        if not baseline.is_file():
+            raise HardnutError(f"detect-secrets baseline not found: {baseline}")
+        changes["detect_secrets_baseline"] = baseline.resolve()
+    if not changes:
+        return profile
+    return dataclasses.replace(profile, secrets=dataclasses.replace(profile.secrets, **changes))
 
 
 def _gitleaks_notes(profile) -> None:
-    """Say which parts of the gitleaks config hardnut does not apply (never silently)."""
-    from hardnut.verify import load_gitleaks
+    """Say which parts of the gitleaks config and detect-secrets baseline hardnut does not apply
+    (never silently); a broken file stops here with exit code 2."""
+    from hardnut.verify import load_detect_secrets, load_gitleaks
 
     cfg = load_gitleaks(profile.secrets.gitleaks_config)
     for note in cfg.notes if cfg is not None else ():
         click.echo(f"hardnut: gitleaks config: {note}", err=True)
+    baseline = load_detect_secrets(profile.secrets.detect_secrets_baseline)
+    for note in baseline.notes if baseline is not None else ():
+        click.echo(f"hardnut: detect-secrets baseline: {note}", err=True)
 
 
 class ReportCommand(click.Command):
@@ -324,7 +339,7 @@ def _emit_reports(result, targets: list[tuple[str, Optional[Path]]], sarif_min: 
               help="Override one of [verify.limits] for this run, e.g. max_file_size=512M (repeatable).")
 @gitleaks_option
 def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow_external, baseline, write_baseline,
-           manifest_path, limit_overrides, gitleaks_config):
+           manifest_path, limit_overrides, gitleaks_config, detect_secrets_baseline):
     """Inspect a dist folder, a onefile binary or a single binary and report findings.
 
     Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 when TARGET cannot be read."""
@@ -344,7 +359,7 @@ def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow
         profile = verify_profile(manifest_doc, manifest_path)  # the settings the build verified with
     else:
         profile = default_profile()
-    profile = _with_gitleaks(profile, gitleaks_config)
+    profile = _with_gitleaks(profile, gitleaks_config, detect_secrets_baseline)
     _gitleaks_notes(profile)
     options = VerifyOptions.from_profile(profile, Severity.parse(fail_on) if fail_on else None)
     options.config.allow_external = tuple(options.config.allow_external) + tuple(allow_external)
@@ -384,7 +399,7 @@ def verify(target, profile_path, fail_on, fmt, output, sarif_min_severity, allow
               help="TOML profile (default ./hardnut.toml, else [tool.hardnut] in ./pyproject.toml).")
 @report_options
 @gitleaks_option
-def check_source(profile_path, fail_on, fmt, output, sarif_min_severity, gitleaks_config):
+def check_source(profile_path, fail_on, fmt, output, sarif_min_severity, gitleaks_config, detect_secrets_baseline):
     """Check the app before building: sources, bundled data and dependency files.
 
     Reads (never imports or runs) the entry's Python files, the data app.include_data would bundle and
@@ -394,7 +409,7 @@ def check_source(profile_path, fail_on, fmt, output, sarif_min_severity, gitleak
     from hardnut.model import Severity
 
     targets = _report_targets(fmt, output)
-    profile = _with_gitleaks(_profile(profile_path), gitleaks_config)
+    profile = _with_gitleaks(_profile(profile_path), gitleaks_config, detect_secrets_baseline)
     _gitleaks_notes(profile)
     result = source_result(profile, Severity.parse(fail_on) if fail_on else None, log=log_to_stderr(False))
     _emit_reports(result, targets, sarif_min_severity)

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Optional
 
 from hardnut import checks
 from hardnut.artifact.walk import open_target
-from hardnut.checks.base import CheckContext, VerifyConfig
+from hardnut.checks.base import CheckContext, VerifyConfig, audit_key
 from hardnut.checks.walk import TOOL_ERROR
 from hardnut.errors import HardnutError
 from hardnut.model import Finding, Severity, VerifyResult
@@ -33,6 +33,19 @@ def load_gitleaks(path: Optional[Path]):
         return load(Path(path))
     except GitleaksConfigError as exc:
         raise HardnutError(f"gitleaks config: {exc}") from None
+
+
+def load_detect_secrets(path: Optional[Path]):
+    """The team's detect-secrets baseline (profile secrets.detect_secrets_baseline or
+    --detect-secrets-baseline), or None."""
+    if path is None:
+        return None
+    from hardnut.secrets.detect_secrets import BaselineError, load
+
+    try:
+        return load(Path(path))
+    except BaselineError as exc:
+        raise HardnutError(f"detect-secrets baseline: {exc}") from None
 
 
 @dataclass
@@ -57,7 +70,8 @@ class VerifyOptions:
                               require_glibc_max=v.require_glibc_max, require_macos_min=v.require_macos_min,
                               require_signed=v.require_signed, python_flags=profile.build.python_flags,
                               own_packages=own, source_roots=(profile.root,) if profile.path else (),
-                              gitleaks=load_gitleaks(profile.secrets.gitleaks_config))
+                              gitleaks=load_gitleaks(profile.secrets.gitleaks_config),
+                              detect_secrets=load_detect_secrets(profile.secrets.detect_secrets_baseline))
         return cls(fail_on=fail_on if fail_on is not None else v.fail_on, config=config, suppress=v.suppress,
                    audit=profile.audit, profile_path=str(profile.path) if profile.path else None)
 
@@ -113,6 +127,7 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
         art.main_programs.update(options.main_programs)
         ctx = CheckContext(art, options.config)
         findings = run_checks(ctx)
+        audited = ctx.cache.get("secrets:audited", set())  # accepted by the detect-secrets baseline
         signatures = ctx.facts.pop("file_signatures", {})
         files = sorted((_with_signature(f.record(), signatures.get(f.relpath)) for f in art.files),
                        key=lambda r: r.path)
@@ -128,7 +143,8 @@ def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
         if key in seen:
             continue
         seen.add(key)
-        if f.fingerprint in options.baseline or any(s.matches(f.rule, f.path, f.fingerprint) for s in options.suppress):
+        if (f.fingerprint in options.baseline or audit_key(f) in audited
+                or any(s.matches(f.rule, f.path, f.fingerprint) for s in options.suppress)):
             suppressed += 1
             continue
         kept.append(f)

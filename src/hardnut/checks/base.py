@@ -30,6 +30,7 @@ class VerifyConfig:
     own_packages: tuple[str, ...] = ()  # the app's own modules/packages (include_packages/modules)
     source_roots: tuple[Path, ...] = ()  # where the app's sources are (the profile's folder)
     gitleaks: Optional[Any] = None  # hardnut.secrets.gitleaks.GitleaksConfig: custom rules, allowlists
+    detect_secrets: Optional[Any] = None  # hardnut.secrets.detect_secrets.DetectSecretsBaseline
 
 
 @dataclass
@@ -50,6 +51,12 @@ class CheckContext:
         if key not in self.cache:
             self.cache[key] = compute()
         return self.cache[key]
+
+
+def audit_key(f: Finding) -> tuple:
+    """Identifies one secret finding that a detect-secrets baseline accepts (the check knows the
+    secret, the suppression step only the finding)."""
+    return (f.rule, f.path, f.offset, f.line, f.fingerprint)
 
 
 def rule_finding(rule: Rule, path: str, message: str, **extra: Any) -> Finding:

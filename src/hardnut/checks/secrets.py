@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Optional
 
-from hardnut.checks.base import CheckContext, rule_finding
+from hardnut.checks.base import CheckContext, audit_key, rule_finding
 from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
 from hardnut.limits import Limits
 from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
@@ -64,10 +64,31 @@ def engine_for(ctx: CheckContext) -> Engine:
     return ctx.cached("secrets:engine", lambda: shared_engine(gitleaks))
 
 
+class _Audit:
+    """The team's detect-secrets baseline applied to matches: accepted ones are collected (by
+    checks.base.audit_key) for the suppression step of verify."""
+
+    def __init__(self, baseline) -> None:
+        self.baseline = baseline
+        self.keys: set[tuple] = set()
+
+    def accepts(self, m: RawMatch, path: str, fs_path: Optional[Path]) -> bool:
+        from hardnut.secrets.detect_secrets import line_in_file
+
+        b = self.baseline
+        line = None
+        if b.exclude_lines and fs_path is not None:
+            line = line_in_file(fs_path, m.offset, m.length, m.encoding == "utf-16le")
+        return b.suppresses(m.secret, line, path)
+
+
 def run(ctx: CheckContext) -> Iterable[Finding]:
     limits = ctx.config.limits
     gitleaks = ctx.config.gitleaks
     engine = engine_for(ctx)
+    audit = _Audit(ctx.config.detect_secrets) if ctx.config.detect_secrets is not None else None
+    if audit is not None:
+        ctx.cache["secrets:audited"] = audit.keys
     files = [f for f in ctx.files() if f.kind in ("elf", "pe", "macho", "data")]
     if gitleaks is not None:  # paths the team's .gitleaks.toml allowlists are not scanned
         files = [f for f in files if not gitleaks.skip_path(f.relpath)]
@@ -95,13 +116,13 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if f.relpath not in scans:
             continue
         scan, blob = scans[f.relpath]
-        findings.extend(_findings(f.relpath, scan.matches, blob, engine))
+        findings.extend(_findings(f.relpath, scan.matches, blob, engine, audit, f.fs_path))
         findings.extend(_scan_problems(f.relpath, scan, limits))
         if f.kind == "data":
             findings.extend(file_findings(f.relpath, f.fs_path))
             if _looks_like_archive(f.relpath, f.fs_path):
                 depth = f.relpath.count("!/")
-                findings.extend(scan_archive(engine, f.relpath, f.fs_path, depth, limits))
+                findings.extend(scan_archive(engine, f.relpath, f.fs_path, depth, limits, audit))
     return sorted(findings, key=lambda x: (x.path, x.offset if x.offset is not None else -1, x.rule, x.fingerprint))
 
 
@@ -128,7 +149,8 @@ def blob_matches(engine: Engine, blob: ConstantsBlob) -> list[RawMatch]:
 
 
 def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBlob],
-              engine: Optional[Engine] = None) -> list[Finding]:
+              engine: Optional[Engine] = None, audit: Optional[_Audit] = None,
+              fs_path: Optional[Path] = None) -> list[Finding]:
     out = []
     rules = engine.rule_map if engine is not None else RULES_BY_ID
     gitleaks = engine.gitleaks if engine is not None else None
@@ -150,9 +172,12 @@ def _findings(path: str, matches: Iterable[RawMatch], blob: Optional[ConstantsBl
             message += " (UTF-16LE text)"
         if m.note:
             message += f": {m.note}"
-        out.append(rule_finding(
+        finding = rule_finding(
             _RULE.get(m.rule_id) or srule.as_rule(), path, message, severity=m.severity, offset=m.offset, length=m.length,
-            module=module, evidence=evidence, fingerprint=secret_fingerprint(m.rule_id, m.secret)))
+            module=module, evidence=evidence, fingerprint=secret_fingerprint(m.rule_id, m.secret))
+        if audit is not None and audit.accepts(m, path, fs_path):
+            audit.keys.add(audit_key(finding))
+        out.append(finding)
     return out
 
 
@@ -197,7 +222,8 @@ def _looks_like_archive(relpath: str, path: Path) -> bool:
         return False
 
 
-def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limits) -> list[Finding]:
+def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limits,
+                 audit: Optional[_Audit] = None) -> list[Finding]:
     """Scan the members of a zip-like archive (path or file object), recursing into nested ones.
 
     Member paths are reported as 'archive!/member'; offsets are into the decompressed member.
@@ -238,11 +264,11 @@ def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limit
                 # RuntimeError: encrypted member; NotImplementedError: unsupported compression
                 out.append(rule_finding(SCAN_INCOMPLETE, member, f"archive member cannot be read: {type(exc).__name__}"))
                 continue
-            out.extend(_findings(member, scan.matches, None, engine))
+            out.extend(_findings(member, scan.matches, None, engine, audit))
             out.extend(_scan_problems(member, scan, limits))
             out.extend(_member_file_findings(member, info.filename))
             if data is not None:
-                out.extend(scan_archive(engine, member, io.BytesIO(data), depth + 1, limits))
+                out.extend(scan_archive(engine, member, io.BytesIO(data), depth + 1, limits, audit))
     return out
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from hardnut.checks.base import rule_finding
+from hardnut.checks.base import audit_key, rule_finding
 from hardnut.errors import HardnutError
 from hardnut.model import FileRecord, Finding, Rule, Severity, VerifyResult, mask, secret_fingerprint
 
@@ -162,6 +162,7 @@ class _Scan:
     findings: list[Finding] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
     declared: list = field(default_factory=list)  # hardnut.source.deps.Declared, for [audit]
+    audited: set = field(default_factory=set)  # audit_key of findings the detect-secrets baseline accepts
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -178,7 +179,7 @@ def _rel(path: Path, root: Path) -> str:
 class _Secrets:
     """Adapter to hardnut.secrets.engine: scan a file, return (rule, match) pairs; rules by id."""
 
-    def __init__(self, gitleaks=None) -> None:
+    def __init__(self, gitleaks=None, baseline=None) -> None:
         from hardnut.secrets.engine import EngineUnavailable, shared_engine
 
         try:
@@ -187,6 +188,7 @@ class _Secrets:
             raise HardnutError(str(exc)) from None
         self.rules = self.engine.rule_map
         self.gitleaks = gitleaks
+        self.baseline = baseline  # hardnut.secrets.detect_secrets.DetectSecretsBaseline
 
     def scan(self, path: Path, max_bytes: int):
         return self.engine.scan_file(path, max_bytes)
@@ -268,11 +270,19 @@ def _secret_findings(secrets: _Secrets, path: Path, shown: str, max_bytes: int, 
         note = f" ({m.note})" if m.note else ""
         if m.encoding == "utf-16le":
             note += " (UTF-16LE text)"
-        scan.findings.append(Finding(
+        finding = Finding(
             rule=m.rule_id, category="secret", severity=m.severity, path=shown,
             message=f"{name} in {where}{note}", line=lines.get(m.offset),
             offset=m.offset if binary else None, length=m.length if binary else None,
-            evidence=mask(m.secret), fingerprint=secret_fingerprint(m.rule_id, m.secret)))
+            evidence=mask(m.secret), fingerprint=secret_fingerprint(m.rule_id, m.secret))
+        if secrets.baseline is not None:
+            from hardnut.secrets.detect_secrets import line_in_file
+
+            text = (line_in_file(path, m.offset, m.length, m.encoding == "utf-16le")
+                    if secrets.baseline.exclude_lines else None)
+            if secrets.baseline.suppresses(m.secret, text, shown):
+                scan.audited.add(audit_key(finding))
+        scan.findings.append(finding)
 
 
 def _record(path: Path, shown: str, fmt: str, data: Optional[bytes] = None) -> Optional[FileRecord]:
@@ -519,12 +529,13 @@ def _scan_profile(profile, *, secrets: bool = True) -> _Scan:
     if not entry.is_file():
         raise HardnutError(f"app.entry {entry} does not exist")
     scan = _Scan()
-    gitleaks = None
+    gitleaks = baseline = None
     if secrets:
-        from hardnut.verify import load_gitleaks
+        from hardnut.verify import load_detect_secrets, load_gitleaks
 
         gitleaks = load_gitleaks(profile.secrets.gitleaks_config)
-    engine = _Secrets(gitleaks) if secrets else None
+        baseline = load_detect_secrets(profile.secrets.detect_secrets_baseline)
+    engine = _Secrets(gitleaks, baseline) if secrets else None
     sources = list(dict.fromkeys(app_sources(entry)))
     imports = _source_findings(profile, sources, engine, scan)
     _data_findings(profile, engine, scan)
@@ -557,7 +568,7 @@ def source_result(profile, fail_on: Optional[Severity] = None,
         if key in seen:
             continue
         seen.add(key)
-        if any(s.matches(f.rule, f.path, f.fingerprint) for s in profile.verify.suppress):
+        if audit_key(f) in scan.audited or any(s.matches(f.rule, f.path, f.fingerprint) for s in profile.verify.suppress):
             suppressed += 1
             continue
         kept.append(f)

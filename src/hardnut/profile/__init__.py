@@ -136,6 +136,7 @@ class SourceConfig:
 @dataclass(frozen=True)
 class SecretsConfig:
     gitleaks_config: Optional[Path] = None  # a .gitleaks.toml (custom rules, allowlists)
+    detect_secrets_baseline: Optional[Path] = None  # a detect-secrets .secrets.baseline (audited values)
 
 
 @dataclass(frozen=True)
@@ -494,7 +495,9 @@ def validate(data: dict[str, Any], root: Path, path: Optional[Path], chain: tupl
         onefile_tempdir=onefile_tempdir,
     )
     gl = v.get("secrets", "gitleaks_config")
-    secrets = SecretsConfig(gitleaks_config=(root / gl).resolve() if gl else None)
+    ds = v.get("secrets", "detect_secrets_baseline")
+    secrets = SecretsConfig(gitleaks_config=(root / gl).resolve() if gl else None,
+                            detect_secrets_baseline=(root / ds).resolve() if ds else None)
     audit = AuditConfig(
         enabled=v.get("audit", "enabled"), db=tuple((root / d).resolve() for d in v.get("audit", "db")),
         offline=v.get("audit", "offline"), ignore=_ignores(v, data.get("audit", {}).get("ignore", [])),

@@ -53,6 +53,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
     },
     "secrets": {
         "gitleaks_config": ("str", None, "a .gitleaks.toml whose custom rules and allowlists apply to every secret scan"),
+        "detect_secrets_baseline": ("str", None, "a detect-secrets .secrets.baseline: its accepted and audited "
+                                    "false positives are suppressed, its regex filters applied"),
     },
     "source": {
         "require_hashes": ("bool", False, "requirements must carry --hash"),

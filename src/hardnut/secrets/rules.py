@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def v_not_placeholder(secret: bytes, m: re.Match) -> Optional[Verdict]:
     if is_placeholder(secret):
         return None
     body = re.sub(rb"^[A-Za-z0-9]{1,12}?[_\-.]", b"", secret, count=1)  # drop the provider prefix
-    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body):
+    if longest_run(body.lstrip(b"A")) >= 7 or looks_like_words(body) or alternating_sequence(body):
         return None
     return KEEP
 
@@ -238,14 +239,25 @@ def v_jwt(secret: bytes, m: re.Match) -> Optional[Verdict]:
     head, payload, _sig = secret.split(b".", 2)
     try:
         header = json.loads(_b64decode(head, urlsafe=True) or b"")
-        json.loads(_b64decode(payload, urlsafe=True) or b"")
+        claims = json.loads(_b64decode(payload, urlsafe=True) or b"")
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(header, dict) or "alg" not in header:
         return None
     if str(header.get("alg")).lower() == "none":
         return Verdict(Severity.LOW, "unsigned token (alg none)")
+    if isinstance(claims, dict):
+        if {k: v for k, v in claims.items() if k != "admin"} == _JWT_IO_EXAMPLE:
+            return Verdict(Severity.LOW, "the jwt.io example token (public documentation)")
+        exp = claims.get("exp")
+        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 < exp < time.time():
+            day = time.strftime("%Y-%m-%d", time.gmtime(min(exp, 253402300799)))
+            return Verdict(Severity.LOW, f"expired on {day}: it can no longer be replayed")
     return KEEP
+
+
+# the claims of the example token on https://jwt.io (and in countless tutorials), with or without "admin"
+_JWT_IO_EXAMPLE = {"sub": "1234567890", "name": "John Doe", "iat": 1516239022}
 
 
 def v_pem_key(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -400,6 +412,34 @@ def looks_like_path(value: bytes) -> bool:
     return True
 
 
+_SLUG_PART_NUMBERED = re.compile(rb"[0-9]{1,4}[a-z]{2,}|[a-z]{2,}[0-9]{1,4}")
+
+
+def looks_like_slug(value: bytes) -> bool:
+    """Names made of words joined by - _ . (aardvark-py-2014, LicenseRef-scancode-3com-microcode,
+    gpl-2.0-plus): every part is a word, a number or a short tag, and one is a real word."""
+    parts = [p for p in re.split(rb"[\-_.]+", value) if p]
+    if len(parts) < 2 or not all(p.isalnum() and p.isascii() for p in parts):
+        return False
+    if len(parts) >= 4 and all(len(p) <= 3 and (p.isdigit() or p.isalpha()) for p in parts):
+        return True  # a list of tags: CC-BY-NC-SA-2.0-DE
+    worded = False
+    for part in parts:
+        letters = re.sub(rb"[0-9]", b"", part)
+        if part.isdigit() or len(part) <= 3:
+            continue
+        if part.isalpha() and part.islower() and len(part) <= 10:  # a word, pronounceable or not (tcpdump)
+            worded = worded or (len(part) >= 4 and _pronounceable(part) and any(b in _VOWELS for b in part))
+            continue
+        if looks_like_identifier(part) and not re.search(rb"[0-9]", part):
+            worded = worded or (len(part) >= 4 and _pronounceable(part.lower()) and any(b in _VOWELS for b in part))
+            continue
+        if _SLUG_PART_NUMBERED.fullmatch(part) and _pronounceable(letters) and any(b in _VOWELS for b in letters):
+            continue
+        return False
+    return worded
+
+
 def looks_like_dotted_name(value: bytes) -> bool:
     """module.attribute names (os.path.join, x25519.X25519PrivateKey), not pk.<random>.<random>."""
     parts = value.split(b".")
@@ -447,7 +487,9 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
     if looks_like_words(secret):  # SomeKindOfPassword123!@#, PassWordMustBeAtLeast6Chars.
         return False
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or _PRINTF.search(secret) or _DATE.match(secret)
-            or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)):
+            or _HTTP_HEADER.fullmatch(secret) or _HOST_NAME.fullmatch(secret) or settings_query(secret)
+            or looks_like_identifier(secret) or looks_like_path(secret) or looks_like_dotted_name(secret)
+            or looks_like_slug(secret)):
         return False
     if _SELF_WORDS.search(secret):
         rest = _SELF_WORDS.sub(b"", secret)
@@ -464,7 +506,11 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
     if len(kinds - {"symbol"}) == 1:  # letters of one case (with symbols): long and dense only
         if len(secret) < 16 or h < 3.6:
             return False
-    elif len(kinds) == 2:  # hex / base32 / lowercase+digits / mixed-case letters
+    if _HEX_VALUE.fullmatch(secret):  # a 16-symbol alphabet caps the entropy at 4 bits: its own floor
+        if len(secret) < (24 if strict else 16) or strict and len(kinds) < 2:
+            return False
+        return h >= hex_entropy_floor(len(secret))
+    if len(kinds) == 2:  # base32 / lowercase+digits / mixed-case letters
         if len(secret) < (24 if strict else 16) or h < (3.5 if strict else 3.3):
             return False
     if strict and (len(secret) < 16 or len(kinds) < 2):
@@ -472,16 +518,112 @@ def random_enough(secret: bytes, strict: bool = False) -> bool:
     return h >= min(3.5, max(3.0, 0.75 * math.log2(len(secret))))
 
 
+_HEX_VALUE = re.compile(rb"[0-9a-f]+|[0-9A-F]+")
+
+
+def hex_entropy_floor(n: int) -> float:
+    """The entropy (bits per character) that 99 % of random hex strings of length n reach: 2.5 at
+    16, 3.0 at 24, 3.25 at 32, 3.6 at 64 (measured on random samples; a 4-bit alphabet cannot reach
+    the 3.5 that other random values of that length reach)."""
+    return 4.0 - 24.0 / n
+
+
 _ALNUM_SET = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# characters no issued key or token is made of (base64/base62/hex/UUID/JWT alphabets, with . : ~ & =
+# for structured ones, %XX escapes for URL-encoded ones); typed passwords and free-form secrets hold them
+_NOT_TOKEN_CHAR = re.compile(rb"[?#$^*!@]|%(?![0-9A-Fa-f]{2})")
+_FREE_FORM_NAME = re.compile(rb"(?i)pass|pwd|secret|credential")
 
 
-def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
+def foreign_to_tokens(name: bytes, secret: bytes) -> bool:
+    """A value under a key/token name (not a password or secret) holding characters that issued
+    keys are never made of (`?`, `#`, `$`, `!`, `@`, a bare `%`...): prose, a mangled value or a
+    template, not a key."""
+    return bool(_NOT_TOKEN_CHAR.search(secret)) and not _FREE_FORM_NAME.search(name)
+
+
+_HEX_CHARS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def mangled_hex(secret: bytes) -> bool:
+    """A hex key (24+ digits, dashes allowed) with one or two letters beyond f: a typo, an edit or
+    a made-up value, not an issued key. Random base36/base62 text of that length has a dozen or
+    more such letters, so real keys of other alphabets do not trip it."""
+    body = re.sub(rb"^[A-Za-z]{1,8}[_\-]", b"", secret).replace(b"-", b"")  # key-, live_: a prefix is no digit
+    if len(body) < 24 or not body.isalnum() or not body.isascii():
+        return False
+    return 1 <= sum(1 for b in body if b not in _HEX_CHARS) <= 2
+
+
+def _counts_up(seq: bytes) -> float:
+    return sum(1 for a, b in zip(seq, seq[1:]) if b == a + 1 or (a, b) in ((57, 48), (122, 97))) / max(1, len(seq) - 1)
+
+
+def alternating_sequence(secret: bytes) -> bool:
+    """a1b2c3d4..., 1a2b3C4d-5E6f-...: letters and digits taking turns, each counting up - typed by
+    hand as an example, never issued."""
+    body = re.sub(rb"^[A-Za-z]{1,8}_", b"", secret).replace(b"-", b"")  # shpss_a1b2...: after a prefix
+    if len(body) < 12 or not body.isalnum():
+        return False
+    turns = sum(1 for x, y in zip(body, body[1:]) if (48 <= x <= 57) != (48 <= y <= 57))
+    if turns < 0.8 * (len(body) - 1):
+        return False
+    digits = bytes(b for b in body if 48 <= b <= 57)
+    letters = bytes(body.lower()[i] for i in range(len(body)) if not 48 <= body[i] <= 57)
+    return _counts_up(digits) >= 0.6 and _counts_up(letters) >= 0.6
+
+
+_HTTP_HEADER = re.compile(rb"[A-Z][a-z]+(?:-[A-Z][a-z0-9]+)+")  # Content-Type, X-Api-Key: a header's name
+# a host name (api.example.com, 4f2a9c.invoiceocean.net): where a secret is used, not the secret
+_HOST_NAME = re.compile(rb"(?i)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.){1,8}(?:com|net|org|io|dev|app|cloud|co|"
+                        rb"ai|me|us|eu|de|uk|fr|jp|cn|ru|in|info|biz|local|internal|localhost|test)")
+# a query string of settings (st=2025-03-04T07:24:52Z&se=...&sr=c): a secret needs a random value in it
+_QUERY_PAIR = re.compile(rb"([A-Za-z_][A-Za-z0-9_\-]{0,30})=([^&=]*)")
+
+
+def settings_query(secret: bytes) -> bool:
+    """k=v&k=v... where no value looks generated (a SAS token's parameters without its signature)."""
+    if b"&" not in secret or not re.fullmatch(rb"[A-Za-z_][A-Za-z0-9_\-]{0,30}=[^&=]*(?:&[A-Za-z_][A-Za-z0-9_\-]{0,30}=[^&=]*)+",
+                                             secret):
+        return False
+    return not any(len(v) >= 16 and entropy(v) >= 3.5 for _k, v in _QUERY_PAIR.findall(secret))
+
+
+# values in the outline of a provider's token but not in its format (wrong length, wrong part): a
+# truncated, altered or made-up token, reported at info (the provider's own rule reports real ones)
+_MALFORMED_OUTLINES = (
+    (re.compile(rb"[0-9]{1,20}:A"), re.compile(rb"[0-9]{5,16}:A[A-Za-z0-9_\-]{34}"), "a Telegram bot token"),
+    (re.compile(rb"AIza"), re.compile(rb"AIza[0-9A-Za-z_\-]{35}"), "a Google API key"),
+    (re.compile(rb"AKCp"), re.compile(rb"AKCp[A-Za-z0-9]{69}|AKCp[0-9][A-Za-z0-9]{8,12}"), "a JFrog API key"),
+    (re.compile(rb"cmVmdGtu"), re.compile(rb"cmVmdGtu[A-Za-z0-9]{56}"), "a JFrog reference token"),
+    (re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\."),
+     re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"), "a Harness API key"),
+    (re.compile(rb"xai-"), re.compile(rb"xai-[A-Za-z0-9]{80}"), "an xAI API key"),
+)
+
+
+def malformed_outline(secret: bytes) -> Optional[Verdict]:
+    for outline, full, what in _MALFORMED_OUTLINES:
+        if outline.match(secret) and not full.fullmatch(secret):
+            return Verdict(Severity.INFO, f"shaped like {what} but not in its format: truncated, altered or made up")
+    return None
+
+
+def periodic(secret: bytes) -> bool:
+    """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
+    n = len(secret)
+    return n >= 16 and any(secret[p:] == secret[:-p] for p in range(1, n // 2 + 1))
+
+
+def _v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated."""
     name = m.group("name")
     if _NOT_A_SECRET_NAME.search(name):
         return None
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
+        return None
+    if foreign_to_tokens(name, secret) or mangled_hex(secret) or alternating_sequence(secret):
         return None
     bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
                              low)
@@ -498,6 +640,72 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     return KEEP
 
 
+def v_openai(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """OpenAI keys carry the signature T3BlbkFJ (base64 of "OpenAI") between two random halves of
+    at least 20 characters; without it, or with a stub on one side, it is a mangled or made-up key."""
+    body = secret.split(b"-", 2)[-1] if secret.startswith((b"sk-proj-", b"sk-svcacct-", b"sk-admin-")) else secret[3:]
+    head, sig, tail = body.partition(b"T3BlbkFJ")
+    if not sig:
+        return Verdict(Severity.INFO, "no T3BlbkFJ signature: not an issued OpenAI key")
+    if len(head) < 20 or len(tail) < 20:
+        return Verdict(Severity.INFO, "too short around the T3BlbkFJ signature: truncated or made up")
+    return KEEP
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = raw[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 28:
+            raise ValueError("varint too long")
+
+
+def macaroon_v2_ok(raw: bytes) -> bool:
+    """A complete binary (v2) macaroon: version 2, a header section (location, identifier), caveat
+    sections, the end-of-caveats marker and a 32-byte signature. Truncated or garbled ones fail."""
+    try:
+        return _macaroon_v2(raw)
+    except (IndexError, ValueError):
+        return False
+
+
+def _macaroon_v2(raw: bytes) -> bool:
+    if raw[:1] != b"\x02":
+        return False
+    pos, sections = 1, 0
+    while True:
+        fields = 0
+        while True:  # one section: fields until end-of-section (0)
+            ftype, pos = _varint(raw, pos)
+            if ftype == 0:
+                break
+            if ftype > 6:
+                return False
+            length, pos = _varint(raw, pos)
+            pos += length
+            if pos > len(raw):
+                return False
+            fields += 1
+        if fields == 0:  # an empty section ends the caveats
+            break
+        sections += 1
+    ftype, pos = _varint(raw, pos)
+    length, pos = _varint(raw, pos)
+    return sections >= 1 and ftype == 6 and length == 32 and pos + 32 <= len(raw)
+
+
+def v_pypi_macaroon(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """PyPI tokens are base64url macaroons: one that does not parse to the end is cut off or made up."""
+    raw = _b64decode(secret[5:], urlsafe=True)
+    ok = raw is not None and macaroon_v2_ok(raw)
+    return KEEP if ok else Verdict(Severity.LOW, "not a complete macaroon: truncated or made up")
+
+
 def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
     if b"_test_" in secret[:8]:
         return Verdict(Severity.LOW, "test-mode key")
@@ -507,7 +715,8 @@ def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
 def v_cli_password(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """`curl -u user:password`: not a placeholder, a variable or a word."""
     low = secret.lower()
-    if (low in _URL_PLACEHOLDER_PW or is_placeholder(secret) or secret[:1] in (b"$", b"%", b"{", b"<", b"*")
+    if (low.strip(b"<>[]{}") in _URL_PLACEHOLDER_PW or is_placeholder(secret)
+            or secret[:1] in (b"$", b"%", b"{", b"<", b"*", b"[") or secret[-1:] in (b">", b"]", b"}")
             or len(secret) < 6 or set(secret) <= set(b"*xX._-") or (looks_like_identifier(secret) and len(secret) < 10)):
         return None
     return KEEP
@@ -530,11 +739,12 @@ def _name_has_provider(name: bytes) -> bool:
     return False
 
 
-def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
+def _v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A token-shaped value under a service's name: graded by how random it looks."""
     name = m.group("name")
     if (_NOT_A_SECRET_NAME.search(name) or _PROVIDER_BAD_SUFFIX.search(name) or not _name_has_provider(name)
-            or not _CREDENTIAL_WORD.search(name)):
+            or not _CREDENTIAL_WORD.search(name) or foreign_to_tokens(name, secret) or mangled_hex(secret)
+            or alternating_sequence(secret) or _HTTP_HEADER.fullmatch(secret) or _HOST_NAME.fullmatch(secret)):
         return None
     if (is_assignment(secret) or is_placeholder(secret) or _CODE_LIKE.search(secret) or looks_like_identifier(secret)
             or looks_like_path(secret) or looks_like_dotted_name(secret) or _DATE.match(secret)):
@@ -552,6 +762,25 @@ def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
     return None
 
 
+def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdict]:
+    if verdict is not None and malformed_outline(secret) is not None:
+        return malformed_outline(secret)
+    if verdict is not None and periodic(secret):
+        return Verdict(Severity.LOW, "a repeated block: looks hand-made")
+    return verdict
+
+
+def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A value assigned to a secret-sounding name: keep only what looks generated; a value made of
+    one repeated block is low."""
+    return _hand_made_low(_v_generic(secret, m), secret)
+
+
+def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A token-shaped value under a service's name, graded by how random it looks."""
+    return _hand_made_low(_v_provider_value(secret, m), secret)
+
+
 VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "not_placeholder": v_not_placeholder,
     "crc32_checksum": v_crc32_checksum,
@@ -563,6 +792,8 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "generic": v_generic,
     "provider_value": v_provider_value,
     "stripe_mode": v_stripe_mode,
+    "openai": v_openai,
+    "pypi_macaroon": v_pypi_macaroon,
     "cli_password": v_cli_password,
 }
 
@@ -591,7 +822,7 @@ _NAME_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"api_key", b"apikey", b
 # between name and value: a closing quote, an optional type (Go `x string =`, Kotlin `x: String =`),
 # an assignment (= := ::= :::= ?= ??= .= += => : ->), a call's argument comma after a quoted name
 # ("X_TOKEN", "..."), or a YAML block scalar (`key: |` + newline + indent)
-_OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{0,4}(?=[=:.?]))?"
+_OPERATOR = (rb"(?:\\?[\"'`]?[ \t]{0,4}(?::?[ \t]{1,4}[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,30}[ \t]{1,4}(?=[=:.?]))?"
              rb"(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|=>|->|=(?!=)|:(?![:/\\]))[ \t]{0,4}"
              rb"|\\?[\"'][ \t]{0,4},[ \t]{0,4}(?=\\?[\"'])"
              rb"|[\"']?:[ \t]{0,4}[|>][\-+]?[ \t]{0,4}\r?\n[ \t]{1,16})")
@@ -639,8 +870,8 @@ _B64END = rb"(?![A-Za-z0-9+/=])"
 
 PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-021", "GitLab token", "GitLab", C,
-           rb"(?:glrt-(?:t[0-9]_)?|glptt-|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
-           rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|GR1348941[A-Za-z0-9_\-]{20,60}",
+           rb"(?:glrt-(?:t[0-9]_)?|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
+           rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|glptt-[0-9a-f]{40}|GR1348941[A-Za-z0-9_\-]{20,60}",
            (b"glrt-", b"glptt-", b"gloas-", b"gldt-", b"glft-", b"glimt-", b"glagent-", b"glsoat-", b"glffct-",
             b"glcbt-", b"GR1348941"), 330, "glrt-<20+ base64url>, glptt-<40 hex>, gloas-<64>...",
            "A GitLab runner, pipeline trigger, OAuth application secret, deploy, feed, incoming-mail, "
@@ -812,8 +1043,9 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
            "An X (Twitter) app-only bearer token: it calls the API as the app.", end=rb"(?![A-Za-z0-9%+/=_\-])"),
     SecretRule(
         "HN-SEC-069", "password on a command line", H,
-        rb"\bcurl\b[^\r\n\x00]{0,200}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"']?)(?P<user>[^\s:\"'@\x00]{0,64}):"
-        rb"(?P<secret>[^\s\"'\x00]{3,128})(?P=q)(?![^\s\"'\x00])",
+        rb"\bcurl\b(?:[^\r\n\x00]|\\\r?\n){0,300}?[ \t](?:-u|--user)(?:[ \t]{1,4}|=)(?P<q>[\"'])?"
+        rb"(?P<user>[^\s:\"'\x00]{0,64})(?P<closed>(?(q)(?P=q)|(?!)))?:(?P<q2>[\"'])?"
+        rb"(?P<secret>[^\s\"'\x00]{3,128})(?(q2)(?P=q2))(?(closed)|(?(q)(?P=q)))(?![^\s\"'\x00])",
         (b"curl",),
         "A password passed to curl with -u / --user user:password (scripts, CI logs, README snippets "
         "shipped with the app). Use a netrc file or an environment variable read at run time.",
@@ -822,7 +1054,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "HN-SEC-067", "provider credential assignment", H,
         rb"(?i)(?<![A-Za-z0-9])(?P<name>[A-Za-z0-9_.\-]{0,30}?(?:" + _PROVIDER_WORDS + rb")[A-Za-z0-9_.\-]{0,30}?)"
-        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~]))",
+        + _OPERATOR + rb"(?:(?P<q>\\?[\"'`])|)(?P<secret>[A-Za-z0-9_\-+/=.~]{10,200})(?(q)(?P=q)|(?![A-Za-z0-9_\-+/=.~!?#$%^&*@:]))",
         _PROVIDER_KEYWORDS,
         "A token-shaped value assigned to a name that names a service (e.g. `heroku_api_key = ...`, "
         "`DISCORD_TOKEN: ...`, `sonar.login=...`): hex, base62, UUID or numeric credentials of "
@@ -940,8 +1172,9 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         rb"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,300})" + _END,
         (b"sk-",),
         "An OpenAI API key (legacy sk-, project sk-proj-, service account or admin key). It spends the "
-        "organisation's credit and reads its data. Revoke it in the OpenAI dashboard.",
-        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder",),
+        "organisation's credit and reads its data. Revoke it in the OpenAI dashboard. A key without the "
+        "T3BlbkFJ signature between two 20+ character halves is not an issued key (info).",
+        before=3, anchored=True, after=420, min_entropy=3.5, validators=("not_placeholder", "openai"),
         references=("https://platform.openai.com/docs/api-reference/authentication",),
         provider='OpenAI', example='sk-proj-<...>T3BlbkFJ<...>',
     ),
@@ -981,8 +1214,9 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,1000})" + _END,
         (b"pypi-AgE",),
         "A PyPI (or TestPyPI) upload token, a macaroon for pypi.org. It uploads releases of the "
-        "projects it is scoped to. Revoke it in the PyPI account settings.",
-        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder",),
+        "projects it is scoped to. Revoke it in the PyPI account settings. One that does not parse as a "
+        "complete macaroon (truncated, made up) is reported at low.",
+        before=3, anchored=True, after=1040, min_entropy=3.5, validators=("not_placeholder", "pypi_macaroon"),
         references=("https://pypi.org/help/#apitoken",),
         provider='PyPI', example='pypi-AgEIcHlwaS5vcmc<macaroon>',
     ),
@@ -1010,7 +1244,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         _LB + rb"(?P<secret>eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{16,1000})" + _END,
         (b"eyJ",),
         "A signed JSON Web Token. Embedded tokens are usually long-lived service credentials; "
-        "anyone with the binary can replay it until it expires. Issue tokens at run time.",
+        "anyone with the binary can replay it until it expires. Issue tokens at run time. Expired "
+        "tokens, unsigned ones (alg none) and the jwt.io example token are reported at low.",
         before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
         provider='(any)', example='eyJ<header>.eyJ<payload>.<signature>',
