@@ -150,3 +150,25 @@ def test_strings_and_pairs_map_to_file_offsets():
     # a Nuitka blob gives (name, value offset, value): the value is reported where it lies in the file
     [p] = eng.scan_pairs([(b"DB_PASSWORD", 7000, value.encode()), (b"title", 9000, b"hello world")])
     assert (p.offset, p.length, p.rule_id) == (7000, len(value), "HN-SEC-100")
+
+
+def test_compiled_keyword_database_is_cached_and_checked(corpus, tmp_path, monkeypatch):
+    """The hyperscan database is stored once and loaded by later processes; a file that is not this
+    keyword set's database (garbage, another rule set's database) is compiled again, same results."""
+    monkeypatch.setenv("HARDNUT_SECRETS_DB_CACHE", str(tmp_path))
+    fresh = Engine(engine="hyperscan")
+    stored = list(tmp_path.glob("hyperscan-*.db"))
+    assert len(stored) == 1
+    expected = fresh.occurrences(corpus)
+    assert Engine(engine="hyperscan").occurrences(corpus) == expected  # loaded from the file
+    other = Engine(rules=SECRET_RULES[:3], engine="hyperscan")  # a second, smaller keyword set
+    others = [p for p in tmp_path.glob("hyperscan-*.db") if p != stored[0]]
+    assert len(others) == 1
+    for planted in (b"not a database", others[0].read_bytes()):
+        stored[0].write_bytes(planted)
+        check(Engine(engine="hyperscan").occurrences(corpus) == expected, "a bad cached database was used")
+        assert stored[0].read_bytes() != planted  # compiled and stored again
+    monkeypatch.setenv("HARDNUT_SECRETS_DB_CACHE", "0")
+    stored[0].unlink()
+    assert Engine(engine="hyperscan").occurrences(corpus) == expected and not stored[0].exists()
+    assert other.name == "hyperscan"
