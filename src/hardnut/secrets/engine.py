@@ -43,7 +43,9 @@ ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
 ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
 ENGINES = ("auto", "hyperscan", "aho-corasick", "re")
 CHUNK = 16 * 1024 * 1024
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this total, parse and scan in-process (a ~20 MB dist: 2 workers pay off)
+# below this total, parse and scan in-process: measured on a ~24 MB and a ~72 MB dist, 2 workers were not
+# faster than one process on the shared 2-core machine (load ~2); larger trees still use them
+PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 DECODE_MAX_FILE = 16 * 1024 * 1024  # text files up to this size get the decoding pass
 DECODE_DEPTH = 2  # levels of encoding looked through (base64 inside base64...)
 DECODE_BUDGET = 8 * 1024 * 1024  # decoded bytes per file and level
