@@ -172,3 +172,35 @@ def test_compiled_keyword_database_is_cached_and_checked(corpus, tmp_path, monke
     stored[0].unlink()
     assert Engine(engine="hyperscan").occurrences(corpus) == expected and not stored[0].exists()
     assert other.name == "hyperscan"
+
+
+def _runs_over_whole_data(data: bytes) -> list:
+    """The base64 and hex runs as the two regexes find them over the whole data (the reference)."""
+    return [("b64", m.span()) for m in engine_mod._B64_RUN.finditer(data)] + \
+        [("hex", m.span()) for m in engine_mod._HEX_RUN.finditer(data)]
+
+
+def _runs_inside_candidates(data: bytes) -> list:
+    runs = engine_mod._candidate_runs(data)
+    return [("b64", m.span()) for s, e in runs for m in engine_mod._B64_RUN.finditer(data, s, e)] + \
+        [("hex", m.span()) for s, e in runs if e - s >= 40 for m in engine_mod._HEX_RUN.finditer(data, s, e)]
+
+
+def test_decoding_candidates_find_the_same_runs():
+    """The decoding pass matches its regexes only inside runs of base64/hex characters: the same matches,
+    in the same order, as over the whole text (random texts built from the characters the look-arounds
+    test, and their neighbours)."""
+    from hypothesis import given, settings, strategies as st
+
+    pieces = st.sampled_from([b"A", b"z", b"0", b"f", b"F", b"9", b"+", b"/", b"=", b"==", b"-", b"_", b" ", b".",
+                              b"\n", b'"', b"\\", b"\x00", b"\xff", b"deadbeef" * 3, b"QUJD" * 7, b"a1B2" * 9])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=120))
+    def same(parts):
+        data = b"".join(parts)
+        assert _runs_inside_candidates(data) == _runs_over_whole_data(data)
+
+    same()
+    text = Path(engine_mod.__file__).read_bytes() + b" " + bytes(range(256)) * 4
+    assert _runs_inside_candidates(text) == _runs_over_whole_data(text)
