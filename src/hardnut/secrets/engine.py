@@ -151,6 +151,43 @@ def _store_quietly(path: Path, data: bytes) -> None:
                 pass
 
 
+_SHORT_BEFORE = 64  # keyword offsets in the window up to which _first_covering tries start positions itself
+
+
+def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Optional[re.Match]:
+    """The first match of `regex.finditer(window)` that starts at or before `rel` and ends at or after
+    `want` (the keyword's end), or None. finditer tries every start position of the window, also the
+    ones after the keyword, where no match can count (most keyword hits are no secret: the whole window
+    was searched for nothing). For a short stretch before the keyword, the same matches are found by
+    trying regex.match at each position up to `rel` in finditer's order (search = the first position
+    where match succeeds; look-behinds see the bytes before the position either way), continuing after
+    each match's end as finditer does."""
+    if rel <= _SHORT_BEFORE:
+        match = regex.match
+        pos = 0
+        while pos <= rel:
+            for s in range(pos, rel + 1):
+                m = match(window, s)
+                if m is not None:
+                    break
+            else:
+                return None  # no match starts at or before the keyword
+            if m.end() >= want:
+                return m
+            if m.end() <= m.start():  # an empty match: finditer's own rules for those, below
+                break
+            pos = m.end()
+        else:
+            return None
+    for m in regex.finditer(window):
+        if m.start() > rel:
+            break
+        if m.end() < want:
+            continue
+        return m
+    return None
+
+
 class Engine:
     """A compiled rule set plus the keyword matcher. Build once, scan many buffers."""
 
@@ -327,13 +364,9 @@ class Engine:
                 if m is not None:
                     self._accept(rule, m, a, scale, found)
                 continue
-            for m in rule.regex.finditer(window):
-                if m.start() > rel:
-                    break
-                if m.end() < rel + kw.ascii_len:
-                    continue
+            m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len)
+            if m is not None:
                 self._accept(rule, m, a, scale, found)
-                break
 
     def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
         s, e = rule.secret_span(m)
