@@ -204,3 +204,45 @@ def test_decoding_candidates_find_the_same_runs():
     same()
     text = Path(engine_mod.__file__).read_bytes() + b" " + bytes(range(256)) * 4
     assert _runs_inside_candidates(text) == _runs_over_whole_data(text)
+
+
+def _covering_by_finditer(regex, window: bytes, rel: int, want: int):
+    for m in regex.finditer(window):
+        if m.start() > rel:
+            break
+        if m.end() < want:
+            continue
+        return m
+    return None
+
+
+def test_first_covering_match_equals_finditer():
+    """The confirmation tries a rule's regex only at start positions up to the keyword (through a lazily
+    prefixed copy of the regex, or position by position): the same match as finditer's first covering
+    one, for every rule, on random windows around keyword occurrences."""
+    from hypothesis import given, settings, strategies as st
+
+    rules = [r for r in SECRET_RULES if r.keywords]
+    pieces = st.sampled_from([b"password", b"api_key", b"token", b"secret", b"AKIA", b"ghp_", b"sk-", b" = ", b"=",
+                              b": ", b'"', b"'", b"\\", b"\n", b"  ", b"x", b"Q", b"7", b"/", b"+", b"-", b"_", b".",
+                              b"A1b2C3d4E5f6G7h8I9j0", b"\x00", b"@", b"://", b"xoxb-", b"eyJhbGciOi"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.integers(0, len(rules) - 1), st.lists(pieces, max_size=40), st.lists(pieces, max_size=40),
+           st.integers(0, 80))
+    def same(ri, before, after, cut):
+        rule = rules[ri]
+        kw = rule.keywords[0]
+        head = b"".join(before)[-(cut + 1):] if before else b""
+        window = head + kw + b"".join(after)
+        rel, want = len(head), len(head) + len(kw)
+        got = engine_mod._first_covering(rule.regex, window, rel, want)
+        ref = _covering_by_finditer(rule.regex, window, rel, want)
+        assert (got.span(), got.groupdict()) == (ref.span(), ref.groupdict()) if ref is not None else got is None
+
+    same()
+    generic = next(r for r in rules if r.id == "HN-SEC-100")
+    window = b'x\n  db_password = "A1b2C3d4E5f6G7h8I9j0"\n'
+    rel = window.index(b"password")
+    found = engine_mod._first_covering(generic.regex, window, rel, rel + len(b"password"))
+    assert found is not None and found.group("secret") == b"A1b2C3d4E5f6G7h8I9j0"

@@ -152,6 +152,32 @@ def _store_quietly(path: Path, data: bytes) -> None:
 
 
 _SHORT_BEFORE = 64  # keyword offsets in the window up to which _first_covering tries start positions itself
+_LEADING_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
+_NUMBERED = re.compile(rb"\\[1-9]|\(\?\([0-9]")
+_LEFTMOST: dict = {}
+
+
+def _leftmost_start(regex: re.Pattern) -> Optional[Callable]:
+    """`regex` behind a lazy prefix of at most _SHORT_BEFORE bytes and an empty group `hn_start`:
+    matched at pos, it tries the start positions pos, pos+1, ... in order, as search does, and
+    hn_start is the first position where `regex` matches (then regex.match there gives that match).
+    None for a pattern with numbered back-references or conditionals (the added group would shift
+    them) or that cannot be wrapped."""
+    if regex in _LEFTMOST:
+        return _LEFTMOST[regex]
+    wrapped = None
+    pattern = regex.pattern
+    if isinstance(pattern, bytes) and not _NUMBERED.search(pattern) and "hn_start" not in regex.groupindex:
+        try:
+            body = _LEADING_FLAGS.sub(b"", pattern, count=1)
+            wrapped = re.compile(rb"[\s\S]{0,%d}?(?P<hn_start>)(?:" % _SHORT_BEFORE + body + b")",
+                                 regex.flags).match
+        except re.error:
+            wrapped = None
+    if len(_LEFTMOST) > 4096:
+        _LEFTMOST.clear()
+    _LEFTMOST[regex] = wrapped
+    return wrapped
 
 
 def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Optional[re.Match]:
@@ -164,14 +190,22 @@ def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Op
     each match's end as finditer does."""
     if rel <= _SHORT_BEFORE:
         match = regex.match
+        first = _leftmost_start(regex)
         pos = 0
         while pos <= rel:
-            for s in range(pos, rel + 1):
-                m = match(window, s)
-                if m is not None:
-                    break
+            if first is not None:  # the leftmost start in [pos, pos + _SHORT_BEFORE], found by re itself
+                found = first(window, pos)
+                s = found.start("hn_start") if found is not None else rel + 1
+                m = match(window, s) if s <= rel else None
+                if m is None:
+                    return None  # no match starts at or before the keyword
             else:
-                return None  # no match starts at or before the keyword
+                for s in range(pos, rel + 1):
+                    m = match(window, s)
+                    if m is not None:
+                        break
+                else:
+                    return None  # no match starts at or before the keyword
             if m.end() >= want:
                 return m
             if m.end() <= m.start():  # an empty match: finditer's own rules for those, below
