@@ -137,8 +137,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
     """`heartbeat`: every so many seconds, log how long Nuitka has run, its phase and the C files compiled.
     `before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
     it stops the build by raising). `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
-    runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the temporary build folder are moved into app.output_dir with the
-    artifact and reported as `extra[key]` (str of the final path). With a `cache`
+    runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the
+    temporary build folder are moved into app.output_dir with the artifact and reported as `extra[key]`
+    (str of the final path). With a `cache`
     (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of compiled; the
     smoke run, verify and manifest run either way."""
     preflight(profile)

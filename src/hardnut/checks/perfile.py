@@ -2,9 +2,10 @@
 
 Parsing a binary (ElfFacts/PeFacts/MachoFacts, which the dependency, debug and hardening checks share)
 and scanning a file for secrets (raw bytes and, for ELF/PE/Mach-O, the Nuitka constants blob) are the
-expensive parts of a verify. `prefetch` runs both for every file in one job per file - in worker processes when the artifact is
-large (hardnut.secrets.engine.map_files) - and puts the results in the context cache under the keys the
-checks read (`binary_facts`, the secrets check), so each file is parsed once and read once by one process.
+expensive parts of a verify. `prefetch` runs both for every file in one job per file - in worker
+processes when the artifact is large (hardnut.secrets.engine.map_files) - and puts the results in the
+context cache under the keys the checks read (`binary_facts`, the secrets check), so each file is parsed
+once and scanned once, by one process.
 The checks compute anything missing themselves, so results are the same with or without this step.
 """
 

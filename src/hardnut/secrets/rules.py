@@ -25,8 +25,8 @@ import math
 import re
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 from functools import cached_property
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
