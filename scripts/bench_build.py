@@ -56,6 +56,8 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="hardnut-bench-build-"))
     base = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     base.pop("HARDNUT_CACHE_DIR", None)
+    base.pop("PYTHONDONTWRITEBYTECODE", None)  # hardnut as installed: its modules' bytecode compiled
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src")], check=True, env=base)
     hardnut = [sys.executable, "-m", "hardnut", "build", "-p", str(args.app / "hardnut.toml"), "-q"]
     rows = {}
 

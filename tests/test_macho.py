@@ -284,3 +284,27 @@ def test_control_characters_in_install_names_are_escaped(wheels, tmp_path):
     missing = [f for f in result.findings if f.rule == "HN-DEP-001"]
     assert len(missing) == 1 and "\\x1b[2J" in missing[0].message
     assert not any("\x1b" in f.message or "\x1b" in (f.library or "") for f in result.findings)
+
+
+@pytest.mark.parametrize("workers", ["in-process", "2 worker processes"])
+def test_prefetch_parses_macho_once_same_report(wheels, monkeypatch, workers):
+    """Mach-O files are parsed and scanned in the per-file step (hardnut.checks.perfile), in-process or in
+    worker processes: the report is the one the checks make when each parses and scans on its own."""
+    from helpers_golden import report
+
+    from hardnut.checks import perfile
+    from hardnut.secrets import engine
+
+    target = wheels["pillow"]
+    monkeypatch.setattr(perfile, "prefetch", lambda ctx: None)
+    expected = report(target)
+    monkeypatch.undo()
+    if workers != "in-process":
+        monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    seen = []
+    original = perfile._binary_job
+    monkeypatch.setattr(perfile, "_binary_job", lambda kind, *a: seen.append(kind) or original(kind, *a))
+    assert report(target) == expected
+    if workers == "in-process":
+        assert "macho" in seen  # parsed in the per-file step, not by the checks

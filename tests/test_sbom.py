@@ -124,3 +124,30 @@ def test_bad_reports_are_clear_errors(tmp_path, content):
     with pytest.raises(SbomError) as err:
         read_report(report)
     assert isinstance(err.value, HardnutError) and "bad.report.xml" in str(err.value)
+
+
+def test_native_files_from_verify_records_equal_the_walk(tmp_path):
+    """hardnut build hands the SBOM the file list its verify made: the same native files (paths, hashes,
+    formats, libraries) as walking the target again; a target with onefile payloads is walked anyway."""
+    import subprocess
+
+    from helpers_binaries import NETWORK_ERRORS
+    from helpers_golden import wheels_target
+    from hardnut.sbom import native_files
+    from hardnut.verify import VerifyOptions, verify_target
+
+    try:
+        target = wheels_target(tmp_path / "wheels")
+    except subprocess.CalledProcessError as exc:
+        if any(marker in (exc.stderr or "") for marker in NETWORK_ERRORS):
+            pytest.skip("no network to download the pinned wheels")
+        raise
+    for step in ("with a onefile payload", "without"):
+        files = verify_target(target, VerifyOptions()).files
+        assert any(r.format == "onefile" for r in files) == (step == "with a onefile payload")
+        walked = native_files(target)
+        assert {n.format for n in walked} >= {"elf", "pe"}
+        assert native_files(target, files=files) == walked, step
+        for r in files:
+            if r.format == "onefile":
+                (target / r.path).unlink()

@@ -150,3 +150,99 @@ def test_strings_and_pairs_map_to_file_offsets():
     # a Nuitka blob gives (name, value offset, value): the value is reported where it lies in the file
     [p] = eng.scan_pairs([(b"DB_PASSWORD", 7000, value.encode()), (b"title", 9000, b"hello world")])
     assert (p.offset, p.length, p.rule_id) == (7000, len(value), "HN-SEC-100")
+
+
+def test_compiled_keyword_database_is_cached_and_checked(corpus, tmp_path, monkeypatch):
+    """The hyperscan database is stored once and loaded by later processes; a file that is not this
+    keyword set's database (garbage, another rule set's database) is compiled again, same results."""
+    monkeypatch.setenv("HARDNUT_SECRETS_DB_CACHE", str(tmp_path))
+    fresh = Engine(engine="hyperscan")
+    stored = list(tmp_path.glob("hyperscan-*.db"))
+    assert len(stored) == 1
+    expected = fresh.occurrences(corpus)
+    assert Engine(engine="hyperscan").occurrences(corpus) == expected  # loaded from the file
+    other = Engine(rules=SECRET_RULES[:3], engine="hyperscan")  # a second, smaller keyword set
+    others = [p for p in tmp_path.glob("hyperscan-*.db") if p != stored[0]]
+    assert len(others) == 1
+    for planted in (b"not a database", others[0].read_bytes()):
+        stored[0].write_bytes(planted)
+        check(Engine(engine="hyperscan").occurrences(corpus) == expected, "a bad cached database was used")
+        assert stored[0].read_bytes() != planted  # compiled and stored again
+    monkeypatch.setenv("HARDNUT_SECRETS_DB_CACHE", "0")
+    stored[0].unlink()
+    assert Engine(engine="hyperscan").occurrences(corpus) == expected and not stored[0].exists()
+    assert other.name == "hyperscan"
+
+
+def _runs_over_whole_data(data: bytes) -> list:
+    """The base64 and hex runs as the two regexes find them over the whole data (the reference)."""
+    return [("b64", m.span()) for m in engine_mod._B64_RUN.finditer(data)] + \
+        [("hex", m.span()) for m in engine_mod._HEX_RUN.finditer(data)]
+
+
+def _runs_inside_candidates(data: bytes) -> list:
+    runs = engine_mod._candidate_runs(data)
+    return [("b64", m.span()) for s, e in runs for m in engine_mod._B64_RUN.finditer(data, s, e)] + \
+        [("hex", m.span()) for s, e in runs if e - s >= 40 for m in engine_mod._HEX_RUN.finditer(data, s, e)]
+
+
+def test_decoding_candidates_find_the_same_runs():
+    """The decoding pass matches its regexes only inside runs of base64/hex characters: the same matches,
+    in the same order, as over the whole text (random texts built from the characters the look-arounds
+    test, and their neighbours)."""
+    from hypothesis import given, settings, strategies as st
+
+    pieces = st.sampled_from([b"A", b"z", b"0", b"f", b"F", b"9", b"+", b"/", b"=", b"==", b"-", b"_", b" ", b".",
+                              b"\n", b'"', b"\\", b"\x00", b"\xff", b"deadbeef" * 3, b"QUJD" * 7, b"a1B2" * 9])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=120))
+    def same(parts):
+        data = b"".join(parts)
+        assert _runs_inside_candidates(data) == _runs_over_whole_data(data)
+
+    same()
+    text = Path(engine_mod.__file__).read_bytes() + b" " + bytes(range(256)) * 4
+    assert _runs_inside_candidates(text) == _runs_over_whole_data(text)
+
+
+def _covering_by_finditer(regex, window: bytes, rel: int, want: int):
+    for m in regex.finditer(window):
+        if m.start() > rel:
+            break
+        if m.end() < want:
+            continue
+        return m
+    return None
+
+
+def test_first_covering_match_equals_finditer():
+    """The confirmation tries a rule's regex only at start positions up to the keyword (through a lazily
+    prefixed copy of the regex, or position by position): the same match as finditer's first covering
+    one, for every rule, on random windows around keyword occurrences."""
+    from hypothesis import given, settings, strategies as st
+
+    rules = [r for r in SECRET_RULES if r.keywords]
+    pieces = st.sampled_from([b"password", b"api_key", b"token", b"secret", b"AKIA", b"ghp_", b"sk-", b" = ", b"=",
+                              b": ", b'"', b"'", b"\\", b"\n", b"  ", b"x", b"Q", b"7", b"/", b"+", b"-", b"_", b".",
+                              b"A1b2C3d4E5f6G7h8I9j0", b"\x00", b"@", b"://", b"xoxb-", b"eyJhbGciOi"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.integers(0, len(rules) - 1), st.lists(pieces, max_size=40), st.lists(pieces, max_size=40),
+           st.integers(0, 80))
+    def same(ri, before, after, cut):
+        rule = rules[ri]
+        kw = rule.keywords[0]
+        head = b"".join(before)[-(cut + 1):] if before else b""
+        window = head + kw + b"".join(after)
+        rel, want = len(head), len(head) + len(kw)
+        got = engine_mod._first_covering(rule.regex, window, rel, want)
+        ref = _covering_by_finditer(rule.regex, window, rel, want)
+        assert (got.span(), got.groupdict()) == (ref.span(), ref.groupdict()) if ref is not None else got is None
+
+    same()
+    generic = next(r for r in rules if r.id == "HN-SEC-100")
+    window = b'x\n  db_password = "A1b2C3d4E5f6G7h8I9j0"\n'
+    rel = window.index(b"password")
+    found = engine_mod._first_covering(generic.regex, window, rel, rel + len(b"password"))
+    assert found is not None and found.group("secret") == b"A1b2C3d4E5f6G7h8I9j0"

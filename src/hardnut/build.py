@@ -141,9 +141,10 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
               cache: Optional["BuildCache"] = None, heartbeat: Optional[float] = None) -> BuildOutcome:
     """`heartbeat`: every so many seconds, log how long Nuitka has run, its phase and the C files compiled.
     `before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
-    it stops the build by raising). `extra_steps(profile, target, report) -> {key: path}` runs after
-    verify; paths it returns inside the temporary build folder are moved into app.output_dir with the
-    artifact and reported as `extra[key]` (str of the final path). With a `cache`
+    it stops the build by raising). `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
+    runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the
+    temporary build folder are moved into app.output_dir with the artifact and reported as `extra[key]`
+    (str of the final path). With a `cache`
     (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of compiled; the
     smoke run, verify and manifest run either way."""
     preflight(profile)
@@ -228,7 +229,7 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         if cache is not None and not hit and key is not None:
             cache.store(key, new_target, built_report, inputs,
                         (verifier, result) if result is not None else None)
-        extra = extra_steps(profile, new_target, built_report) if extra_steps else {}
+        extra = extra_steps(profile, new_target, built_report, verify_result=result) if extra_steps else {}
 
         trash = work / "trash"
         trash.mkdir()

@@ -99,15 +99,12 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
-    verified: dict = {}
 
     def verify_step(target, profile):
-        verified["result"] = _verify_built(target, profile, log)
-        return verified["result"]
+        return _verify_built(target, profile, log)
 
-    def after_step(profile, target, report):
-        result = verified.get("result")
-        return _after_build(profile, target, report, audit=result.audit if result is not None else None)
+    def after_step(profile, target, report, verify_result=None):
+        return _after_build(profile, target, report, verify_result=verify_result)
 
     from hardnut.buildcache import BuildCache
 
@@ -168,14 +165,17 @@ def _before_build(profile, log) -> None:
     preflight_source(profile, log)
 
 
-def _after_build(profile, target: Path, report: Optional[Path], audit=None) -> dict:
+def _after_build(profile, target: Path, report: Optional[Path], audit=None, verify_result=None) -> dict:
     """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir.
-    With an audit outcome (verify ran with [audit] enabled) the SBOM gets its vulnerabilities section."""
+    With an audit outcome (verify ran with [audit] enabled) the SBOM gets its vulnerabilities section.
+    `verify_result` (the target's, same limits): its file list and hashes spare the SBOM a second walk."""
     from hardnut.sbom import write_sbom
 
+    if verify_result is not None and audit is None:
+        audit = verify_result.audit
     path = target.parent / f"{profile.app.name}.cdx.json"
     return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits,
-                               audit=audit)}
+                               audit=audit, files=verify_result.files if verify_result is not None else None)}
 
 
 # ----------------------------------------------------------------------------------------------- verify

@@ -92,13 +92,22 @@ def read_report(path: Path) -> ReportFacts:
     return facts
 
 
-def native_files(target: Path, limits=None) -> list[NativeFile]:
-    """ELF/PE files of the target (a dist folder or a onefile binary, whose payload is walked too)."""
+def native_files(target: Path, limits=None, files=None) -> list[NativeFile]:
+    """ELF/PE files of the target (a dist folder or a onefile binary, whose payload is walked too).
+
+    `files`: the FileRecords a verify of this target with the same limits listed (hardnut build passes
+    them): for a dist folder without onefile payloads they are the walk's files, so it is not walked again."""
     from hardnut.artifact.walk import open_target
     from hardnut.audit.natives import identify
     from hardnut.limits import Limits
 
     scan = (limits or Limits()).max_scan_bytes
+    target = Path(target)
+    if files is not None and target.is_dir() and not target.is_symlink() \
+            and not any(r.format == "onefile" or "!" in r.path for r in files):
+        return sorted((NativeFile(r.path, r.sha256, r.size, r.format,
+                                  library=identify(r.path, target.joinpath(*r.path.split("/")), scan))
+                       for r in files if r.format in ("elf", "pe", "macho")), key=lambda n: n.path)
     with open_target(Path(target), limits) as art:
         return sorted((NativeFile(f.relpath, f.sha256, f.size, f.kind, library=identify(f.relpath, f.fs_path, scan))
                        for f in art.files if f.kind in ("elf", "pe", "macho")), key=lambda n: n.path)
@@ -270,10 +279,11 @@ def validate_json(text: str) -> Optional[str]:
 
 
 def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_name: Optional[str] = None,
-               limits=None, audit=None) -> Path:
+               limits=None, audit=None, files=None) -> Path:
     """Write the SBOM of `target` (dist folder or onefile binary) to `out_path`; returns out_path.
 
-    Without a report the SBOM still lists the native files (no distributions, no runtime)."""
+    Without a report the SBOM still lists the native files (no distributions, no runtime). `files`: see
+    native_files."""
     from hardnut.verify import write_atomic
 
     target = Path(target)
@@ -283,7 +293,7 @@ def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_
         from hardnut.audit.inventory import from_artifact
 
         facts.python_version = (from_artifact(target, limits).python_version or "") if target.exists() else ""
-    bom = build_bom(name, facts, native_files(target, limits), audit=audit)
+    bom = build_bom(name, facts, native_files(target, limits, files), audit=audit)
     try:
         write_atomic(Path(out_path), to_json(bom))
     except OSError as exc:

@@ -6,11 +6,13 @@ profile's `[audit] enabled` is true.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from hardnut.audit.engine import AuditOutcome
 from hardnut.checks.base import rule_finding
 from hardnut.model import Finding, Rule, Severity
+
+if TYPE_CHECKING:  # the audit engine is imported where an audit runs (verify._audit)
+    from hardnut.audit.engine import AuditOutcome
 
 VULNERABLE = Rule(
     id="HN-VULN-001", name="known-vulnerability", category="vulnerability", severity=Severity.MEDIUM,

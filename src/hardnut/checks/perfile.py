@@ -1,10 +1,11 @@
 """Per-file work of every check, done once per file and spread over worker processes.
 
-Parsing a binary (ElfFacts/PeFacts, which the dependency, debug and hardening checks share) and scanning
-a file for secrets (raw bytes and, for ELF/PE, the Nuitka constants blob) are the expensive parts of a
-verify. `prefetch` runs both for every file in one job per file - in worker processes when the artifact is
-large (hardnut.secrets.engine.map_files) - and puts the results in the context cache under the keys the
-checks read (`binary_facts`, the secrets check), so each file is parsed once and read once by one process.
+Parsing a binary (ElfFacts/PeFacts/MachoFacts, which the dependency, debug and hardening checks share)
+and scanning a file for secrets (raw bytes and, for ELF/PE/Mach-O, the Nuitka constants blob) are the
+expensive parts of a verify. `prefetch` runs both for every file in one job per file - in worker
+processes when the artifact is large (hardnut.secrets.engine.map_files) - and puts the results in the
+context cache under the keys the checks read (`binary_facts`, the secrets check), so each file is parsed
+once and scanned once, by one process.
 The checks compute anything missing themselves, so results are the same with or without this step.
 """
 
@@ -19,12 +20,16 @@ SCANS_KEY = "secrets:scans"  # relpath -> (FileScan, ConstantsBlob | None)
 
 
 def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Optional[Any], Optional[Exception]]:
-    """(facts, None) or (None, the parse error) for one ELF/PE file, bounded like `binary_facts`."""
+    """(facts, None) or (None, the parse error) for one ELF/PE/Mach-O file, bounded like `binary_facts`."""
     from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, inspect_elf
-    from hardnut.inspect.pe import inspect_pe
     from hardnut.timebudget import FileTimeout, within
 
-    inspect = inspect_elf if kind == "elf" else inspect_pe
+    if kind == "elf":
+        inspect = inspect_elf
+    elif kind == "pe":
+        from hardnut.inspect.pe import inspect_pe as inspect
+    else:
+        from hardnut.inspect.macho import inspect_macho as inspect
     try:
         return within(limits.file_timeout, inspect, path, what=relpath,
                       max_scan_bytes=limits.max_scan_bytes, timeout=limits.file_timeout), None
@@ -35,7 +40,7 @@ def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Opt
 
 
 def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool) -> tuple:
-    """One file: its binary facts (ELF/PE within limits.max_file_size) and its secret scan."""
+    """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size) and its secret scan."""
     from hardnut.checks.secrets import scan_one
 
     facts = _binary_job(kind, path, relpath, limits) if binary else None
@@ -51,9 +56,9 @@ def prefetch(ctx: CheckContext) -> None:
     engine = secrets.engine_for(ctx)
     jobs, sizes, keys = [], [], []
     for f in ctx.files():
-        if f.kind not in ("elf", "pe", "data") or f.size > limits.max_file_size:
+        if f.kind not in ("elf", "pe", "macho", "data") or f.size > limits.max_file_size:
             continue
-        binary = f.kind in ("elf", "pe") and f"{f.kind}:{f.relpath}" not in ctx.cache \
+        binary = f.kind in ("elf", "pe", "macho") and f"{f.kind}:{f.relpath}" not in ctx.cache \
             and f"{f.kind}-error:{f.relpath}" not in ctx.cache
         scan = f.size > 0
         if not (binary or scan):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -44,7 +43,9 @@ ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
 ENV_WORKERS = "HARDNUT_SECRETS_WORKERS"  # worker processes for large dists (default: 2, at most the CPUs)
 ENGINES = ("auto", "hyperscan", "aho-corasick", "re")
 CHUNK = 16 * 1024 * 1024
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this total, parse and scan in-process (a ~20 MB dist: 2 workers pay off)
+# below this total, parse and scan in-process: measured on a ~24 MB and a ~72 MB dist, 2 workers were not
+# faster than one process on the shared 2-core machine (load ~2); larger trees still use them
+PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 DECODE_MAX_FILE = 16 * 1024 * 1024  # text files up to this size get the decoding pass
 DECODE_DEPTH = 2  # levels of encoding looked through (base64 inside base64...)
 DECODE_BUDGET = 8 * 1024 * 1024  # decoded bytes per file and level
@@ -101,6 +102,126 @@ def _hs_literal(b: bytes) -> bytes:
     return b"".join(b"\\x%02x" % c for c in b)
 
 
+ENV_DB_CACHE = "HARDNUT_SECRETS_DB_CACHE"  # folder for compiled keyword databases; "0": do not cache
+
+
+def _hs_cache_path(hyperscan, expressions: list[bytes], flags: list[int]) -> Optional[Path]:
+    """Where the compiled hyperscan database of this keyword set is kept between runs (compiling it
+    takes ~0.1 s, loading it ~0.1 ms): a file named by the sha256 of the keywords, their flags,
+    hyperscan's version and the machine, in $HARDNUT_SECRETS_DB_CACHE, else the user's cache folder.
+    hyperscan refuses a database built for another platform; any unreadable file is compiled again."""
+    import hashlib
+    import platform
+
+    folder = os.environ.get(ENV_DB_CACHE, "")
+    if folder == "0":
+        return None
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if base.startswith("~"):  # no home folder
+            return None
+        folder = os.path.join(base, "hardnut")
+    h = hashlib.sha256()
+    h.update(repr((getattr(hyperscan, "__version__", ""), platform.machine(), platform.system())).encode())
+    for expression, flag in zip(expressions, flags):
+        h.update(b"%d:%d:%s\0" % (flag, len(expression), expression))
+    return Path(folder) / f"hyperscan-{h.hexdigest()[:32]}.db"
+
+
+def _store_quietly(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing (a private temporary file, then a rename); any error is ignored:
+    the cache only saves time."""
+    import tempfile
+
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+_SHORT_BEFORE = 64  # keyword offsets in the window up to which _first_covering tries start positions itself
+_LEADING_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
+_NUMBERED = re.compile(rb"\\[1-9]|\(\?\([0-9]")
+_LEFTMOST: dict = {}
+
+
+def _leftmost_start(regex: re.Pattern) -> Optional[Callable]:
+    """`regex` behind a lazy prefix of at most _SHORT_BEFORE bytes and an empty group `hn_start`:
+    matched at pos, it tries the start positions pos, pos+1, ... in order, as search does, and
+    hn_start is the first position where `regex` matches (then regex.match there gives that match).
+    None for a pattern with numbered back-references or conditionals (the added group would shift
+    them) or that cannot be wrapped."""
+    if regex in _LEFTMOST:
+        return _LEFTMOST[regex]
+    wrapped = None
+    pattern = regex.pattern
+    if isinstance(pattern, bytes) and not _NUMBERED.search(pattern) and "hn_start" not in regex.groupindex:
+        try:
+            body = _LEADING_FLAGS.sub(b"", pattern, count=1)
+            wrapped = re.compile(rb"[\s\S]{0,%d}?(?P<hn_start>)(?:" % _SHORT_BEFORE + body + b")",
+                                 regex.flags).match
+        except re.error:
+            wrapped = None
+    if len(_LEFTMOST) > 4096:
+        _LEFTMOST.clear()
+    _LEFTMOST[regex] = wrapped
+    return wrapped
+
+
+def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Optional[re.Match]:
+    """The first match of `regex.finditer(window)` that starts at or before `rel` and ends at or after
+    `want` (the keyword's end), or None. finditer tries every start position of the window, also the
+    ones after the keyword, where no match can count (most keyword hits are no secret: the whole window
+    was searched for nothing). For a short stretch before the keyword, the same matches are found by
+    trying regex.match at each position up to `rel` in finditer's order (search = the first position
+    where match succeeds; look-behinds see the bytes before the position either way), continuing after
+    each match's end as finditer does."""
+    if rel <= _SHORT_BEFORE:
+        match = regex.match
+        first = _leftmost_start(regex)
+        pos = 0
+        while pos <= rel:
+            if first is not None:  # the leftmost start in [pos, pos + _SHORT_BEFORE], found by re itself
+                found = first(window, pos)
+                s = found.start("hn_start") if found is not None else rel + 1
+                m = match(window, s) if s <= rel else None
+                if m is None:
+                    return None  # no match starts at or before the keyword
+            else:
+                for s in range(pos, rel + 1):
+                    m = match(window, s)
+                    if m is not None:
+                        break
+                else:
+                    return None  # no match starts at or before the keyword
+            if m.end() >= want:
+                return m
+            if m.end() <= m.start():  # an empty match: finditer's own rules for those, below
+                break
+            pos = m.end()
+        else:
+            return None
+    for m in regex.finditer(window):
+        if m.start() > rel:
+            break
+        if m.end() < want:
+            continue
+        return m
+    return None
+
+
 class Engine:
     """A compiled rule set plus the keyword matcher. Build once, scan many buffers."""
 
@@ -126,19 +247,7 @@ class Engine:
             for (text, caseless, utf16), idx in sorted(table.items())
         )
         self.max_kw = max(len(k.text) for k in self.keywords)
-        # re fallback: one alternation per case class (longest first), plus keywords by first byte
-        # to complete every occurrence that starts at or inside a match (overlaps)
-        self._re_alt: dict[bool, tuple[re.Pattern, dict[int, list[int]]]] = {}
-        for caseless in (False, True):
-            kids = [i for i, k in enumerate(self.keywords) if k.caseless == caseless]
-            if not kids:
-                continue
-            ordered = sorted(kids, key=lambda i: (-len(self.keywords[i].text), self.keywords[i].text))
-            pattern = re.compile(b"|".join(re.escape(self.keywords[i].text) for i in ordered))
-            first: dict[int, list[int]] = {}
-            for i in kids:
-                first.setdefault(self.keywords[i].text[0], []).append(i)
-            self._re_alt[caseless] = (pattern, first)
+        self._re_alt: dict[bool, tuple[re.Pattern, dict[int, list[int]]]] = {}  # the re engine (_compile_re)
         choice = (engine or os.environ.get(ENV_ENGINE, "") or "auto").strip().lower()
         if choice not in ENGINES:
             raise EngineUnavailable(f"{ENV_ENGINE} must be one of {', '.join(ENGINES[1:])}, not {choice!r}")
@@ -157,17 +266,53 @@ class Engine:
                 if choice == "aho-corasick":
                     raise EngineUnavailable(f"aho-corasick cannot be used: {type(exc).__name__}: {exc}") from None
         self.name = "hyperscan" if self._hs is not None else ("aho-corasick" if self._ac is not None else "re")
+        if self.name == "re":
+            self._compile_re()
 
     # -- keyword pass -----------------------------------------------------------------------
 
     def _compile_hyperscan(self):
         import hyperscan
 
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        expressions = [_hs_literal(k.text) for k in self.keywords]
         flags = [hyperscan.HS_FLAG_CASELESS if k.caseless else 0 for k in self.keywords]
-        db.compile(expressions=[_hs_literal(k.text) for k in self.keywords],
-                   ids=list(range(len(self.keywords))), elements=len(self.keywords), flags=flags)
+        cached = _hs_cache_path(hyperscan, expressions, flags)
+        if cached is not None:
+            try:
+                db = hyperscan.loadb(cached.read_bytes(), hyperscan.HS_MODE_BLOCK)
+                db.scratch = hyperscan.Scratch(db)  # validates the database (hyperscan's own check)
+                if self._finds_every_keyword(db, hyperscan):
+                    return db
+            except Exception:  # absent, truncated, another CPU or hyperscan build: compile
+                pass
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(expressions=expressions, ids=list(range(len(self.keywords))), elements=len(self.keywords),
+                   flags=flags)
+        if cached is not None:
+            _store_quietly(cached, hyperscan.dumpb(db))
         return db
+
+    def _compile_re(self) -> None:
+        """The re fallback: one alternation per case class (longest first), plus keywords by first byte
+        to complete every occurrence that starts at or inside a match (overlaps)."""
+        for caseless in (False, True):
+            kids = [i for i, k in enumerate(self.keywords) if k.caseless == caseless]
+            if not kids:
+                continue
+            ordered = sorted(kids, key=lambda i: (-len(self.keywords[i].text), self.keywords[i].text))
+            pattern = re.compile(b"|".join(re.escape(self.keywords[i].text) for i in ordered))
+            first: dict[int, list[int]] = {}
+            for i in kids:
+                first.setdefault(self.keywords[i].text[0], []).append(i)
+            self._re_alt[caseless] = (pattern, first)
+
+    def _finds_every_keyword(self, db, hyperscan) -> bool:
+        """A loaded database finds each keyword in a probe of all of them (a file that is not this
+        keyword set's database, whatever its name, is compiled again)."""
+        probe = b"\n".join(k.text for k in self.keywords)
+        found: set[int] = set()
+        db.scan(probe, match_event_handler=lambda kid, *_: found.add(kid))
+        return found.issuperset(range(len(self.keywords)))
 
     def _compile_aho_corasick(self) -> list[tuple[bool, object, list[int]]]:
         """One automaton per case class (caseless keywords are matched in the lowercased chunk), in
@@ -253,13 +398,9 @@ class Engine:
                 if m is not None:
                     self._accept(rule, m, a, scale, found)
                 continue
-            for m in rule.regex.finditer(window):
-                if m.start() > rel:
-                    break
-                if m.end() < rel + kw.ascii_len:
-                    continue
+            m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len)
+            if m is not None:
                 self._accept(rule, m, a, scale, found)
-                break
 
     def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
         s, e = rule.secret_span(m)
@@ -517,13 +658,29 @@ def _mostly_text(raw: bytes) -> bool:
     return len(raw) >= 16 and sum(1 for b in raw if b in _PRINTABLE) >= 0.95 * len(raw)
 
 
+# Every _B64_RUN and _HEX_RUN match is a stretch of these characters at least 24 long, and their look-arounds
+# only test characters of this set: a match lies inside one maximal run of them, and at the run's edges the
+# look-arounds see a character outside the set or the edge of the data, which they treat alike. So the two
+# regexes run only inside such runs (found by one `translate` and a literal search: ~25x faster than the
+# regexes over the whole text), and find exactly the matches they find over the whole data.
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+_RUN_TABLE = bytes(0x61 if c in _RUN_CHARS else 0x20 for c in range(256))
+_RUN_24 = re.compile(b"a" * 24 + b"a*")
+
+
+def _candidate_runs(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every maximal run of _RUN_CHARS at least 24 bytes long."""
+    return [m.span() for m in _RUN_24.finditer(data.translate(_RUN_TABLE))]
+
+
 def _decoded_runs(data: bytes):
     """(how, start, end, decoded text) for base64 / hex runs that decode to text, and for JSON
     documents escaped inside a string."""
     import base64
     import binascii
 
-    for m in _B64_RUN.finditer(data):
+    runs = _candidate_runs(data)
+    for m in (m for start, end in runs for m in _B64_RUN.finditer(data, start, end)):
         run = m.group(0)
         if run.isalpha() or run.isdigit() or len(set(run)) < 10:
             continue
@@ -534,7 +691,7 @@ def _decoded_runs(data: bytes):
             continue
         if _mostly_text(raw):
             yield "base64", m.start(), m.end(), raw
-    for m in _HEX_RUN.finditer(data):
+    for m in (m for start, end in runs if end - start >= 40 for m in _HEX_RUN.finditer(data, start, end)):
         raw = bytes.fromhex(m.group(0).decode())
         if _mostly_text(raw):
             yield "hex", m.start(), m.end(), raw
@@ -620,6 +777,8 @@ def map_files(fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine:
         return [fn(engine, *job) for job in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -sizes[i])  # biggest first: workers finish together
     results: list = [None] * len(jobs)
+    from concurrent.futures import ProcessPoolExecutor  # here: multiprocessing costs ~50 ms to import
+
     try:
         with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
                                  initargs=(engine.name, engine.gitleaks)) as pool:

@@ -26,7 +26,8 @@ import re
 import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -72,14 +73,21 @@ class SecretRule:
     gitleaks_group: Optional[int] = None
     allowlists: tuple = ()
     example: str = ""  # the shape, for `hardnut rules --category secret` (never a real secret)
-    regex: re.Pattern = field(init=False, repr=False, compare=False)
-    near_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
-    near_before_re: Optional[re.Pattern] = field(init=False, repr=False, compare=False)
+
+    # The compiled patterns, compiled on first use (a run compiles only the rules whose keywords occur).
+    @cached_property
+    def regex(self) -> re.Pattern:
+        return re.compile(self.pattern)
+
+    @cached_property
+    def near_re(self) -> Optional[re.Pattern]:
+        return re.compile(self.near) if self.near else None
+
+    @cached_property
+    def near_before_re(self) -> Optional[re.Pattern]:
+        return re.compile(self.near_before) if self.near_before else None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern))
-        object.__setattr__(self, "near_re", re.compile(self.near) if self.near else None)
-        object.__setattr__(self, "near_before_re", re.compile(self.near_before) if self.near_before else None)
         for v in self.validators:
             if v not in VALIDATORS:
                 raise ValueError(f"rule {self.id}: unknown validator {v}")
