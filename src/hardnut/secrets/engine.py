@@ -217,7 +217,7 @@ class Engine:
         for ri in kw.rules:
             rule = self.rules[ri]
             if kw.utf16:
-                a = k - 2 * (rule.before + 1)
+                a = k - 2 * (rule.before + rule.context + 1)
                 if a < 0:
                     a = k % 2
                 b = min(limit, k + 2 * (kw.ascii_len + rule.after + 1))
@@ -237,7 +237,7 @@ class Engine:
                     continue
                 if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
                     continue
-                a = max(0, k - rule.before - 1)
+                a = max(0, k - rule.before - rule.context - 1)
                 b = min(limit, k + kw.ascii_len + rule.after + 1)
                 window = bytes(data[a:b])
                 rel = k - a
@@ -253,7 +253,7 @@ class Engine:
                 if m is not None:
                     self._accept(rule, m, a, scale, found)
                 continue
-            for m in rule.regex.finditer(window):
+            for m in rule.regex.finditer(window, max(0, rel - rule.before - 1) if rule.context else 0):
                 if m.start() > rel:
                     break
                 if m.end() < rel + kw.ascii_len:
@@ -369,7 +369,7 @@ class Engine:
         equal those of scanning the whole content at once.
         """
         result = FileScan(size=size_hint)
-        reach = max(r.before for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
+        reach = max(r.before + r.context for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
         if self.unkeyed:
             reach = max(reach, UNKEYED_WINDOW + 16)
         reach *= 2  # UTF-16LE windows are twice as wide

@@ -52,6 +52,9 @@ class SecretRule:
     explanation: str
     caseless: bool = False  # keywords match ASCII case-insensitively
     before: int = 0  # bytes a match may start before its keyword
+    # bytes before the match its validators may read (m.string holds them; the regex does not
+    # start there): the lines above a generic value that may name its provider
+    context: int = 0
     after: int = 256  # bytes a match may end after the keyword's start
     min_entropy: float = 0.0  # Shannon bits per byte of the secret
     validators: tuple[str, ...] = ()
@@ -609,6 +612,99 @@ def malformed_outline(secret: bytes) -> Optional[Verdict]:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# a generic value next to a service's name: the service's key formats decide
+# (src/hardnut/policy/provider-key-formats.json)
+
+_PROVIDER_FORMATS_FILE = Path(__file__).resolve().parent.parent / "policy" / "provider-key-formats.json"
+PROVIDER_CONTEXT = 160  # bytes before a generic value searched for a service's name (the lines above)
+_CONTEXT_LINES = 4  # the value's line and the three above it
+_PASSWORD_NAME = re.compile(rb"(?i)pass|pwd|phrase|^auth$")  # no issuer's format (auth: user:password)
+
+
+@dataclass(frozen=True)
+class ProviderFormat:
+    name: str
+    keywords: tuple[bytes, ...]
+    formats: re.Pattern  # one alternation, matched in full
+    prefixes: tuple[bytes, ...]  # literal prefixes of 4+ characters: a value starting so names the service
+
+
+def _format_regex(fmt: dict) -> str:
+    if "pattern" in fmt:
+        return fmt["pattern"]
+    lengths = fmt["length"]
+    count = f"{{{lengths[0]}}}" if len(lengths) == 1 else f"{{{lengths[0]},{lengths[1]}}}"
+    return re.escape(fmt.get("prefix", "")) + f"[{fmt['alphabet']}]" + count
+
+
+@functools.lru_cache(maxsize=1)
+def provider_formats() -> tuple[tuple[ProviderFormat, ...], Optional[re.Pattern]]:
+    """The services' key formats and one regex finding any of their names."""
+    data = json.loads(_PROVIDER_FORMATS_FILE.read_text(encoding="utf-8"))
+    out, words = [], set()
+    for entry in data["providers"]:
+        kws = tuple(k.lower().encode() for k in entry["keywords"])
+        words.update(kws)
+        formats = re.compile("|".join(f"(?:{_format_regex(f)})" for f in entry["formats"]).encode())
+        prefixes = tuple(f["prefix"].encode() for f in entry["formats"] if len(f.get("prefix", "")) >= 4)
+        out.append(ProviderFormat(entry["name"], kws, formats, prefixes))
+    alt = b"|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+    return tuple(out), (re.compile(rb"(?i)" + alt) if alt else None)
+
+
+def _word_at(text: bytes, a: int, b: int) -> bool:
+    """text[a:b] is a word of its own: not inside a longer word (camelCase and snake_case parts are words)."""
+    first, last = text[a:a + 1], text[b - 1:b]
+    before, after = text[a - 1:a] if a else b"", text[b:b + 1]
+    if before.isalpha() and not (before.islower() and first.isupper()):
+        return False
+    if after.isalpha() and not (after.isupper() and (last.islower() or last.isdigit())):
+        return False
+    if after.isupper() and text[a:b].isupper():  # ALLCAPS run continues: BOXES is not BOX
+        return False
+    return True
+
+
+def providers_named(context: bytes, secret: bytes) -> list[ProviderFormat]:
+    """The services named in `context` (on a word boundary) or by the value's own prefix."""
+    table, finder = provider_formats()
+    if finder is None:
+        return []
+    words = {context[x.start():x.end()].lower() for x in finder.finditer(context) if _word_at(context, x.start(), x.end())}
+    return [p for p in table if words.intersection(p.keywords) or (p.prefixes and secret.startswith(p.prefixes))]
+
+
+def generic_context(m: re.Match) -> bytes:
+    """The text before a generic match's value that may name its service: its own line (with the
+    name) and the lines above it, within PROVIDER_CONTEXT bytes, not across a NUL (another string)."""
+    try:
+        start = m.start("secret")
+    except IndexError:
+        start = m.start()
+    text = m.string[max(0, start - PROVIDER_CONTEXT):start]
+    text = text[text.rfind(b"\x00") + 1:]
+    return b"\n".join(text.split(b"\n")[-_CONTEXT_LINES:])
+
+
+def provider_format_verdict(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """None when no known service is named next to the value; KEEP-like note when the value is in one
+    named service's key format; info when it fits none of them (not that service's key)."""
+    try:
+        name = m.group("name") or b""
+    except IndexError:
+        name = b""
+    if _PASSWORD_NAME.search(name):
+        return None  # a password has no issuer's format
+    named = providers_named(generic_context(m), secret)
+    if not named:
+        return None
+    for p in named:
+        if p.formats.fullmatch(secret):
+            return Verdict(note=f"in the format of a {p.name} key")
+    return Verdict(Severity.INFO, f"next to {named[0].name}'s name but not in the format of its keys: not its key")
+
+
 def periodic(secret: bytes) -> bool:
     """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
     n = len(secret)
@@ -772,8 +868,16 @@ def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdic
 
 def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated; a value made of
-    one repeated block is low."""
-    return _hand_made_low(_v_generic(secret, m), secret)
+    one repeated block is low; next to a known service's name, a value not in its key format is info."""
+    verdict = _hand_made_low(_v_generic(secret, m), secret)
+    if verdict is None or verdict.severity == Severity.INFO:
+        return verdict
+    fmt = provider_format_verdict(secret, m)
+    if fmt is None:
+        return verdict
+    if fmt.severity == Severity.INFO:
+        return fmt
+    return Verdict(verdict.severity, "; ".join(n for n in (verdict.note, fmt.note) if n))
 
 
 def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -1301,7 +1405,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "module constant / default argument / dict item in the Nuitka constants blob. Values that "
         "look like words, identifiers, paths, format strings or placeholders are ignored; UUID-shaped "
         "values and values under a bare `key` name are reported at medium.",
-        caseless=True, before=48, after=300, validators=("generic",), generic=True,
+        caseless=True, before=48, after=300, validators=("generic",), generic=True, context=PROVIDER_CONTEXT,
         near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
     ),
     SecretRule(
