@@ -653,13 +653,20 @@ def provider_formats() -> tuple[tuple[ProviderFormat, ...], Optional[re.Pattern]
     return tuple(out), (re.compile(rb"(?i)" + alt) if alt else None)
 
 
+# a credential word glued to a service's name in a lower-case identifier (lokalisetoken, ibmclouduserkey)
+_GLUED_CREDENTIAL = re.compile(rb"(?i)(?:api|user|client|access|basic|secret|private|auth|license|licence|"
+                               rb"key|token|pat|app)")
+
+
 def _word_at(text: bytes, a: int, b: int) -> bool:
-    """text[a:b] is a word of its own: not inside a longer word (camelCase and snake_case parts are words)."""
+    """text[a:b] is a word of its own: not inside a longer word (camelCase and snake_case parts are
+    words; so is a service's name glued to a credential word, as in lokalisetoken)."""
     first, last = text[a:a + 1], text[b - 1:b]
     before, after = text[a - 1:a] if a else b"", text[b:b + 1]
     if before.isalpha() and not (before.islower() and first.isupper()):
         return False
-    if after.isalpha() and not (after.isupper() and (last.islower() or last.isdigit())):
+    if (after.isalpha() and not (after.isupper() and (last.islower() or last.isdigit()))
+            and not _GLUED_CREDENTIAL.match(text, b)):
         return False
     if after.isupper() and text[a:b].isupper():  # ALLCAPS run continues: BOXES is not BOX
         return False
@@ -683,8 +690,11 @@ def generic_context(m: re.Match) -> bytes:
     except IndexError:
         start = m.start()
     text = m.string[max(0, start - PROVIDER_CONTEXT):start]
-    text = text[text.rfind(b"\x00") + 1:]
-    return b"\n".join(text.split(b"\n")[-_CONTEXT_LINES:])
+    nul = text.rfind(b"\x00")
+    text = b"\n".join(text[nul + 1:].split(b"\n")[-_CONTEXT_LINES:])
+    if nul >= 0 and text[:1].isalpha():  # a constants-blob tag byte may precede the string: read it both ways
+        text += b"\n" + text[1:]
+    return text
 
 
 def provider_format_verdict(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -869,7 +879,10 @@ def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdic
 def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated; a value made of
     one repeated block is low; next to a known service's name, a value not in its key format is info."""
-    verdict = _hand_made_low(_v_generic(secret, m), secret)
+    return _with_provider_format(_hand_made_low(_v_generic(secret, m), secret), secret, m)
+
+
+def _with_provider_format(verdict: Optional[Verdict], secret: bytes, m: re.Match) -> Optional[Verdict]:
     if verdict is None or verdict.severity == Severity.INFO:
         return verdict
     fmt = provider_format_verdict(secret, m)
@@ -881,8 +894,9 @@ def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
 
 
 def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
-    """A token-shaped value under a service's name, graded by how random it looks."""
-    return _hand_made_low(_v_provider_value(secret, m), secret)
+    """A token-shaped value under a service's name, graded by how random it looks; info when hardnut
+    knows that service's key formats and the value fits none."""
+    return _with_provider_format(_hand_made_low(_v_provider_value(secret, m), secret), secret, m)
 
 
 VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
