@@ -689,10 +689,13 @@ def generic_context(m: re.Match) -> bytes:
         start = m.start("secret")
     except IndexError:
         start = m.start()
-    text = m.string[max(0, start - PROVIDER_CONTEXT):start]
-    nul = text.rfind(b"\x00")
-    text = b"\n".join(text[nul + 1:].split(b"\n")[-_CONTEXT_LINES:])
-    if nul >= 0 and text[:1].isalpha():  # a constants-blob tag byte may precede the string: read it both ways
+    lo = max(0, start - PROVIDER_CONTEXT)
+    raw = m.string[lo:start]
+    nul = raw.rfind(b"\x00")
+    lines = raw[nul + 1:].split(b"\n")
+    text = b"\n".join(lines[-_CONTEXT_LINES:])
+    # a string's first byte may be a constants-blob tag (u, a, ...) glued to the name: read it both ways
+    if (nul >= 0 or lo == 0) and len(lines) <= _CONTEXT_LINES and text[:1].isalpha():
         text += b"\n" + text[1:]
     return text
 
