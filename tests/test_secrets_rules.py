@@ -363,8 +363,11 @@ def test_provider_format_table_is_well_formed():
 
     data = json.loads(_PROVIDER_FORMATS_FILE.read_text(encoding="utf-8"))
     assert "trufflehog" in data["_comment"] and "never a sample value" in data["_comment"]  # its source
-    table, finder = provider_formats()
-    assert len(table) == len(data["providers"]) and finder is not None
+    table = provider_formats()
+    assert len(table.providers) == len(data["providers"])
+    for entry in data["providers"]:  # the trie finder finds every keyword
+        for k in entry["keywords"]:
+            assert table.finder.search(b"x " + k.encode() + b" x").group() == k.encode(), k
     names = [p["name"] for p in data["providers"]]
     assert len(names) == len(set(names))
     for entry in data["providers"]:

@@ -638,19 +638,50 @@ def _format_regex(fmt: dict) -> str:
     return re.escape(fmt.get("prefix", "")) + f"[{fmt['alphabet']}]" + count
 
 
+def _trie_regex(words: set[bytes]) -> bytes:
+    """One regex for many literals, as a trie (a(?:bc|de)...): it fails on a position's first byte
+    instead of trying every word there."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[None] = {}
+
+    def build(node: dict) -> bytes:
+        end = None in node
+        alts = [re.escape(bytes([ch])) + build(sub) for ch, sub in sorted((k, v) for k, v in node.items() if k is not None)]
+        if not alts:
+            return b""
+        body = alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+        return b"(?:" + body + b")?" if end else body
+
+    return build(trie)
+
+
+@dataclass(frozen=True)
+class _ProviderTable:
+    providers: tuple[ProviderFormat, ...]
+    by_keyword: dict  # keyword -> providers naming it
+    finder: re.Pattern  # any keyword, on lower-cased text (longest first, via the trie)
+    prefixes: tuple[bytes, ...]  # every naming prefix
+
+
 @functools.lru_cache(maxsize=1)
-def provider_formats() -> tuple[tuple[ProviderFormat, ...], Optional[re.Pattern]]:
-    """The services' key formats and one regex finding any of their names."""
+def provider_formats() -> _ProviderTable:
+    """The services' key formats, and a finder for any of their names."""
     data = json.loads(_PROVIDER_FORMATS_FILE.read_text(encoding="utf-8"))
-    out, words = [], set()
+    out, by_kw = [], {}
     for entry in data["providers"]:
         kws = tuple(k.lower().encode() for k in entry["keywords"])
-        words.update(kws)
         formats = re.compile("|".join(f"(?:{_format_regex(f)})" for f in entry["formats"]).encode())
         prefixes = tuple(f["prefix"].encode() for f in entry["formats"] if len(f.get("prefix", "")) >= 4)
-        out.append(ProviderFormat(entry["name"], kws, formats, prefixes))
-    alt = b"|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
-    return tuple(out), (re.compile(rb"(?i)" + alt) if alt else None)
+        pf = ProviderFormat(entry["name"], kws, formats, prefixes)
+        out.append(pf)
+        for k in kws:
+            by_kw.setdefault(k, []).append(pf)
+    return _ProviderTable(tuple(out), by_kw, re.compile(_trie_regex(set(by_kw))),
+                          tuple(p for pf in out for p in pf.prefixes))
 
 
 # a credential word glued to a service's name in a lower-case identifier (lokalisetoken, ibmclouduserkey)
@@ -675,11 +706,20 @@ def _word_at(text: bytes, a: int, b: int) -> bool:
 
 def providers_named(context: bytes, secret: bytes) -> list[ProviderFormat]:
     """The services named in `context` (on a word boundary) or by the value's own prefix."""
-    table, finder = provider_formats()
-    if finder is None:
-        return []
-    words = {context[x.start():x.end()].lower() for x in finder.finditer(context) if _word_at(context, x.start(), x.end())}
-    return [p for p in table if words.intersection(p.keywords) or (p.prefixes and secret.startswith(p.prefixes))]
+    table = provider_formats()
+    low = context.lower()
+    named: list[ProviderFormat] = []
+    pos = 0
+    while True:
+        x = table.finder.search(low, pos)
+        if x is None:
+            break
+        pos = x.start() + 1
+        if x.end() > x.start() and _word_at(context, x.start(), x.end()):
+            named.extend(p for p in table.by_keyword.get(x.group(), ()) if p not in named)
+    if table.prefixes and secret.startswith(table.prefixes):
+        named.extend(p for p in table.providers if p.prefixes and secret.startswith(p.prefixes) and p not in named)
+    return named
 
 
 def generic_context(m: re.Match) -> bytes:
