@@ -377,3 +377,18 @@ def test_provider_format_table_is_well_formed():
             assert ("pattern" in fmt) != ("alphabet" in fmt), entry["name"]
             if "alphabet" in fmt:
                 assert len(fmt["length"]) in (1, 2) and fmt["length"] == sorted(fmt["length"]), entry["name"]
+
+
+def test_service_name_finder_on_arbitrary_bytes():
+    import random
+
+    from hardnut.secrets.rules import _word_at, providers_named
+
+    rnd = random.Random(4)
+    words = [b"abyssale", b"NEW RELIC", b"lokalise", b"sm_pat_", b"\x00", b"\n", b"Key", b"token"]
+    for _ in range(300):
+        raw = b"".join(rnd.choice(words) if rnd.random() < 0.3 else bytes([rnd.getrandbits(8)])
+                       for _ in range(rnd.randrange(0, 200)))
+        assert isinstance(providers_named(raw, raw[-40:]), list)
+        for a in range(0, len(raw), 7):
+            _word_at(raw, a, min(len(raw), a + 5))
