@@ -354,7 +354,7 @@ def test_service_name_in_another_string_or_word_names_nothing(engine):
 def test_value_in_the_services_format_says_so(engine):
     found = [m for m in engine.scan_buffer(f"# abyssale\nabyssale_key = '{_V(40)}'".encode()) if m.rule_id == "HN-SEC-100"]
     assert [m.severity for m in found] == [Severity.MEDIUM] or [m.severity for m in found] == [Severity.HIGH]
-    assert "in the format of a Abyssale key" in found[0].note
+    assert "in the format of Abyssale's keys" in found[0].note
 
 
 def test_provider_format_table_is_well_formed():

@@ -754,7 +754,7 @@ def provider_format_verdict(secret: bytes, m: re.Match) -> Optional[Verdict]:
         return None
     for p in named:
         if p.formats.fullmatch(secret):
-            return Verdict(note=f"in the format of a {p.name} key")
+            return Verdict(note=f"in the format of {p.name}'s keys")
     return Verdict(Severity.INFO, f"next to {named[0].name}'s name but not in the format of its keys: not its key")
 
 
@@ -1461,7 +1461,9 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "`?=`, call arguments (`setProperty(\"X_TOKEN\", \"...\")`), log lines (`Using Key=...`), or as a "
         "module constant / default argument / dict item in the Nuitka constants blob. Values that "
         "look like words, identifiers, paths, format strings or placeholders are ignored; UUID-shaped "
-        "values and values under a bare `key` name are reported at medium.",
+        "values and values under a bare `key` name are reported at medium. Next to a known service's name "
+        "(in the name or on the lines above), a value in none of that service's key formats is not its key "
+        "and is reported at info (formats: src/hardnut/policy/provider-key-formats.json).",
         caseless=True, before=48, after=300, validators=("generic",), generic=True, context=PROVIDER_CONTEXT,
         near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
     ),
