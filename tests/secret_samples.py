@@ -28,6 +28,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     uuid = "-".join(t(n, HEX) for n in (8, 4, 4, 4, 12))
     gh = f.github()
     u = Fakes(seed + 101).text  # own stream for the false-positive classes added later: the others keep their values
+    v = Fakes(seed + 202).text  # own stream for the provider-format samples
     rows: list[tuple[str, str, str]] = []
 
     def tp(rule: str, *texts: str) -> None:
@@ -195,6 +196,12 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        f'API_TOKEN ?= "{value}"', f'System.setProperty("X_API_TOKEN", "{value}")', f"db_password: |\n  {value}\n",
        f"[DEBUG] Using Key={value}", f'val authToken: String = "{value}"', f'password = "{t(20, string.ascii_letters)}"',
        f'api_key = "{t(10)}test{t(14)}"', f"secret = {uuid}")
+    # next to a service's name (policy/provider-key-formats.json): a value in its key format stays reported;
+    # so does a password (no issuer's format), and a service's name inside a longer word names nothing
+    tp("HN-SEC-100", f"[INFO] Sending request to the abyssale API\n[DEBUG] Using Key={v(40)}",
+       f"lokalisetoken = '{v(40, LOWER_DIGITS)}'", f"# meraki dashboard\nMERAKI_API_KEY={v(40, HEX)}",
+       f"[INFO] connecting to the algolia API\nDB_PASSWORD={v(18)}7",
+       f"# pythagoras\napi_key = '{v(33)}'")
     fp("HN-SEC-100", "password = get_password()", "password=%s", "Authorization: %.*s", "private_key = Ed25519PublicKey",
        "key: _SSHFormatEd25519", "x = SomeName", "secret_key = cryptography/hazmat/primitives/serialization/ssh.py",
        "password = rest-of-my-password", 'token = "import-token-5ott6"', "_credentials: _cygrpc.ChannelCredentials",

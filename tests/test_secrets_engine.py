@@ -206,8 +206,8 @@ def test_decoding_candidates_find_the_same_runs():
     assert _runs_inside_candidates(text) == _runs_over_whole_data(text)
 
 
-def _covering_by_finditer(regex, window: bytes, rel: int, want: int):
-    for m in regex.finditer(window):
+def _covering_by_finditer(regex, window: bytes, rel: int, want: int, start: int = 0):
+    for m in regex.finditer(window, start):
         if m.start() > rel:
             break
         if m.end() < want:
@@ -229,15 +229,16 @@ def test_first_covering_match_equals_finditer():
 
     @settings(max_examples=400, deadline=None)
     @given(st.integers(0, len(rules) - 1), st.lists(pieces, max_size=40), st.lists(pieces, max_size=40),
-           st.integers(0, 80))
-    def same(ri, before, after, cut):
+           st.integers(0, 80), st.integers(0, 100))
+    def same(ri, before, after, cut, start):
         rule = rules[ri]
         kw = rule.keywords[0]
         head = b"".join(before)[-(cut + 1):] if before else b""
         window = head + kw + b"".join(after)
         rel, want = len(head), len(head) + len(kw)
-        got = engine_mod._first_covering(rule.regex, window, rel, want)
-        ref = _covering_by_finditer(rule.regex, window, rel, want)
+        start = min(start, rel)  # rules with context start the search before the keyword's window
+        got = engine_mod._first_covering(rule.regex, window, rel, want, start)
+        ref = _covering_by_finditer(rule.regex, window, rel, want, start)
         assert (got.span(), got.groupdict()) == (ref.span(), ref.groupdict()) if ref is not None else got is None
 
     same()

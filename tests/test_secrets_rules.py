@@ -320,3 +320,75 @@ def test_telegram_shaped_value_out_of_format_is_info(engine):
 def test_provider_outline_out_of_format_is_info(engine, value):
     """A value under a secret name that starts like a provider's token but is not in its format."""
     assert [(r, s) for r, _, s in hits(engine, f'api_token = "{value}"')] == [("HN-SEC-100", Severity.INFO)]
+
+
+_V = Fakes(23).text
+_LOWER_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.mark.parametrize("text", [
+    f"[INFO] Sending request to the abyssale API\n[INFO] Processing request\n[DEBUG] Using Key={_V(39)}",  # 40 long
+    f"lokalisetoken = '{_V(39, _LOWER_DIGITS)}'",  # the service's name glued to a credential word
+    f"abyssaleApiKey = '{_V(33)}'",  # camelCase
+    f"MERAKI_API_KEY={_V(6, '0123456789abcdef')}F{_V(33, '0123456789abcdef')}",  # Meraki keys are lower-case hex
+    f'api_key = "NRAK-{_V(20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}"',  # the prefix names New Relic; 27 after it
+])
+def test_value_next_to_a_service_but_not_in_its_format_is_info(engine, text):
+    """trufflehog's rule: a service's keyword plus its key format. Next to a known service's name, a
+    value that fits none of its formats is not its key: info, in every plant."""
+    blob = b"u" + text.encode() + b"\x00"  # a Nuitka str constant: the tag byte is not part of the name
+    for plant in ([(m.rule_id, m.severity) for m in engine.scan_buffer(text.encode())],
+                  [(m.rule_id, m.severity) for m in engine.scan_buffer(text.encode("utf-16-le"))],
+                  [(m.rule_id, m.severity) for m in engine.scan_buffer(blob) + engine.scan_strings([(1, blob[1:-1])])]):
+        assert ("HN-SEC-100", Severity.INFO) in plant and {s for _, s in plant} == {Severity.INFO}, (text[:40], plant)
+
+
+def test_service_name_in_another_string_or_word_names_nothing(engine):
+    value = _V(33)
+    for text in (f"[INFO] abyssale API\x00api_key = '{value}'",  # another string of a binary
+                 f"# pythagoras\napi_key = '{value}'",  # agora inside a longer word
+                 f"[INFO] abyssale API\n\n\n\n\napi_key = '{value}'"):  # more than three lines above
+        assert [(r, s) for r, _, s in hits(engine, text)] == [("HN-SEC-100", Severity.HIGH)], text[:20]
+
+
+def test_value_in_the_services_format_says_so(engine):
+    found = [m for m in engine.scan_buffer(f"# abyssale\nabyssale_key = '{_V(40)}'".encode()) if m.rule_id == "HN-SEC-100"]
+    assert [m.severity for m in found] == [Severity.MEDIUM] or [m.severity for m in found] == [Severity.HIGH]
+    assert "in the format of Abyssale's keys" in found[0].note
+
+
+def test_provider_format_table_is_well_formed():
+    import json
+    from hardnut.secrets.rules import _PROVIDER_FORMATS_FILE, provider_formats
+
+    data = json.loads(_PROVIDER_FORMATS_FILE.read_text(encoding="utf-8"))
+    assert "trufflehog" in data["_comment"] and "never a sample value" in data["_comment"]  # its source
+    table = provider_formats()
+    assert len(table.providers) == len(data["providers"])
+    for entry in data["providers"]:  # the trie finder finds every keyword
+        for k in entry["keywords"]:
+            assert table.finder.search(b"x " + k.encode() + b" x").group() == k.encode(), k
+    names = [p["name"] for p in data["providers"]]
+    assert len(names) == len(set(names))
+    for entry in data["providers"]:
+        assert entry["keywords"] and entry["formats"], entry["name"]
+        assert all(len(k) >= 3 and k == k.lower() for k in entry["keywords"]), entry["name"]
+        for fmt in entry["formats"]:
+            assert ("pattern" in fmt) != ("alphabet" in fmt), entry["name"]
+            if "alphabet" in fmt:
+                assert len(fmt["length"]) in (1, 2) and fmt["length"] == sorted(fmt["length"]), entry["name"]
+
+
+def test_service_name_finder_on_arbitrary_bytes():
+    import random
+
+    from hardnut.secrets.rules import _word_at, providers_named
+
+    rnd = random.Random(4)
+    words = [b"abyssale", b"NEW RELIC", b"lokalise", b"sm_pat_", b"\x00", b"\n", b"Key", b"token"]
+    for _ in range(300):
+        raw = b"".join(rnd.choice(words) if rnd.random() < 0.3 else bytes([rnd.getrandbits(8)])
+                       for _ in range(rnd.randrange(0, 200)))
+        assert isinstance(providers_named(raw, raw[-40:]), list)
+        for a in range(0, len(raw), 7):
+            _word_at(raw, a, min(len(raw), a + 5))

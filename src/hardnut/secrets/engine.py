@@ -180,18 +180,18 @@ def _leftmost_start(regex: re.Pattern) -> Optional[Callable]:
     return wrapped
 
 
-def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Optional[re.Match]:
-    """The first match of `regex.finditer(window)` that starts at or before `rel` and ends at or after
+def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int, start: int = 0) -> Optional[re.Match]:
+    """The first match of `regex.finditer(window, start)` that starts at or before `rel` and ends at or after
     `want` (the keyword's end), or None. finditer tries every start position of the window, also the
     ones after the keyword, where no match can count (most keyword hits are no secret: the whole window
     was searched for nothing). For a short stretch before the keyword, the same matches are found by
     trying regex.match at each position up to `rel` in finditer's order (search = the first position
     where match succeeds; look-behinds see the bytes before the position either way), continuing after
     each match's end as finditer does."""
-    if rel <= _SHORT_BEFORE:
+    if rel - start <= _SHORT_BEFORE:
         match = regex.match
         first = _leftmost_start(regex)
-        pos = 0
+        pos = start
         while pos <= rel:
             if first is not None:  # the leftmost start in [pos, pos + _SHORT_BEFORE], found by re itself
                 found = first(window, pos)
@@ -213,7 +213,7 @@ def _first_covering(regex: re.Pattern, window: bytes, rel: int, want: int) -> Op
             pos = m.end()
         else:
             return None
-    for m in regex.finditer(window):
+    for m in regex.finditer(window, start):
         if m.start() > rel:
             break
         if m.end() < want:
@@ -362,7 +362,7 @@ class Engine:
         for ri in kw.rules:
             rule = self.rules[ri]
             if kw.utf16:
-                a = k - 2 * (rule.before + 1)
+                a = k - 2 * (rule.before + rule.context + 1)
                 if a < 0:
                     a = k % 2
                 b = min(limit, k + 2 * (kw.ascii_len + rule.after + 1))
@@ -382,7 +382,7 @@ class Engine:
                     continue
                 if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
                     continue
-                a = max(0, k - rule.before - 1)
+                a = max(0, k - rule.before - rule.context - 1)
                 b = min(limit, k + kw.ascii_len + rule.after + 1)
                 window = bytes(data[a:b])
                 rel = k - a
@@ -398,7 +398,8 @@ class Engine:
                 if m is not None:
                     self._accept(rule, m, a, scale, found)
                 continue
-            m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len)
+            m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len,
+                                max(0, rel - rule.before - 1) if rule.context else 0)
             if m is not None:
                 self._accept(rule, m, a, scale, found)
 
@@ -510,7 +511,7 @@ class Engine:
         equal those of scanning the whole content at once.
         """
         result = FileScan(size=size_hint)
-        reach = max(r.before for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
+        reach = max(r.before + r.context for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
         if self.unkeyed:
             reach = max(reach, UNKEYED_WINDOW + 16)
         reach *= 2  # UTF-16LE windows are twice as wide

@@ -53,6 +53,9 @@ class SecretRule:
     explanation: str
     caseless: bool = False  # keywords match ASCII case-insensitively
     before: int = 0  # bytes a match may start before its keyword
+    # bytes before the match its validators may read (m.string holds them; the regex does not
+    # start there): the lines above a generic value that may name its provider
+    context: int = 0
     after: int = 256  # bytes a match may end after the keyword's start
     min_entropy: float = 0.0  # Shannon bits per byte of the secret
     validators: tuple[str, ...] = ()
@@ -617,6 +620,152 @@ def malformed_outline(secret: bytes) -> Optional[Verdict]:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# a generic value next to a service's name: the service's key formats decide
+# (src/hardnut/policy/provider-key-formats.json)
+
+_PROVIDER_FORMATS_FILE = Path(__file__).resolve().parent.parent / "policy" / "provider-key-formats.json"
+PROVIDER_CONTEXT = 160  # bytes before a generic value searched for a service's name (the lines above)
+_CONTEXT_LINES = 4  # the value's line and the three above it
+_PASSWORD_NAME = re.compile(rb"(?i)pass|pwd|phrase|^auth$")  # no issuer's format (auth: user:password)
+
+
+@dataclass(frozen=True)
+class ProviderFormat:
+    name: str
+    keywords: tuple[bytes, ...]
+    formats: re.Pattern  # one alternation, matched in full
+    prefixes: tuple[bytes, ...]  # literal prefixes of 4+ characters: a value starting so names the service
+
+
+def _format_regex(fmt: dict) -> str:
+    if "pattern" in fmt:
+        return fmt["pattern"]
+    lengths = fmt["length"]
+    count = f"{{{lengths[0]}}}" if len(lengths) == 1 else f"{{{lengths[0]},{lengths[1]}}}"
+    return re.escape(fmt.get("prefix", "")) + f"[{fmt['alphabet']}]" + count
+
+
+def _trie_regex(words: set[bytes]) -> bytes:
+    """One regex for many literals, as a trie (a(?:bc|de)...): it fails on a position's first byte
+    instead of trying every word there."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[None] = {}
+
+    def build(node: dict) -> bytes:
+        end = None in node
+        alts = [re.escape(bytes([ch])) + build(sub) for ch, sub in sorted((k, v) for k, v in node.items() if k is not None)]
+        if not alts:
+            return b""
+        body = alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+        return b"(?:" + body + b")?" if end else body
+
+    return build(trie)
+
+
+@dataclass(frozen=True)
+class _ProviderTable:
+    providers: tuple[ProviderFormat, ...]
+    by_keyword: dict  # keyword -> providers naming it
+    finder: re.Pattern  # any keyword, on lower-cased text (longest first, via the trie)
+    prefixes: tuple[bytes, ...]  # every naming prefix
+
+
+@functools.lru_cache(maxsize=1)
+def provider_formats() -> _ProviderTable:
+    """The services' key formats, and a finder for any of their names."""
+    data = json.loads(_PROVIDER_FORMATS_FILE.read_text(encoding="utf-8"))
+    out, by_kw = [], {}
+    for entry in data["providers"]:
+        kws = tuple(k.lower().encode() for k in entry["keywords"])
+        formats = re.compile("|".join(f"(?:{_format_regex(f)})" for f in entry["formats"]).encode())
+        prefixes = tuple(f["prefix"].encode() for f in entry["formats"] if len(f.get("prefix", "")) >= 4)
+        pf = ProviderFormat(entry["name"], kws, formats, prefixes)
+        out.append(pf)
+        for k in kws:
+            by_kw.setdefault(k, []).append(pf)
+    return _ProviderTable(tuple(out), by_kw, re.compile(_trie_regex(set(by_kw))),
+                          tuple(p for pf in out for p in pf.prefixes))
+
+
+# a credential word glued to a service's name in a lower-case identifier (lokalisetoken, ibmclouduserkey)
+_GLUED_CREDENTIAL = re.compile(rb"(?i)(?:api|user|client|access|basic|secret|private|auth|license|licence|"
+                               rb"key|token|pat|app)")
+
+
+def _word_at(text: bytes, a: int, b: int) -> bool:
+    """text[a:b] is a word of its own: not inside a longer word (camelCase and snake_case parts are
+    words; so is a service's name glued to a credential word, as in lokalisetoken)."""
+    first, last = text[a:a + 1], text[b - 1:b]
+    before, after = text[a - 1:a] if a else b"", text[b:b + 1]
+    if before.isalpha() and not (before.islower() and first.isupper()):
+        return False
+    if (after.isalpha() and not (after.isupper() and (last.islower() or last.isdigit()))
+            and not _GLUED_CREDENTIAL.match(text, b)):
+        return False
+    if after.isupper() and text[a:b].isupper():  # ALLCAPS run continues: BOXES is not BOX
+        return False
+    return True
+
+
+def providers_named(context: bytes, secret: bytes) -> list[ProviderFormat]:
+    """The services named in `context` (on a word boundary) or by the value's own prefix."""
+    table = provider_formats()
+    low = context.lower()
+    named: list[ProviderFormat] = []
+    pos = 0
+    while True:
+        x = table.finder.search(low, pos)
+        if x is None:
+            break
+        pos = x.start() + 1
+        if x.end() > x.start() and _word_at(context, x.start(), x.end()):
+            named.extend(p for p in table.by_keyword.get(x.group(), ()) if p not in named)
+    if table.prefixes and secret.startswith(table.prefixes):
+        named.extend(p for p in table.providers if p.prefixes and secret.startswith(p.prefixes) and p not in named)
+    return named
+
+
+def generic_context(m: re.Match) -> bytes:
+    """The text before a generic match's value that may name its service: its own line (with the
+    name) and the lines above it, within PROVIDER_CONTEXT bytes, not across a NUL (another string)."""
+    try:
+        start = m.start("secret")
+    except IndexError:
+        start = m.start()
+    lo = max(0, start - PROVIDER_CONTEXT)
+    raw = m.string[lo:start]
+    nul = raw.rfind(b"\x00")
+    lines = raw[nul + 1:].split(b"\n")
+    text = b"\n".join(lines[-_CONTEXT_LINES:])
+    # a string's first byte may be a constants-blob tag (u, a, ...) glued to the name: read it both ways
+    if (nul >= 0 or lo == 0) and len(lines) <= _CONTEXT_LINES and text[:1].isalpha():
+        text += b"\n" + text[1:]
+    return text
+
+
+def provider_format_verdict(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """None when no known service is named next to the value; KEEP-like note when the value is in one
+    named service's key format; info when it fits none of them (not that service's key)."""
+    try:
+        name = m.group("name") or b""
+    except IndexError:
+        name = b""
+    if _PASSWORD_NAME.search(name):
+        return None  # a password has no issuer's format
+    named = providers_named(generic_context(m), secret)
+    if not named:
+        return None
+    for p in named:
+        if p.formats.fullmatch(secret):
+            return Verdict(note=f"in the format of {p.name}'s keys")
+    return Verdict(Severity.INFO, f"next to {named[0].name}'s name but not in the format of its keys: not its key")
+
+
 def periodic(secret: bytes) -> bool:
     """A value that repeats one block over and over (A1B2C3A1B2C3..., abcdabcd...): hand-made."""
     n = len(secret)
@@ -780,13 +929,25 @@ def _hand_made_low(verdict: Optional[Verdict], secret: bytes) -> Optional[Verdic
 
 def v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated; a value made of
-    one repeated block is low."""
-    return _hand_made_low(_v_generic(secret, m), secret)
+    one repeated block is low; next to a known service's name, a value not in its key format is info."""
+    return _with_provider_format(_hand_made_low(_v_generic(secret, m), secret), secret, m)
+
+
+def _with_provider_format(verdict: Optional[Verdict], secret: bytes, m: re.Match) -> Optional[Verdict]:
+    if verdict is None or verdict.severity == Severity.INFO:
+        return verdict
+    fmt = provider_format_verdict(secret, m)
+    if fmt is None:
+        return verdict
+    if fmt.severity == Severity.INFO:
+        return fmt
+    return Verdict(verdict.severity, "; ".join(n for n in (verdict.note, fmt.note) if n))
 
 
 def v_provider_value(secret: bytes, m: re.Match) -> Optional[Verdict]:
-    """A token-shaped value under a service's name, graded by how random it looks."""
-    return _hand_made_low(_v_provider_value(secret, m), secret)
+    """A token-shaped value under a service's name, graded by how random it looks; info when hardnut
+    knows that service's key formats and the value fits none."""
+    return _with_provider_format(_hand_made_low(_v_provider_value(secret, m), secret), secret, m)
 
 
 VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
@@ -1308,8 +1469,10 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "`?=`, call arguments (`setProperty(\"X_TOKEN\", \"...\")`), log lines (`Using Key=...`), or as a "
         "module constant / default argument / dict item in the Nuitka constants blob. Values that "
         "look like words, identifiers, paths, format strings or placeholders are ignored; UUID-shaped "
-        "values and values under a bare `key` name are reported at medium.",
-        caseless=True, before=48, after=300, validators=("generic",), generic=True,
+        "values and values under a bare `key` name are reported at medium. Next to a known service's name "
+        "(in the name or on the lines above), a value in none of that service's key formats is not its key "
+        "and is reported at info (formats: src/hardnut/policy/provider-key-formats.json).",
+        caseless=True, before=48, after=300, validators=("generic",), generic=True, context=PROVIDER_CONTEXT,
         near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
     ),
     SecretRule(
