@@ -140,7 +140,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     tp("HN-SEC-046", "pat-na1-" + uuid)
     fp("HN-SEC-046", "pat-na1-1234")
     tp("HN-SEC-047", "live_" + t(35, HEX), "test_pub_" + t(31, HEX))
-    fp("HN-SEC-047", "test_" + t(20, HEX), "test_some_function_name_here")
+    fp("HN-SEC-047", "test_" + t(20, HEX), "test_some_function_name_here", "token = 'live_" + u(34, HEX) + "'")
     tp("HN-SEC-048", "CCIPAT_" + t(22) + "_" + t(40, HEX), "bkua_" + t(40, HEX))
     fp("HN-SEC-048", "bkua_" + t(20, HEX))
     tp("HN-SEC-049", "sc_" + t(10, LOWER_DIGITS) + "." + t(5, LOWER_DIGITS) + ".acc_" + t(20, LOWER_DIGITS) + "." + f.b64(40).rstrip("="))
@@ -218,7 +218,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
        "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c",
        '"license_key": "aardvark-py-2014"', '"spdx_license_key": "LicenseRef-scancode-bsd-new-tcpdump"',
-       '"spdx_license_key": "CC-BY-NC-SA-3.0-IGO"')  # license identifiers (scancode's index): slugs, not keys
+       '"spdx_license_key": "CC-BY-NC-SA-3.0-IGO"',  # license identifiers (scancode's index): slugs, not keys
+       'MessageBirdToken = "12345678-ABCD-ABCD-ABCD-1234567890AB"',  # counting up: typed by hand
+       f'ORG_SECRET=zyxwvutsrqponmlkji9876543210{u(4, HEX)}', f'"token": "aBcDeFgH{u(56)}"')
     tp("HN-SEC-103", f"AzureStorageCleanup.exe -storagename acct -storagekey {f.b64(64)} -container x",
        f"deploy --api-key={value} --region eu", f"mysqladmin --password '{t(18)}7!' status")
     fp("HN-SEC-103", "--password PASSWORD", "--token <token>", "--password=$DB_PASSWORD", "  --secret-file FILE_PATH_HERE")

@@ -265,20 +265,44 @@ def test_openai_key_needs_its_signature(engine):
         assert [(r, s) for r, _, s in hits(engine, bad)] == [("HN-SEC-010", Severity.INFO)], bad[:12]
 
 
-def test_expired_and_example_jwts_are_low(engine):
+def _b64url_json(obj: dict) -> str:
     import base64
     import json
 
-    def enc(obj: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
+
+def test_expired_jwts_are_low_and_jwt_io_examples_info(engine):
+    enc = _b64url_json
     head = enc({"alg": "HS256", "typ": "JWT"})
     expired = f"{head}.{enc({'sub': F.text(8), 'exp': 1600000000})}.{F.b64url(32)}"
     example = f"{head}.{enc({'sub': '1234567890', 'name': 'John Doe', 'iat': 1516239022})}.{F.b64url(32)}"
     live = f"{head}.{enc({'sub': F.text(8), 'exp': 4102444800})}.{F.b64url(32)}"
     assert [s for r, _, s in hits(engine, expired) if r == "HN-SEC-017"] == [Severity.LOW]
-    assert [s for r, _, s in hits(engine, example) if r == "HN-SEC-017"] == [Severity.LOW]
+    assert [s for r, _, s in hits(engine, example) if r == "HN-SEC-017"] == [Severity.INFO]
     assert [s for r, _, s in hits(engine, live) if r == "HN-SEC-017"] == [Severity.HIGH]
+
+
+@pytest.mark.parametrize("alg,key,severity", [
+    ("HS256", b"a-string-secret-at-least-256-bits-long", Severity.INFO),  # jwt.io's example secrets
+    ("HS384", b"a-string-secret-at-least-256-bits-long", Severity.INFO),
+    ("HS512", b"your-512-bit-secret", Severity.INFO),
+    ("HS256", b"secret", Severity.HIGH),  # a weak key a real service may use: still a finding
+    ("HS256", F.text(32).encode(), Severity.HIGH),
+])
+def test_jwt_signed_with_a_public_example_secret_is_info(engine, alg, key, severity):
+    import base64
+    import hashlib
+    import hmac
+
+    enc = _b64url_json
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    signed = enc({"alg": alg, "typ": "JWT"}) + "." + enc({"sub": F.text(8), "role": "admin"})
+    sig = base64.urlsafe_b64encode(hmac.new(key, signed.encode(), digest).digest()).decode().rstrip("=")
+    found = [m for m in engine.scan_buffer(f"token = {signed}.{sig}".encode()) if m.rule_id == "HN-SEC-017"]
+    assert [m.severity for m in found] == [severity]
+    if severity == Severity.INFO:
+        assert "jwt.io's example HMAC secret" in found[0].note and key.decode() not in found[0].note
 
 
 def test_firebase_sdk_example_key_is_known_public(engine):
@@ -392,3 +416,50 @@ def test_service_name_finder_on_arbitrary_bytes():
         assert isinstance(providers_named(raw, raw[-40:]), list)
         for a in range(0, len(raw), 7):
             _word_at(raw, a, min(len(raw), a + 5))
+
+
+def test_slack_token_with_made_up_ids_is_info(engine):
+    made_up = "xoxp-1234-1234-1234-" + F.text(32, "0123456789abcdef")
+    assert [(r, s) for r, _, s in hits(engine, f'"token": "{made_up}"') if r == "HN-SEC-006"] == [("HN-SEC-006", Severity.INFO)]
+    real = f"xoxp-{F.text(11, '0123456789')}-{F.text(12, '0123456789')}-{F.text(12, '0123456789')}-{F.text(32, '0123456789abcdef')}"
+    assert [s for r, _, s in hits(engine, real) if r == "HN-SEC-006"] == [Severity.CRITICAL]
+
+
+@pytest.mark.parametrize("query,severity", [
+    ("sp=rcwl&st=2025-03-10T06:58:25Z&se=2025-03-10T14:58:25Z&sip=168.1.6.50-168.1.6.80&spr=https&sv=2022-11-02&sr=c",
+     Severity.HIGH),
+    ("sv=2023-01-03&sr=c&sp=r", Severity.HIGH),
+    ("sp=rqx&st=2025-03-04T07:24:52Z&spr=https&sv=2022-11-02&sr=c", Severity.INFO),  # q grants nothing
+    ("sp=rcwl&sip=168.1.6&spr=https&sv=2022-11-02&sr=c", Severity.INFO),  # no IPv4 address
+    ("sp=rcwl&sip=300.1.6.1&sr=c", Severity.INFO),
+])
+def test_sas_signature_parameters_are_checked(engine, query, severity):
+    sig = F.b64(32).replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    text = f"AZURE_BLOB_SAS_TOKEN={query}&sig={sig}\n"
+    assert [s for r, _, s in hits(engine, text) if r == "HN-SEC-059"] == [severity]
+
+
+def test_lob_and_gitlab_oauth_lengths(engine):
+    assert rule_hits(engine, "HN-SEC-047", "token = 'live_" + F.text(34, "0123456789abcdef") + "'") == []
+    short = "gloas-" + F.text(32, "0123456789abcdef")
+    assert [(r, s) for r, _, s in hits(engine, f"client_secret: {short}")] == [("HN-SEC-100", Severity.INFO)]
+    assert rule_hits(engine, "HN-SEC-021", "gloas-" + F.text(64, "0123456789abcdef")) != []
+
+
+def test_values_counting_up_or_down_are_hand_made(engine):
+    from hardnut.secrets.rules import sequence_run
+
+    assert sequence_run(b"zyxwvutsrqponmlkji9876543210abcd") == 18 and sequence_run(b"aBcDeFgH") == 8
+    assert sequence_run(b"abab") == 2 and sequence_run(b"") == 0
+    for value in ("zyxwvutsrqponmlkji9876543210abcd", "aBcDeFgH" + F.text(40), "12345678-ABCD-ABCD-ABCD-1234567890AB"):
+        assert hits(engine, f'api_token = "{value}"') == [], value
+    assert [s for _, _, s in hits(engine, f'api_token = "{F.text(40)}"')] == [Severity.HIGH]
+
+
+def test_a_services_public_client_id_is_info(engine):
+    """A value in a format the table marks public (Salesforce's consumer key, an OAuth client id)."""
+    key = "3MVG9" + F.text(80, ALNUM + "._")
+    found = [m for m in engine.scan_buffer(f'salesforce_key = "{key}"'.encode()) if m.rule_id == "HN-SEC-100"]
+    assert [m.severity for m in found] == [Severity.INFO] and "consumer key" in found[0].note
+    found = [m for m in engine.scan_buffer(f'salesforce_secret = "{F.text(64)}"'.encode()) if m.rule_id == "HN-SEC-100"]
+    assert [m.severity for m in found] != [Severity.INFO]

@@ -20,6 +20,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -207,6 +208,23 @@ def longest_run(secret: bytes) -> int:
     return best if secret else 0
 
 
+def sequence_run(secret: bytes) -> int:
+    """Longest run of letters or digits counting up or down (abcdefgh, zyxwvu, aBcDeF, 9876543),
+    case ignored. Random keys of any length practically never hold 7 (about 1 in 10^5 at 64
+    characters of base62); hand-made example values do."""
+    best, run, step = 1, 1, 0
+    low = secret.lower()
+    for x, y in zip(low, low[1:]):
+        d = y - x
+        if d in (1, -1) and (48 <= x <= 57 and 48 <= y <= 57 or 97 <= x <= 122 and 97 <= y <= 122):
+            run = run + 1 if d == step else 2
+            step = d
+        else:
+            run, step = 1, 0
+        best = max(best, run)
+    return best if secret else 0
+
+
 def looks_like_words(secret: bytes) -> bool:
     """A hand-written value made of words: RANDOMSTRINGHERE, my-tokens_are-correct,
     SlackAppConfigurationAccessTokenHere. Lowercase random runs are unpronounceable, so they do not
@@ -257,14 +275,42 @@ def v_jwt(secret: bytes, m: re.Match) -> Optional[Verdict]:
         return None
     if str(header.get("alg")).lower() == "none":
         return Verdict(Severity.LOW, "unsigned token (alg none)")
+    example_key = jwt_example_key(head, payload, _sig, str(header.get("alg")))
+    if example_key is not None:
+        return Verdict(Severity.INFO, f"signed with {example_key}: anyone can mint it (public documentation)")
     if isinstance(claims, dict):
         if {k: v for k, v in claims.items() if k != "admin"} == _JWT_IO_EXAMPLE:
-            return Verdict(Severity.LOW, "the jwt.io example token (public documentation)")
+            return Verdict(Severity.INFO, "the jwt.io example token (public documentation)")
         exp = claims.get("exp")
         if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 < exp < time.time():
             day = time.strftime("%Y-%m-%d", time.gmtime(min(exp, 253402300799)))
             return Verdict(Severity.LOW, f"expired on {day}: it can no longer be replayed")
     return KEEP
+
+
+_JWT_HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+@functools.lru_cache(maxsize=1)
+def _jwt_example_keys() -> tuple[str, tuple[bytes, ...]]:
+    group = json.loads(_KNOWN_PUBLIC_FILE.read_text(encoding="utf-8")).get("jwt_hmac_keys") or {}
+    return group.get("what", "a public example key"), tuple(k.encode() for k in group.get("keys", ()))
+
+
+def jwt_example_key(head: bytes, payload: bytes, sig: bytes, alg: str) -> Optional[str]:
+    """What public example secret (src/hardnut/policy/known-public-secrets.json, jwt_hmac_keys) an
+    HMAC-signed token verifies under, if any."""
+    digest = _JWT_HMAC.get(alg.upper())
+    if digest is None or not sig:
+        return None
+    what, keys = _jwt_example_keys()
+    want = _b64decode(sig, urlsafe=True)
+    if want is None:
+        return None
+    for key in keys:
+        if hmac.compare_digest(hmac.new(key, head + b"." + payload, digest).digest(), want):
+            return what
+    return None
 
 
 # the claims of the example token on https://jwt.io (and in countless tutorials), with or without "admin"
@@ -610,6 +656,9 @@ _MALFORMED_OUTLINES = (
     (re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\."),
      re.compile(rb"(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"), "a Harness API key"),
     (re.compile(rb"xai-"), re.compile(rb"xai-[A-Za-z0-9]{80}"), "an xAI API key"),
+    (re.compile(rb"gloas-"), re.compile(rb"gloas-[A-Za-z0-9_\-]{64}"), "a GitLab OAuth application secret"),
+    (re.compile(rb"(?:live|test)_(?:pub_)?[a-f0-9]{20}"), re.compile(rb"(?:live|test)_[a-f0-9]{35}|(?:live|test)_pub_[a-f0-9]{31}"),
+     "a Lob API key"),
 )
 
 
@@ -636,6 +685,7 @@ class ProviderFormat:
     keywords: tuple[bytes, ...]
     formats: re.Pattern  # one alternation, matched in full
     prefixes: tuple[bytes, ...]  # literal prefixes of 4+ characters: a value starting so names the service
+    public: tuple[tuple[re.Pattern, str], ...] = ()  # identifiers published by design (OAuth client ids)
 
 
 def _format_regex(fmt: dict) -> str:
@@ -684,7 +734,8 @@ def provider_formats() -> _ProviderTable:
         kws = tuple(k.lower().encode() for k in entry["keywords"])
         formats = re.compile("|".join(f"(?:{_format_regex(f)})" for f in entry["formats"]).encode())
         prefixes = tuple(f["prefix"].encode() for f in entry["formats"] if len(f.get("prefix", "")) >= 4)
-        pf = ProviderFormat(entry["name"], kws, formats, prefixes)
+        public = tuple((re.compile(_format_regex(f).encode()), f["public"]) for f in entry["formats"] if f.get("public"))
+        pf = ProviderFormat(entry["name"], kws, formats, prefixes, public)
         out.append(pf)
         for k in kws:
             by_kw.setdefault(k, []).append(pf)
@@ -762,6 +813,9 @@ def provider_format_verdict(secret: bytes, m: re.Match) -> Optional[Verdict]:
         return None
     for p in named:
         if p.formats.fullmatch(secret):
+            for fmt, what in p.public:
+                if fmt.fullmatch(secret):
+                    return Verdict(Severity.INFO, f"in the format of {p.name}'s {what}: public, not a secret")
             return Verdict(note=f"in the format of {p.name}'s keys")
     return Verdict(Severity.INFO, f"next to {named[0].name}'s name but not in the format of its keys: not its key")
 
@@ -780,7 +834,7 @@ def _v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
         return None
-    if foreign_to_tokens(name, secret) or mangled_hex(secret) or alternating_sequence(secret):
+    if foreign_to_tokens(name, secret) or mangled_hex(secret) or alternating_sequence(secret) or sequence_run(secret) >= 7:
         return None
     bare_key = not re.search(rb"pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth|credential",
                              low)
@@ -861,6 +915,40 @@ def v_pypi_macaroon(secret: bytes, m: re.Match) -> Optional[Verdict]:
     raw = _b64decode(secret[5:], urlsafe=True)
     ok = raw is not None and macaroon_v2_ok(raw)
     return KEEP if ok else Verdict(Severity.LOW, "not a complete macaroon: truncated or made up")
+
+
+_SLACK_IDS = re.compile(rb"xox[bp]-((?:[0-9]+-){2,3})")
+
+
+def v_slack_ids(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """Bot and user tokens carry the workspace's and the user's numeric ids (ten or more digits in
+    every token Slack has issued): all of them short (xoxp-1234-1234-1234-...) is made up."""
+    ids = _SLACK_IDS.match(secret)
+    if ids and max(len(x) for x in ids.group(1).split(b"-") if x) < 8:
+        return Verdict(Severity.INFO, "its workspace and user ids are too short: made up")
+    return KEEP
+
+
+_SAS_PERMISSIONS = frozenset(b"racwdxyltfmeopiu")  # every letter a service or account SAS may grant
+_SAS_IP = re.compile(rb"(?:[0-9]{1,3}\.){3}[0-9]{1,3}")
+
+
+def v_sas_params(secret: bytes, m: re.Match) -> Optional[Verdict]:
+    """A SAS signature's query: permissions (sp=) are letters Azure defines and an IP filter (sip=)
+    is an IPv4 address or range; anything else is a mangled or made-up token."""
+    if not secret.startswith(b"sig="):
+        return KEEP
+    before = m.string[max(0, m.start("secret") - 400):m.start("secret")]
+    query = re.split(rb"[\s\"'`<>?]", before)[-1]
+    for pair in query.split(b"&"):
+        key, _, value = pair.rpartition(b"=")
+        key = key.rsplit(b"=", 1)[-1]  # NAME=sp=rwl: the first parameter after a variable's name
+        if key == b"sp" and (not value or not set(value) <= _SAS_PERMISSIONS):
+            return Verdict(Severity.INFO, "its permissions (sp=) are not Azure's: made up")
+        if key == b"sip" and not all(_SAS_IP.fullmatch(ip) and all(int(x) < 256 for x in ip.split(b"."))
+                                     for ip in value.split(b"-")):
+            return Verdict(Severity.INFO, "its IP filter (sip=) is no IPv4 address or range: made up")
+    return KEEP
 
 
 def v_stripe_mode(secret: bytes, m: re.Match) -> Optional[Verdict]:
@@ -961,6 +1049,8 @@ VALIDATORS: dict[str, Callable[[bytes, re.Match], Optional[Verdict]]] = {
     "generic": v_generic,
     "provider_value": v_provider_value,
     "stripe_mode": v_stripe_mode,
+    "slack_ids": v_slack_ids,
+    "sas_params": v_sas_params,
     "openai": v_openai,
     "pypi_macaroon": v_pypi_macaroon,
     "cli_password": v_cli_password,
@@ -1023,7 +1113,7 @@ _PROVIDER_SET = frozenset(_PROVIDER_KEYWORDS)
 def _token(rid: str, name: str, provider: str, severity: Severity, body: bytes, keywords: tuple[bytes, ...],
            maxlen: int, example: str, what: str, *, end: bytes = _END, min_entropy: float = 3.0,
            validators: tuple[str, ...] = ("not_placeholder",), caseless: bool = False,
-           references: tuple[str, ...] = (), before: int = 3) -> SecretRule:
+           references: tuple[str, ...] = (), before: int = 3, context: int = 0) -> SecretRule:
     """A provider token recognised on its own (no name = value needed): prefix + body, on token
     boundaries. `what` says what it grants; the explanation adds the remedy."""
     return SecretRule(
@@ -1031,7 +1121,7 @@ def _token(rid: str, name: str, provider: str, severity: Severity, body: bytes, 
         f"{what} Anyone who has the artifact can use it. Revoke or rotate it in {provider} and load "
         "credentials at run time (environment, secret store) instead of shipping them.",
         caseless=caseless, before=before, after=maxlen + 8, min_entropy=min_entropy, validators=validators,
-        references=references, provider=provider, example=example, anchored=before == 3)
+        references=references, provider=provider, example=example, anchored=before == 3, context=context)
 
 
 _UUID_RE = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -1039,7 +1129,7 @@ _B64END = rb"(?![A-Za-z0-9+/=])"
 
 PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-021", "GitLab token", "GitLab", C,
-           rb"(?:glrt-(?:t[0-9]_)?|gloas-|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
+           rb"gloas-[A-Za-z0-9_\-]{64}|(?:glrt-(?:t[0-9]_)?|gldt-|glft-|glimt-|glagent-|glsoat-|glffct-|glcbt-[0-9A-Za-z]{1,5}_)"
            rb"[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{2}\.?[0-9a-z]{7})?|glptt-[0-9a-f]{40}|GR1348941[A-Za-z0-9_\-]{20,60}",
            (b"glrt-", b"glptt-", b"gloas-", b"gldt-", b"glft-", b"glimt-", b"glagent-", b"glsoat-", b"glffct-",
             b"glcbt-", b"GR1348941"), 330, "glrt-<20+ base64url>, glptt-<40 hex>, gloas-<64>...",
@@ -1127,7 +1217,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-046", "HubSpot private app token", "HubSpot", H, rb"pat-(?:na|eu|ap)[0-9]-" + _UUID_RE,
            (b"pat-na", b"pat-eu", b"pat-ap"), 50, "pat-na1-<uuid>",
            "A HubSpot private app access token: it reads and writes CRM data."),
-    _token("HN-SEC-047", "Lob API key", "Lob", H, rb"(?:live|test)_(?:pub_)?[a-f0-9]{31,35}",
+    _token("HN-SEC-047", "Lob API key", "Lob", H, rb"(?:live|test)_[a-f0-9]{35}|(?:live|test)_pub_[a-f0-9]{31}",
            (b"live_", b"test_"), 46, "live_<35 hex>", "A Lob API key: it sends physical mail billed to the account.",
            min_entropy=3.3),
     _token("HN-SEC-048", "CircleCI / Buildkite token", "CircleCI or Buildkite", H,
@@ -1173,7 +1263,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
     _token("HN-SEC-059", "Azure SAS token / connection string key", "Azure", H,
            rb"(?:SharedAccessKey|sig)=[A-Za-z0-9%+/]{40,90}(?:%3D|=){0,2}", (b"SharedAccessKey=", b"sig="), 110,
            "SharedAccessKey=<44 base64>", "An Azure Service Bus / Event Hubs / IoT shared access key or a SAS signature.",
-           end=rb"(?![A-Za-z0-9%+/=])", min_entropy=3.5),
+           end=rb"(?![A-Za-z0-9%+/=])", min_entropy=3.5, validators=("not_placeholder", "sas_params"), context=400),
     _token("HN-SEC-060", "Telegram bot token", "Telegram", H, rb"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}", (b":AA",), 50,
            "<8-10 digits>:AA<33 base64url>", "A Telegram bot token: it controls the bot.", before=14),
     _token("HN-SEC-061", "Mailchimp API key", "Mailchimp", H, rb"[a-f0-9]{32}-us[0-9]{1,2}", (b"-us",), 40,
@@ -1298,7 +1388,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"xoxa-", b"xoxb-", b"xoxp-", b"xoxo-", b"xoxs-", b"xoxr-", b"xoxe-", b"xoxe.", b"xapp-"),
         "A Slack bot, user, app-level or refresh token. It reads and posts in the workspace with the "
         "token's scopes. Revoke it in the Slack app settings.",
-        before=3, anchored=True, after=300, min_entropy=3.0, validators=("not_placeholder",),
+        before=3, anchored=True, after=300, min_entropy=3.0, validators=("not_placeholder", "slack_ids"),
         references=("https://api.slack.com/authentication/token-types",),
         provider='Slack', example='xoxb-<digits>-<digits>-<24+>',
     ),
@@ -1414,7 +1504,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"eyJ",),
         "A signed JSON Web Token. Embedded tokens are usually long-lived service credentials; "
         "anyone with the binary can replay it until it expires. Issue tokens at run time. Expired "
-        "tokens, unsigned ones (alg none) and the jwt.io example token are reported at low.",
+        "tokens and unsigned ones (alg none) are reported at low; the jwt.io example token and tokens "
+        "signed with jwt.io's example secrets (public documentation) at info.",
         before=3, anchored=True, after=11100, min_entropy=3.0, validators=("not_placeholder", "jwt"),
         references=("https://datatracker.ietf.org/doc/html/rfc7519",),
         provider='(any)', example='eyJ<header>.eyJ<payload>.<signature>',
