@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, hardnut_cli
-from hardnut.artifact.walk import file_digest, open_target
+from hardnut.artifact.digest import file_digest
+from hardnut.artifact.walk import open_target
 from hardnut.errors import ProfileError, UnreadableTarget
 from hardnut.timebudget import within
 from hardnut.verify import VerifyOptions, verify_target

@@ -80,6 +80,7 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
     """Every check module in turn. A module gets limits.file_timeout seconds per file of the artifact
     (a backstop: the walk and the inspectors bound each file themselves); one that runs out is
     stopped and reported as HN-WALK-004, and the others still run."""
+    from hardnut.artifact.walk import finish_digests
     from hardnut.checks.perfile import prefetch
     from hardnut.checks.walk import LIMIT
     from hardnut.timebudget import FileTimeout, within
@@ -92,6 +93,7 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
         raise
     except Exception:  # FileTimeout, or a failure: each check computes what is missing itself, under its
         pass  # own budget and error handling (which report the limit or the failure)
+    finish_digests(ctx.artifact, ctx.config.limits)  # what the per-file step did not hash (bounded, reported)
     for module in checks.modules():
         name = module.__name__.rsplit(".", 1)[-1]
         try:
@@ -123,7 +125,7 @@ def _order(f: Finding) -> tuple:
 
 
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
-    with open_target(Path(target), options.config.limits) as art:
+    with open_target(Path(target), options.config.limits, hash_files=False) as art:
         art.main_programs.update(options.main_programs)
         ctx = CheckContext(art, options.config)
         findings = run_checks(ctx)

@@ -20,8 +20,16 @@ class ArtifactFile:
     dist_root: Path  # the folder dependency resolution treats as the dist root for this file
     link_target: Optional[str] = None  # for symlinks: what the link says (never followed out)
     payload_of: Optional[str] = None  # relpath of the onefile binary that carried this entry
-    sha256: str = ""
+    # sha256 (hex) of the contents; None: not read yet (see `sha256`); "": not hashed (over a limit,
+    # unreadable, not a regular file)
+    digest: Optional[str] = None
     onefile_payload: bool = False  # this file is itself a onefile binary with a payload
+
+    @property
+    def sha256(self) -> str:
+        """The contents' sha256 ("" when not hashed). open_target hashes every file before it yields
+        unless told not to; verify leaves it to its per-file step (hardnut.artifact.walk.finish_digests)."""
+        return self.digest or ""
 
     @property
     def name(self) -> str:

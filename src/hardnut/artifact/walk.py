@@ -9,7 +9,9 @@ Limits (hardnut.limits), each reported as HN-WALK-004 when hit:
   max_files          files and folders walked (payload entries included); the rest is not listed
   max_file_size      larger files are listed (size, kind) but not hashed, unpacked or inspected
   max_archive_depth  onefile payloads nested deeper are not unpacked
-  file_timeout       seconds for one file's walk work (hash, payload search and extraction)
+  file_timeout       seconds for one file's payload search and extraction
+The walk reads only each file's first 4 KiB (its kind); contents are hashed later, once
+(hardnut.artifact.digest).
   max_payload_size / max_payload_ratio   enforced by hardnut.artifact.onefile while extracting
 """
 
@@ -20,10 +22,10 @@ import hashlib
 import os
 import stat
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Optional
 
+from hardnut.artifact.digest import file_digest, open_regular
 from hardnut.artifact.model import Artifact, ArtifactFile
 from hardnut.artifact import onefile
 from hardnut.artifact.sniff import sniff
@@ -31,10 +33,6 @@ from hardnut.errors import UnreadableTarget
 from hardnut.limits import Limits
 from hardnut.model import Finding, Severity
 from hardnut.timebudget import FileTimeout, within
-
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
-    | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-
 
 def _escape_controls(text: str) -> str:
     return "".join(c if (c.isprintable() or c == " ") else c.encode("unicode_escape").decode("ascii")
@@ -60,44 +58,12 @@ def display_name(rel: str | bytes) -> tuple[str, bool]:
     return shown, shown == text
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a regular file (opened without following links or blocking)."""
-    with _open_regular(path) as fh:
-        return _digest(fh)
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-def _digest(fh) -> str:
-    h = hashlib.sha256()
-    fh.seek(0)
-    for block in iter(lambda: fh.read(1 << 20), b""):
-        h.update(block)
-    return h.hexdigest()
-
-
-def _head_and_digest(path) -> tuple[bytes, str]:
-    with _open_regular(path) as fh:
-        head = fh.read(4096)
-        return head, _digest(fh)
-
-
-class _NotRegular(OSError):
-    pass
-
-
-@contextlib.contextmanager
-def _open_regular(path: Path):
-    """Open for reading only if it is (still) a regular file: no link followed, no FIFO waited on."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _NotRegular(0, "not a regular file (changed while walking)")
-        fh = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with fh:
-        yield fh
+def _read_head(path) -> bytes:
+    with open_regular(path) as fh:
+        return fh.read(4096)
 
 
 def _problem(rule_id: str, severity: Severity, path: str, message: str, category: str = "leftover") -> Finding:
@@ -108,18 +74,8 @@ class _Walker:
     def __init__(self, limits: Limits, stack: contextlib.ExitStack) -> None:
         self.limits = limits
         self.stack = stack
-        # head + sha256 of the regular files of the folder being walked, read ahead by threads (hashlib
-        # releases the GIL): the walk itself, in this thread, stays in the same order with the same checks
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardnut-hash")
-        self.ahead: dict[bytes, Future] = {}
-        stack.callback(self.close)
         self.count = 0
         self.limit_hit = False
-
-    def close(self) -> None:
-        """Stop reading ahead (before the checks fork worker processes: no idle threads left behind)."""
-        self.ahead.clear()
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _over_limit(self, art: Artifact, rel: str) -> bool:
         self.count += 1
@@ -136,7 +92,9 @@ class _Walker:
     def add_tree(self, art: Artifact, root: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
         """Add every entry below `root` (a real folder or an extraction folder), depth first in sorted
         order, with an explicit stack (a tree of any depth cannot exhaust the recursion limit)."""
-        pending: list[bytes] = [os.fsencode(root)]
+        root_b = os.fsencode(root)
+        strip = len(root_b) + (0 if root_b.endswith(os.sep.encode()) else 1)
+        pending: list[bytes] = [root_b]
         while pending and not self.limit_hit:
             folder = pending.pop()
             try:
@@ -146,7 +104,6 @@ class _Walker:
                 self._walk_error(art, exc, folder, root, prefix)
                 continue
             subdirs = []
-            self._read_ahead(entries)
             for entry in entries:
                 if self.limit_hit:
                     return
@@ -154,13 +111,15 @@ class _Walker:
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_dir = False
+                # below root by construction: the relative path is the rest of the entry's path
+                rel_raw = os.fsdecode(entry.path[strip:]).replace(os.sep, "/")
                 if is_dir:
-                    rel, _ = display_name(prefix + os.path.relpath(os.fsdecode(entry.path), root).replace(os.sep, "/"))
+                    rel, _ = display_name(prefix + rel_raw)
                     if self._over_limit(art, rel):
                         return
                     subdirs.append(entry.path)
                 else:
-                    self.add_entry(art, root, Path(os.fsdecode(entry.path)), prefix, depth, payload_of)
+                    self.add_entry(art, root, Path(os.fsdecode(entry.path)), prefix, depth, payload_of, rel_raw)
             pending.extend(reversed(subdirs))
 
     def _walk_error(self, art: Artifact, exc: OSError, folder: bytes, root: Path, prefix: str) -> None:
@@ -168,8 +127,10 @@ class _Walker:
         name, _ = display_name(prefix + rel)
         art.problems.append(_problem("HN-WALK-003", Severity.HIGH, name, f"cannot read folder: {exc.strerror or exc}"))
 
-    def add_entry(self, art: Artifact, root: Path, full: Path, prefix: str, depth: int, payload_of: Optional[str]) -> None:
-        rel_raw = os.path.relpath(full, root).replace(os.sep, "/")
+    def add_entry(self, art: Artifact, root: Path, full: Path, prefix: str, depth: int, payload_of: Optional[str],
+                  rel_raw: Optional[str] = None) -> None:
+        if rel_raw is None:
+            rel_raw = os.path.relpath(full, root).replace(os.sep, "/")
         rel, clean = display_name(prefix + rel_raw)
         if self._over_limit(art, rel):
             return
@@ -192,45 +153,24 @@ class _Walker:
         if st.st_size > limits.max_file_size:
             kind = "data"
             try:
-                with _open_regular(full) as fh:
-                    kind = sniff(fh.read(4096))
+                kind = sniff(_read_head(full))
             except OSError:
                 pass
-            art.files.append(ArtifactFile(rel, full, st.st_size, kind, root, payload_of=payload_of, sha256=""))
+            art.files.append(ArtifactFile(rel, full, st.st_size, kind, root, payload_of=payload_of, digest=""))
             art.problems.append(_problem(
                 "HN-WALK-004", Severity.HIGH, rel,
                 f"{st.st_size} bytes, larger than limits.max_file_size ({limits.max_file_size}): listed, but not "
                 f"hashed, unpacked or inspected"))
             return
-        try:
-            entry = within(limits.file_timeout, self._read_file, full, rel, st.st_size, root, payload_of, what=rel)
-        except FileTimeout:
-            art.files.append(ArtifactFile(rel, full, st.st_size, "data", root, payload_of=payload_of))
-            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, rel,
-                                         f"reading the file took longer than limits.file_timeout "
-                                         f"({limits.file_timeout:g} s): not inspected"))
-            return
+        try:  # 4 KiB of a regular file, opened without blocking: no time budget needed
+            entry = ArtifactFile(rel, full, st.st_size, sniff(_read_head(full)), root,
+                                 payload_of=payload_of, digest=None if st.st_size else _EMPTY_SHA256)
         except OSError as exc:
             art.problems.append(_problem("HN-WALK-003", Severity.HIGH, rel, f"cannot read file: {exc.strerror or exc}"))
             return
         art.files.append(entry)
         if entry.kind in ("elf", "pe", "macho"):
             self.expand_onefile(art, entry, depth)
-
-    def _read_ahead(self, entries: list) -> None:
-        self.ahead.clear()  # anything left over (a limit stopped the walk) is simply not used
-        for entry in entries:
-            try:
-                if entry.is_file(follow_symlinks=False) and \
-                        0 < entry.stat(follow_symlinks=False).st_size <= self.limits.max_file_size:
-                    self.ahead[entry.path] = self.pool.submit(_head_and_digest, entry.path)
-            except OSError:
-                continue
-
-    def _read_file(self, full: Path, rel: str, size: int, root: Path, payload_of: Optional[str]) -> ArtifactFile:
-        pending = self.ahead.pop(os.fsencode(full), None)
-        head, digest = pending.result() if pending is not None else _head_and_digest(full)
-        return ArtifactFile(rel, full, size, sniff(head), root, payload_of=payload_of, sha256=digest)
 
     def _add_link(self, art: Artifact, root: Path, full: Path, rel: str, payload_of: Optional[str]) -> None:
         try:
@@ -244,7 +184,7 @@ class _Walker:
             or not _inside(os.path.realpath(root), os.path.realpath(full))
         shown = display_name(target)[0]
         art.files.append(ArtifactFile(rel, full, 0, "symlink", root, link_target=shown, payload_of=payload_of,
-                                      sha256=hashlib.sha256(os.fsencode(target)).hexdigest()))
+                                      digest=hashlib.sha256(os.fsencode(target)).hexdigest()))
         if escapes:
             art.problems.append(_problem(
                 "HN-WALK-001", Severity.HIGH, rel, f"symlink points outside the artifact ({shown}); not followed"))
@@ -303,8 +243,10 @@ def _inside(root, candidate) -> bool:
 
 
 @contextlib.contextmanager
-def open_target(target: Path, limits: Optional[Limits] = None) -> Iterator[Artifact]:
-    """Yield the walked artifact; temporary extractions are removed when the block ends."""
+def open_target(target: Path, limits: Optional[Limits] = None, hash_files: bool = True) -> Iterator[Artifact]:
+    """Yield the walked artifact; temporary extractions are removed when the block ends. Every file is
+    hashed before it is yielded unless `hash_files` is false: then the caller hashes them (verify does,
+    with its other per-file work) and calls finish_digests for whatever is left."""
     limits = limits or Limits()
     target = Path(target)
     try:
@@ -329,8 +271,27 @@ def open_target(target: Path, limits: Optional[Limits] = None) -> Iterator[Artif
             if art.files:
                 art.main_programs.add(art.files[0].relpath)
             art.report_xml = _find_report(art, target.parent, limits)
-        walker.close()
+        if hash_files:
+            finish_digests(art, limits)
         yield art
+
+
+def finish_digests(art: Artifact, limits: Limits) -> None:
+    """Hash every file nothing has hashed yet, each within limits.file_timeout; one that takes
+    longer or cannot be read is reported (HN-WALK-004 / HN-WALK-003) and keeps no hash."""
+    for f in art.files:
+        if f.digest is not None:
+            continue
+        f.digest = ""
+        try:
+            f.digest = within(limits.file_timeout, file_digest, f.fs_path, what=f.relpath)
+        except FileTimeout:
+            art.problems.append(_problem("HN-WALK-004", Severity.HIGH, f.relpath,
+                                         f"reading the file took longer than limits.file_timeout "
+                                         f"({limits.file_timeout:g} s): not hashed"))
+        except OSError as exc:
+            art.problems.append(_problem("HN-WALK-003", Severity.HIGH, f.relpath,
+                                         f"cannot read file: {exc.strerror or exc}"))
 
 
 def _find_report(art: Artifact, folder: Path, limits: Limits) -> Optional[Path]:

@@ -1,8 +1,8 @@
 """Per-file work of every check, done once per file and spread over worker processes.
 
-Parsing a binary (ElfFacts/PeFacts/MachoFacts, which the dependency, debug and hardening checks share)
-and scanning a file for secrets (raw bytes and, for ELF/PE/Mach-O, the Nuitka constants blob) are the
-expensive parts of a verify. `prefetch` runs both for every file in one job per file - in worker
+Parsing a binary (ElfFacts/PeFacts/MachoFacts, which the dependency, debug and hardening checks share),
+scanning a file for secrets (raw bytes and, for ELF/PE/Mach-O, the Nuitka constants blob) and hashing
+it (the report's and manifest's sha256, left to this step by the walk) are the expensive parts of a verify. `prefetch` runs both for every file in one job per file - in worker
 processes when the artifact is large (hardnut.secrets.engine.map_files) - and puts the results in the
 context cache under the keys the checks read (`binary_facts`, the secrets check), so each file is parsed
 once and scanned once, by one process.
@@ -39,12 +39,21 @@ def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Opt
         return None, exc
 
 
-def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool) -> tuple:
-    """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size) and its secret scan."""
+def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool,
+              digest: bool = False) -> tuple:
+    """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size), its secret scan and
+    its sha256 (None when not asked for or unreadable)."""
+    from hardnut.artifact.digest import file_digest
     from hardnut.checks.secrets import scan_one
 
+    sha = None
+    if digest:
+        try:
+            sha = file_digest(path)
+        except OSError:
+            sha = None  # left to hardnut.artifact.walk.finish_digests, which reports it
     facts = _binary_job(kind, path, relpath, limits) if binary else None
-    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes) if scan else None)
+    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes) if scan else None), sha
 
 
 def prefetch(ctx: CheckContext) -> None:
@@ -61,13 +70,16 @@ def prefetch(ctx: CheckContext) -> None:
         binary = f.kind in ("elf", "pe", "macho") and f"{f.kind}:{f.relpath}" not in ctx.cache \
             and f"{f.kind}-error:{f.relpath}" not in ctx.cache
         scan = f.size > 0
-        if not (binary or scan):
+        digest = f.digest is None
+        if not (binary or scan or digest):
             continue
-        jobs.append((str(f.fs_path), f.kind, f.relpath, limits, binary, scan))
+        jobs.append((str(f.fs_path), f.kind, f.relpath, limits, binary, scan, digest))
         sizes.append(min(f.size, limits.max_scan_bytes))
         keys.append((f, binary, scan))
     scans = ctx.cache.setdefault(SCANS_KEY, {})
-    for (f, binary, scan), (facts, scanned) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+    for (f, binary, scan), (facts, scanned, sha) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+        if sha is not None and f.digest is None:
+            f.digest = sha
         if binary:
             value, error = facts
             if value is not None:
