@@ -14,7 +14,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -47,3 +47,12 @@ def file_digest(path: Union[str, bytes, Path]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
         return h.hexdigest()
+
+
+def read_small(path: Union[str, bytes, Path], max_size: int) -> Optional[bytes]:
+    """The whole contents of a regular file of at most `max_size` bytes (None when larger)."""
+    with open_regular(path) as fh:
+        if os.fstat(fh.fileno()).st_size > max_size:
+            return None
+        data = fh.read(max_size + 1)
+        return data if len(data) <= max_size else None

@@ -17,6 +17,7 @@ from hardnut.checks.base import CheckContext
 from hardnut.limits import Limits
 
 SCANS_KEY = "secrets:scans"  # relpath -> (FileScan, ConstantsBlob | None)
+READ_WHOLE = 16 * 1024 * 1024  # files up to this size are read into memory once (hash and scan)
 
 
 def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Optional[Any], Optional[Exception]]:
@@ -43,17 +44,25 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
               digest: bool = False) -> tuple:
     """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size), its secret scan and
     its sha256 (None when not asked for or unreadable)."""
-    from hardnut.artifact.digest import file_digest
+    import hashlib
+
+    from hardnut.artifact.digest import file_digest, read_small
     from hardnut.checks.secrets import scan_one
 
+    data = None
+    if scan or digest:  # a small file is read once, for its hash and its scan
+        try:
+            data = read_small(path, READ_WHOLE)
+        except OSError:
+            data = None  # the scan and finish_digests report what cannot be read
     sha = None
     if digest:
         try:
-            sha = file_digest(path)
+            sha = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
         except OSError:
             sha = None  # left to hardnut.artifact.walk.finish_digests, which reports it
     facts = _binary_job(kind, path, relpath, limits) if binary else None
-    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes) if scan else None), sha
+    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes, data) if scan else None), sha
 
 
 def prefetch(ctx: CheckContext) -> None:

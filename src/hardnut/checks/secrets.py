@@ -126,10 +126,12 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     return sorted(findings, key=lambda x: (x.path, x.offset if x.offset is not None else -1, x.rule, x.fingerprint))
 
 
-def scan_one(engine: Engine, path: str, kind: str, max_bytes: int) -> tuple[FileScan, Optional[ConstantsBlob]]:
+def scan_one(engine: Engine, path: str, kind: str, max_bytes: int,
+             data: Optional[bytes] = None) -> tuple[FileScan, Optional[ConstantsBlob]]:
     """Raw scan of one file plus, for ELF/PE, its constants blob: decoded strings and name/value
-    pairs are scanned too (ELF, PE and Mach-O). Runs in a worker process for large dists."""
-    scan = engine.scan_file(Path(path), max_bytes)
+    pairs are scanned too (ELF, PE and Mach-O). Runs in a worker process for large dists. `data`:
+    the whole file when the caller has read it already."""
+    scan = engine.scan_file(Path(path), max_bytes, data=data)
     blob = None
     if kind in ("elf", "pe", "macho") and not scan.error:
         try:

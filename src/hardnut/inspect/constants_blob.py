@@ -551,11 +551,11 @@ def read_constants_blob(path: Union[str, Path], kind: Optional[str] = None,
                 if kind not in ("elf", "pe", "macho"):
                     return None
                 limit = size if max_bytes is None else min(size, max_bytes)
+                if mm.find(NUITKA_MARKER, 0, limit) < 0:
+                    return None  # not Nuitka-compiled (one pass over the bytes): no blob to look for
                 # cheap first: the .bytecode entry anywhere (standalone and onefile programs)
                 found = _locate_by_bytecode(mm, [(0, limit)])
                 if found is None:
-                    if mm.find(NUITKA_MARKER, 0, limit) < 0:
-                        return None  # not Nuitka-compiled: skip parsing sections
                     ranges = [(lo, min(hi, limit)) for lo, hi in data_ranges(path, kind, mm) if lo < limit]
                     found = _locate_by_modules(mm, ranges)
                 return _decode_chain(mm, found)

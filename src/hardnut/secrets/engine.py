@@ -460,25 +460,32 @@ class Engine:
                     break
                 self._accept(rule, m, start, 1, found)
 
-    def scan_file(self, path: Path, max_bytes: Optional[int] = None) -> FileScan:
+    def scan_file(self, path: Path, max_bytes: Optional[int] = None, data: Optional[bytes] = None) -> FileScan:
         """Scan one file (its first `max_bytes` bytes) in overlapping blocks, so memory stays
-        bounded by the block size whatever the file size. Never raises for I/O errors."""
+        bounded by the block size whatever the file size. Never raises for I/O errors. `data`: the
+        whole file, already read by the caller (the same scan, without reading it again)."""
+        if data is not None:
+            import io
+
+            return self._scan_opened(io.BytesIO(data), len(data), max_bytes)
         try:
             with open(path, "rb", buffering=0) as fh:
-                size = os.fstat(fh.fileno()).st_size
-                limit = size if max_bytes is None else min(size, max_bytes)
-                if limit == 0:
-                    return FileScan(size=size)
-                result = self.scan_stream(fh, limit, size)
-                result.size = size
-                if limit <= DECODE_MAX_FILE:
-                    fh.seek(0)
-                    head = fh.read(limit)
-                    if b"\x00" not in head[:4096]:  # text: look inside base64 / hex / escaped JSON
-                        result.matches = resolve_overlaps(result.matches + self.scan_encoded(head), self.rules)
-                return result
+                return self._scan_opened(fh, os.fstat(fh.fileno()).st_size, max_bytes)
         except (OSError, ValueError) as exc:
             return FileScan(error=f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+
+    def _scan_opened(self, fh, size: int, max_bytes: Optional[int]) -> FileScan:
+        limit = size if max_bytes is None else min(size, max_bytes)
+        if limit == 0:
+            return FileScan(size=size)
+        result = self.scan_stream(fh, limit, size)
+        result.size = size
+        if limit <= DECODE_MAX_FILE:
+            fh.seek(0)
+            head = fh.read(limit)
+            if b"\x00" not in head[:4096]:  # text: look inside base64 / hex / escaped JSON
+                result.matches = resolve_overlaps(result.matches + self.scan_encoded(head), self.rules)
+        return result
 
     def scan_encoded(self, data: bytes, depth: int = DECODE_DEPTH) -> list[RawMatch]:
         """Secrets inside encoded text: base64 and hex runs are decoded, JSON escaped inside a
