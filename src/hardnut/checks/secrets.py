@@ -119,8 +119,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         findings.extend(_findings(f.relpath, scan.matches, blob, engine, audit, f.fs_path))
         findings.extend(_scan_problems(f.relpath, scan, limits))
         if f.kind == "data":
-            findings.extend(file_findings(f.relpath, f.fs_path))
-            if _looks_like_archive(f.relpath, f.fs_path):
+            head = _head(f.fs_path)
+            findings.extend(file_findings(f.relpath, f.fs_path, head))
+            if _looks_like_archive(f.relpath, f.fs_path, head):
                 depth = f.relpath.count("!/")
                 findings.extend(scan_archive(engine, f.relpath, f.fs_path, depth, limits, audit))
     return sorted(findings, key=lambda x: (x.path, x.offset if x.offset is not None else -1, x.rule, x.fingerprint))
@@ -192,8 +193,17 @@ def _scan_problems(path: str, scan: FileScan, limits: Limits) -> list[Finding]:
     return []
 
 
-def file_findings(relpath: str, path: Path) -> list[Finding]:
-    """Findings about the file itself: private key files, .env files."""
+def _head(path: Path) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4096)
+    except OSError:
+        return None
+
+
+def file_findings(relpath: str, path: Path, head: Optional[bytes] = None) -> list[Finding]:
+    """Findings about the file itself: private key files, .env files (`head`: its first 4 KiB, when
+    the caller has read them)."""
     name = PurePosixPath(relpath).name.lower()
     out = []
     if name == ".env" or name.startswith(".env.") or name.endswith(".env"):
@@ -201,10 +211,9 @@ def file_findings(relpath: str, path: Path) -> list[Finding]:
             out.append(rule_finding(DOTENV_FILE, relpath, "dotenv template file shipped", severity=Severity.LOW))
         else:
             out.append(rule_finding(DOTENV_FILE, relpath, "dotenv file shipped: per-deployment settings and credentials"))
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
+    if head is None:
+        head = _head(path)
+    if head is None:
         return out
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if _PEM_KEY_FILE.match(text) or text.startswith(b"PuTTY-User-Key-File-"):
@@ -214,14 +223,12 @@ def file_findings(relpath: str, path: Path) -> list[Finding]:
     return out
 
 
-def _looks_like_archive(relpath: str, path: Path) -> bool:
+def _looks_like_archive(relpath: str, path: Path, head: Optional[bytes] = None) -> bool:
     if relpath.lower().endswith(ARCHIVE_SUFFIXES):
         return True
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
+    if head is None:
+        head = _head(path)
+    return head is not None and head[:4] == b"PK\x03\x04"
 
 
 def scan_archive(engine: Engine, relpath: str, source, depth: int, limits: Limits,
