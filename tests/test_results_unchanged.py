@@ -93,3 +93,35 @@ def test_fast_readers_equal_pyelftools(binfix, monkeypatch):  # noqa: F811
         assert fast[p] == slow, p
         engaged += bool(slow.dwarf_units)
     assert engaged, "no file with DWARF units to compare"
+
+
+def test_hyperscan_anchor_pass_equals_the_automaton(monkeypatch):
+    """The build-path anchors found with hyperscan are the automaton's lists, also when a hostile file
+    fills an anchor's count (a small count and window here, so that it happens)."""
+    import os
+    import random
+
+    pytest.importorskip("hyperscan")
+    pytest.importorskip("ahocorasick_rs")
+    from hardnut.inspect import elf
+
+    monkeypatch.setattr(elf, "_MAX_PATH_COUNT", 50)
+    monkeypatch.setattr(elf, "_ANCHOR_WINDOW", 4096)
+    monkeypatch.setattr(elf, "_HS_ANCHORS", [])
+
+    def automaton(buf: bytes, end: int):
+        monkeypatch.setattr(elf, "_HS_ANCHORS", [None])
+        try:
+            return elf._anchor_positions(buf, end)
+        finally:
+            monkeypatch.setattr(elf, "_HS_ANCHORS", [])
+
+    rnd = random.Random(2)
+    lits = [lit for lit, _, _ in elf._ANCHORS]
+    for _ in range(120):
+        parts = []
+        for _ in range(rnd.choice([10, 200, 2000])):
+            parts += [rnd.choice(lits[:3] + lits), os.urandom(rnd.randint(0, 60))]
+        data = b"".join(parts)
+        end = rnd.randint(len(data) // 2, len(data))
+        assert elf._hs_anchor_positions(data, end) == automaton(data, end)
