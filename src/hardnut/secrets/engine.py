@@ -387,17 +387,22 @@ class Engine:
                     continue
                 if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
                     continue
+                if rule.tail_re is not None and rule.tail_re.match(data, end, min(limit, end + 128)) is None:
+                    continue
                 a = max(0, k - rule.before - rule.context - 1)
                 b = min(limit, k + kw.ascii_len + rule.after + 1)
                 window = bytes(data[a:b])
                 rel = k - a
                 scale = 1
-            if rule.near_re is not None:
+            if scale == 2:  # the same conditions on the narrowed text (ASCII hits were tested above)
                 end = rel + kw.ascii_len
-                if rule.near_re.search(window, end, end + rule.near_span) is None:
+                if rule.near_re is not None and rule.near_re.search(window, end, end + rule.near_span) is None:
                     continue
-            if rule.near_before_re is not None and rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
-                continue
+                if rule.near_before_re is not None and \
+                        rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
+                    continue
+                if rule.tail_re is not None and rule.tail_re.match(window, end, end + 128) is None:
+                    continue
             if rule.anchored:
                 m = rule.regex.match(window, rel)
                 if m is not None:

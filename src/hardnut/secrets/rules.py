@@ -68,6 +68,9 @@ class SecretRule:
     near_span: int = 0
     # the same, before the keyword: `near_before` occurs within `before` bytes before it
     near_before: bytes = b""
+    # cheap necessary condition matched AT the keyword's end (re.match, within 128 bytes): e.g. the
+    # assignment operator on the same line and in the same string as the name
+    tail: bytes = b""
     # every keyword is where the secret starts: the engine tries the regex only at the keyword
     # (re.match at that position, look-behinds still see the bytes before) instead of searching
     anchored: bool = False
@@ -91,10 +94,16 @@ class SecretRule:
     def near_before_re(self) -> Optional[re.Pattern]:
         return re.compile(self.near_before) if self.near_before else None
 
+    @cached_property
+    def tail_re(self) -> Optional[re.Pattern]:
+        return re.compile(self.tail) if self.tail else None
+
     def __post_init__(self) -> None:
         for v in self.validators:
             if v not in VALIDATORS:
                 raise ValueError(f"rule {self.id}: unknown validator {v}")
+        if self.near and self.after + 1 < self.near_span:  # the engine tests `near` on the file, not the window
+            raise ValueError(f"rule {self.id}: near_span reaches beyond the rule's window")
 
     def as_rule(self) -> Rule:
         return Rule(self.id, self.name, "secret", self.severity, self.explanation, self.references)
@@ -1564,7 +1573,9 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "(in the name or on the lines above), a value in none of that service's key formats is not its key "
         "and is reported at info (formats: src/hardnut/policy/provider-key-formats.json).",
         caseless=True, before=48, after=300, validators=("generic",), generic=True, context=PROVIDER_CONTEXT,
-        near=rb"[=:,>]", near_span=48, example='password = "<16+ random characters>"',
+        # the operator within 48 bytes of the keyword, with no line break or NUL (another string of a
+        # binary) between: the rest of the name, a quote, blanks or a type come before it, never those
+        tail=rb"[^\x00\n\r]{0,47}[=:,>]", example='password = "<16+ random characters>"',
     ),
     SecretRule(
         "HN-SEC-103", "secret in a command-line option", H,
