@@ -23,29 +23,29 @@ from hardnut.safeio import read_regular
 
 
 
-def load_gitleaks(path: Optional[Path]):
-    """The team's .gitleaks.toml (profile secrets.gitleaks_config or --gitleaks-config), or None."""
+def _load_team_file(path: Optional[Path], module: str, error: str, label: str):
+    """Load a team's secrets file with `hardnut.secrets.<module>.load`; its `error` becomes a one-line
+    HardnutError prefixed with `label`. None when no path is set."""
     if path is None:
         return None
-    from hardnut.secrets.gitleaks import GitleaksConfigError, load
+    import importlib
 
+    mod = importlib.import_module(f"hardnut.secrets.{module}")
     try:
-        return load(Path(path))
-    except GitleaksConfigError as exc:
-        raise HardnutError(f"gitleaks config: {exc}") from None
+        return mod.load(Path(path))
+    except getattr(mod, error) as exc:
+        raise HardnutError(f"{label}: {exc}") from None
+
+
+def load_gitleaks(path: Optional[Path]):
+    """The team's .gitleaks.toml (profile secrets.gitleaks_config or --gitleaks-config), or None."""
+    return _load_team_file(path, "gitleaks", "GitleaksConfigError", "gitleaks config")
 
 
 def load_detect_secrets(path: Optional[Path]):
     """The team's detect-secrets baseline (profile secrets.detect_secrets_baseline or
     --detect-secrets-baseline), or None."""
-    if path is None:
-        return None
-    from hardnut.secrets.detect_secrets import BaselineError, load
-
-    try:
-        return load(Path(path))
-    except BaselineError as exc:
-        raise HardnutError(f"detect-secrets baseline: {exc}") from None
+    return _load_team_file(path, "detect_secrets", "BaselineError", "detect-secrets baseline")
 
 
 @dataclass
