@@ -487,6 +487,10 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     # ---- symbol versions needed
     version_needs: list[tuple[str, tuple[str, ...]]] = []
     for sec in by_type.get("SHT_GNU_verneed", []):
+        fast_needs = _fast_verneed(mm, size, elf, sec, sections, clock) if isinstance(sec, _Sec) else None
+        if fast_needs is not None:
+            version_needs.extend(fast_needs)
+            continue
         for i, (verneed, auxs) in enumerate(_real(sec).iter_versions()):
             clock.tick(i)
             if i >= _MAX_VERNEED:
@@ -692,6 +696,12 @@ def _fast_headers(mm: mmap.mmap, size: int, elf: Any, nseg: int, nsec: int, cloc
     str_off = raw[hdr["e_shstrndx"]][4]
     word = 4 if cls == 32 else 8
     chdr = 12 if cls == 32 else 24
+
+    def symtab_ok(j: int) -> bool:  # pyelftools' SymbolTableSection: a string table link, whole entries
+        e = raw[j]
+        return (e[1] in (_SHT_SYMTAB, _SHT_DYNSYM) and e[9] > 0 and e[5] % e[9] == 0 and e[6] < nsec
+                and raw[e[6]][1] == _SHT_STRTAB)
+
     for i, e in enumerate(raw):
         clock.tick(i)
         sh_type, sh_size, sh_offset, sh_link = e[1], e[5], e[4], e[6]
@@ -705,14 +715,14 @@ def _fast_headers(mm: mmap.mmap, size: int, elf: Any, nseg: int, nsec: int, cloc
         if e[2] & _SHF_COMPRESSED and sh_offset + chdr > size:
             return None
         # what pyelftools' constructor of this section type reads or checks
-        if sh_type in (_SHT_SYMTAB, _SHT_DYNSYM, _SHT_VERNEED, _SHT_VERDEF):
+        if sh_type in (_SHT_SYMTAB, _SHT_DYNSYM):
+            if not symtab_ok(i):
+                return None
+        elif sh_type in (_SHT_VERNEED, _SHT_VERDEF):
             if sh_link >= nsec or raw[sh_link][1] != _SHT_STRTAB:
                 return None
         elif sh_type in (_SHT_HASH, _SHT_GNU_HASH, _SHT_VERSYM):
-            if sh_link >= nsec or raw[sh_link][1] not in (_SHT_SYMTAB, _SHT_DYNSYM):
-                return None
-            link2 = raw[sh_link][6]
-            if link2 >= nsec or raw[link2][1] != _SHT_STRTAB:
+            if sh_link >= nsec or not symtab_ok(sh_link):
                 return None
             if sh_type == _SHT_HASH and sh_size:
                 if sh_offset + 8 > size:
@@ -745,6 +755,43 @@ def _fast_headers(mm: mmap.mmap, size: int, elf: Any, nseg: int, nsec: int, cloc
         if sec.header["sh_type"] in ("SHT_SYMTAB", "SHT_DYNSYM"):
             sec.stringtable = sections[sec.header["sh_link"]]
     return segments, sections
+
+
+def _fast_verneed(mm: mmap.mmap, size: int, elf: Any, sec: _Sec, sections: list[_Sec], clock: _Clock
+                  ) -> Optional[list[tuple[str, tuple[str, ...]]]]:
+    """.gnu.version_r read with `struct` (Elf_Verneed, then its Elf_Vernaux chain), the walk pyelftools'
+    iter_versions does; None when an entry or a string is outside the file, a count is zero or a bound is
+    hit: pyelftools then walks it, with its errors."""
+    import struct
+
+    strtab = sections[sec["sh_link"]]  # an SHT_STRTAB: checked by _fast_headers
+    s_off = strtab["sh_offset"]
+    order = "<" if elf.little_endian else ">"
+    need, aux = struct.Struct(order + "HHIII"), struct.Struct(order + "IHHII")
+    out: list[tuple[str, tuple[str, ...]]] = []
+    at = sec["sh_offset"]
+    for i in range(sec["sh_info"]):
+        clock.tick(i)
+        if i >= _MAX_VERNEED or at + need.size > size:
+            return None
+        _version, cnt, vn_file, vn_aux, vn_next = need.unpack_from(mm, at)
+        library = _cstr_at(mm, size, s_off + vn_file)
+        if not cnt or library is None or cnt > _MAX_VERNAUX:
+            return None
+        names: list[str] = []
+        pos = at + vn_aux
+        for _ in range(cnt):
+            if pos + aux.size > size:
+                return None
+            _hash, _flags, _other, vna_name, vna_next = aux.unpack_from(mm, pos)
+            name = _cstr_at(mm, size, s_off + vna_name)
+            if name is None:
+                return None
+            names.append(name)
+            pos += vna_next
+        out.append((library, tuple(names)))
+        at += vn_next
+    return out
 
 
 # Elf_Dyn: d_tag (signed), d_val
