@@ -1,5 +1,5 @@
-"""The `struct` reading of ELF program headers, section headers and dynamic tags (hardnut.inspect.elf
-`_fast_headers`/`_fast_dynamic`) gives exactly what the pyelftools path gives: the same facts on real files
+"""The `struct` reading of the ELF header, program headers, section headers, dynamic tags and version needs
+(hardnut.inspect.elf `_open_elf`, `_fast_headers`, `_fast_dynamic`, `_fast_verneed`) gives exactly what the pyelftools path gives: the same facts on real files
 and on hand-made 32-bit and big-endian files, and the same facts or the same error on corrupted copies."""
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, int]:
         m.setattr(elf_mod, "_fast_headers", counting(real_headers))
         m.setattr(elf_mod, "_fast_dynamic", counting(real_dynamic))
         fast = _outcome(path)
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m:  # everything through pyelftools, as before the struct readers
+        from elftools.elf.elffile import ELFFile
+
+        m.setattr(elf_mod, "_open_elf", lambda mm, size: ELFFile(mm))
         m.setattr(elf_mod, "_fast_headers", lambda *a: None)
         m.setattr(elf_mod, "_fast_dynamic", lambda *a: None)
+        m.setattr(elf_mod, "_fast_verneed", lambda *a: None)
         slow = _outcome(path)
     return fast, slow, answered[0]
 

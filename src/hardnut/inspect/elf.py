@@ -352,9 +352,7 @@ def _short(exc: BaseException) -> str:
 
 
 def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock: _Clock) -> ElfFacts:
-    from elftools.elf.elffile import ELFFile
-
-    elf = ELFFile(mm)  # no stream_loader: pyelftools never opens another file for us
+    elf = _open_elf(mm, size)
     hdr = elf.header
     # Validate the counts pyelftools would otherwise trust (a zero entry size makes it loop on one entry).
     nsec = elf.num_sections()
@@ -509,7 +507,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     dwarf_limit: Optional[str] = None
     if debug_secs and max_cus > 0:
         try:
-            units, more_units = _read_units(elf, mm, debug_secs, max_cus, clock)
+            units, more_units = _read_units(_real_elf(elf), mm, debug_secs, max_cus, clock)
         except _DebugLimit as exc:
             dwarf_limit = str(exc)
         except BinaryLimitError:
@@ -566,6 +564,79 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         debug_only=debug_only,
         dwarf_limit=dwarf_limit,
     )
+
+
+# ---- the ELF header with `struct`: building pyelftools' ELFFile (its construct structs for every table
+# type) costs more than everything else it is still used for on a plain library, so the file is opened
+# by pyelftools only when one of its objects is needed (odd tables, symbols without a plain .dynsym, DWARF).
+
+_EHDR = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
+_EHDR_KEYS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags", "e_ehsize",
+              "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx")
+_ENUM_NAMES: dict[str, dict[int, str]] = {}
+
+
+def _enum_names(which: str) -> dict[int, str]:
+    """pyelftools' decoding of one header enum (construct's Enum: the last name of a value wins)."""
+    names = _ENUM_NAMES.get(which)
+    if names is None:
+        from elftools.elf import enums
+
+        names = {v: k for k, v in getattr(enums, which).items() if k != "_default_"}
+        _ENUM_NAMES[which] = names
+    return names
+
+
+class _LazyElf:
+    """The ELF header read with `struct` (what `_inspect` uses: `header`, `elfclass`, `little_endian`,
+    `num_sections`, `num_segments`); anything else is asked of pyelftools' ELFFile, built on first use."""
+
+    def __init__(self, mm: mmap.mmap, header: dict, elfclass: int, little_endian: bool) -> None:
+        self._mm, self.header, self.elfclass, self.little_endian = mm, header, elfclass, little_endian
+        self._elf: Any = None
+
+    def real(self) -> Any:
+        if self._elf is None:
+            from elftools.elf.elffile import ELFFile
+
+            self._elf = ELFFile(self._mm)  # no stream_loader: pyelftools never opens another file for us
+        return self._elf
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.real(), name)
+
+    def num_sections(self) -> int:
+        if self.header["e_shoff"] == 0:
+            return 0
+        return self.header["e_shnum"] or self.real().num_sections()
+
+    def num_segments(self) -> int:
+        return self.header["e_phnum"] if self.header["e_phnum"] < 0xFFFF else self.real().num_segments()
+
+
+def _open_elf(mm: mmap.mmap, size: int) -> Any:
+    """A `_LazyElf` for a header pyelftools reads without complaint, else pyelftools' ELFFile (which raises
+    its errors or reads the odd header its way)."""
+    import struct
+
+    elfclass = {1: 32, 2: 64}.get(mm[4])
+    little = {1: True, 2: False}.get(mm[5])
+    if elfclass is not None and little is not None and size >= (52 if elfclass == 32 else 64):
+        values = struct.unpack_from(("<" if little else ">") + _EHDR[elfclass], mm, 16)
+        header = dict(zip(_EHDR_KEYS, values))
+        header["e_type"] = _enum_names("ENUM_E_TYPE").get(values[0], values[0])
+        header["e_machine"] = _enum_names("ENUM_E_MACHINE").get(values[1], values[1])
+        header["e_version"] = _enum_names("ENUM_E_VERSION").get(values[2], values[2])
+        return _LazyElf(mm, header, elfclass, little)
+    from elftools.elf.elffile import ELFFile
+
+    return ELFFile(mm)
+
+
+def _real_elf(elf: Any) -> Any:
+    return elf.real() if isinstance(elf, _LazyElf) else elf
 
 
 def _real(obj: Any) -> Any:
