@@ -920,8 +920,8 @@ def _fast_dynamic(mm: mmap.mmap, size: int, elf: Any, dynamic: _Sec, strtab: _Se
     return None
 
 
-# Elf32_Sym / Elf64_Sym: entry size, struct format (st_name is field 0), index of st_shndx
-_SYM_LAYOUT = {32: (16, "IIIBBH", 5), 64: (24, "IBBHQQ", 3)}
+# Elf32_Sym / Elf64_Sym: entry size, struct format reading st_name and st_shndx only
+_SYM_LAYOUT = {32: (16, "I10xH"), 64: (24, "I2xH16x")}
 
 
 def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optional[tuple[set[str], set[str]]]:
@@ -947,26 +947,17 @@ def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optiona
     strings = mm[s_off:s_off + s_size]
     table = mm[t_off:t_off + count * layout[0]]
     order = "<" if elf.little_endian else ">"
-    fields = struct.Struct(order + layout[1])
-    shndx_at = layout[2]
-    names: set[str] = set()
-    undefined: set[str] = set()
-    seen: dict[int, str] = {}
+    # only st_name and st_shndx; symbols sharing both are looked at once
+    pairs = set(struct.Struct(order + layout[1]).iter_unpack(table))
     find = strings.find
-    for entry in fields.iter_unpack(table):
-        st_name = entry[0]
-        name = seen.get(st_name)
-        if name is None:
-            end = find(b"\0", st_name)
-            if end < 0:
-                return None
-            name = strings[st_name:end].decode("utf-8", "replace") if end > st_name else ""
-            seen[st_name] = name
-        if not name:
-            continue
-        names.add(name)
-        if entry[shndx_at] == 0:  # SHN_UNDEF
-            undefined.add(name)
+    text: dict[int, str] = {}
+    for st_name in {st_name for st_name, _ in pairs}:
+        end = find(b"\0", st_name)
+        if end < 0:
+            return None
+        text[st_name] = strings[st_name:end].decode("utf-8", "replace") if end > st_name else ""
+    names = {name for name in text.values() if name}
+    undefined = {text[st_name] for st_name, shndx in pairs if shndx == 0 and text[st_name]}  # SHN_UNDEF
     return names, undefined
 
 
@@ -1256,6 +1247,7 @@ def _top_dies(mm: mmap.mmap, debug_secs: list[Any], little_endian: bool, max_cus
         if table is not None:
             strs[name] = table
     units: list[DwarfUnit] = []
+    where: dict[bytes, Optional[int]] = {}
     off = 0
     try:
         while off < len(info):
@@ -1270,8 +1262,10 @@ def _top_dies(mm: mmap.mmap, debug_secs: list[Any], little_endian: bool, max_cus
             name_raw, comp_raw = found.get(_DW_AT_NAME), found.get(_DW_AT_COMP_DIR)
             offset = None
             if comp_raw:
-                at = mm.find(comp_raw + b"\0", 0)
-                offset = at if at >= 0 else None
+                if comp_raw not in where:  # units of one build share their comp_dir: one scan of the file
+                    at = mm.find(comp_raw + b"\0", 0)
+                    where[comp_raw] = at if at >= 0 else None
+                offset = where[comp_raw]
             units.append(DwarfUnit(_s(name_raw), _s(comp_raw), offset))
             off = nxt
     except Exception:  # _Odd, struct.error, IndexError...: pyelftools decides (and reports) instead
