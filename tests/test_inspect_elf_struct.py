@@ -1,6 +1,7 @@
 """The `struct` reading of the ELF header, program headers, section headers, dynamic tags and version needs
-(hardnut.inspect.elf `_open_elf`, `_fast_headers`, `_fast_dynamic`, `_fast_verneed`) gives exactly what the pyelftools path gives: the same facts on real files
-and on hand-made 32-bit and big-endian files, and the same facts or the same error on corrupted copies."""
+(hardnut.inspect.elf `_open_elf`, `_fast_headers`, `_fast_dynamic`, `_fast_verneed`) gives exactly what the
+pyelftools path gives: the same facts on real files and on hand-made 32-bit and big-endian files, and the same
+facts or the same error on corrupted copies."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """ELF facts with pyelftools: what the loader and a reverse engineer would see. No judgement here.
 
+Hot tables (headers, dynamic tags, version needs, dynamic symbols, top DWARF DIEs) are read with `struct`
+over the bytes; anything unusual goes through pyelftools exactly as before (same facts, same errors).
+
 `inspect_elf(path) -> ElfFacts`. Every failure to parse (truncated, corrupted, hostile, too slow) raises
 `BinaryParseError` (or its subclass `BinaryLimitError` when a bound was hit); nothing else escapes.
 Everything is bounded: header counts are validated before pyelftools iterates them, loops are capped,
