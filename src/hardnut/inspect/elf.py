@@ -1,5 +1,8 @@
 """ELF facts with pyelftools: what the loader and a reverse engineer would see. No judgement here.
 
+Hot tables (headers, dynamic tags, version needs, dynamic symbols, top DWARF DIEs) are read with `struct`
+over the bytes; anything unusual goes through pyelftools exactly as before (same facts, same errors).
+
 `inspect_elf(path) -> ElfFacts`. Every failure to parse (truncated, corrupted, hostile, too slow) raises
 `BinaryParseError` (or its subclass `BinaryLimitError` when a bound was hit); nothing else escapes.
 Everything is bounded: header counts are validated before pyelftools iterates them, loops are capped,
@@ -405,9 +408,7 @@ def _short(exc: BaseException) -> str:
 
 
 def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock: _Clock) -> ElfFacts:
-    from elftools.elf.elffile import ELFFile
-
-    elf = ELFFile(mm)  # no stream_loader: pyelftools never opens another file for us
+    elf = _open_elf(mm, size)
     hdr = elf.header
     # Validate the counts pyelftools would otherwise trust (a zero entry size makes it loop on one entry).
     nsec = elf.num_sections()
@@ -423,42 +424,36 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         if nseg > _MAX_SEGMENTS or hdr["e_phoff"] + nseg * hdr["e_phentsize"] > size:
             raise BinaryParseError(f"program header table ({nseg} entries) does not fit the file")
 
+    fast = _fast_headers(mm, size, elf, nseg, nsec, clock)
+    if fast is not None:
+        seg_types, sections = fast
+    else:
+        seg_types, sections = _slow_headers(mm, size, elf, nseg, nsec, clock)
+
     # ---- segments
     interpreter: Optional[str] = None
     has_relro = has_gnu_stack = False
     stack_exec = True  # no PT_GNU_STACK: the kernel/loader default is an executable stack
     rwx: list[int] = []
-    dyn_segment = None
-    for i in range(nseg):
-        clock.tick(i)
-        seg = elf.get_segment(i)
-        ptype = seg["p_type"]
-        if ptype == "PT_INTERP":  # raw bytes, decoded leniently: one odd byte must not make the file unreadable
-            start, length = int(seg["p_offset"]), min(int(seg["p_filesz"]), 4096)
+    dyn_index: Optional[int] = None
+    for i, (ptype, pflags, poffset, pfilesz) in enumerate(seg_types):
+        if ptype == _PT_INTERP:  # raw bytes, decoded leniently: one odd byte must not make the file unreadable
+            start, length = int(poffset), min(int(pfilesz), 4096)
             raw = mm[start:start + length] if 0 <= start < size else b""
             interpreter = _s(raw.split(b"\0", 1)[0])
-        elif ptype == "PT_GNU_RELRO":
+        elif ptype == _PT_GNU_RELRO:
             has_relro = True
-        elif ptype == "PT_GNU_STACK":
+        elif ptype == _PT_GNU_STACK:
             has_gnu_stack = True
-            stack_exec = bool(seg["p_flags"] & PF_X)
-        elif ptype == "PT_LOAD":
-            if seg["p_flags"] & PF_W and seg["p_flags"] & PF_X:
+            stack_exec = bool(pflags & PF_X)
+        elif ptype == _PT_LOAD:
+            if pflags & PF_W and pflags & PF_X:
                 rwx.append(i)
-        elif ptype == "PT_DYNAMIC":
-            dyn_segment = seg
-        if seg["p_filesz"] and seg["p_offset"] + seg["p_filesz"] > size:
-            raise BinaryParseError(f"truncated: segment {i} ({ptype}) extends beyond the end of the file")
+        elif ptype == _PT_DYNAMIC:
+            dyn_index = i
 
     # ---- sections
-    sections: list[Any] = []
-    for i in range(nsec):
-        clock.tick(i)
-        sec = elf.get_section(i)
-        if sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] and sec["sh_offset"] + sec["sh_size"] > size:
-            raise BinaryParseError(f"truncated: section {i} ({sec.name}) extends beyond the end of the file")
-        sections.append(sec)
-    by_type: dict[str, list[Any]] = {}
+    by_type: dict[Any, list[Any]] = {}
     for sec in sections:
         by_type.setdefault(sec["sh_type"], []).append(sec)
     has_symtab = bool(by_type.get("SHT_SYMTAB"))
@@ -468,14 +463,21 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     ]
 
     # ---- dynamic tags
-    dynamic = by_type["SHT_DYNAMIC"][0] if by_type.get("SHT_DYNAMIC") else dyn_segment
+    dyn_section = by_type["SHT_DYNAMIC"][0] if by_type.get("SHT_DYNAMIC") else None
+    has_dynamic = dyn_section is not None or dyn_index is not None
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []
     soname: Optional[str] = None
     flags = flags_1 = 0
     bind_now = textrel = False
-    if dynamic is not None:
+    tags = None
+    if isinstance(dyn_section, _Sec) and 0 <= dyn_section["sh_link"] < len(sections):
+        tags = _fast_dynamic(mm, size, elf, dyn_section, sections[dyn_section["sh_link"]], clock)
+    if tags is not None:
+        needed, rpath, runpath, soname, flags, flags_1, bind_now, textrel = tags
+    elif has_dynamic:
+        dynamic = _real(dyn_section) if dyn_section is not None else elf.get_segment(dyn_index)
         for i, tag in enumerate(dynamic.iter_tags()):
             clock.tick(i)
             if i >= _MAX_DYN_TAGS:
@@ -506,12 +508,13 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     imports: set[str] = set()
     dyn_names: set[str] = set()
     dynsym = by_type["SHT_DYNSYM"][0] if by_type.get("SHT_DYNSYM") else None
-    symbol_source = dynsym if dynsym is not None else (dyn_segment if nsec == 0 else None)
+    symbol_source = dynsym if dynsym is not None else (
+        elf.get_segment(dyn_index) if nsec == 0 and dyn_index is not None else None)
     fast = _dynamic_symbols(mm, size, elf, dynsym) if dynsym is not None else None
     if fast is not None:
         dyn_names, imports = fast
     elif symbol_source is not None:
-        for i, sym in enumerate(symbol_source.iter_symbols()):
+        for i, sym in enumerate(_real(symbol_source).iter_symbols()):
             clock.tick(i)
             if i >= _MAX_SYMBOLS:
                 raise BinaryLimitError("too many dynamic symbols")
@@ -538,7 +541,11 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     # ---- symbol versions needed
     version_needs: list[tuple[str, tuple[str, ...]]] = []
     for sec in by_type.get("SHT_GNU_verneed", []):
-        for i, (verneed, auxs) in enumerate(sec.iter_versions()):
+        fast_needs = _fast_verneed(mm, size, elf, sec, sections, clock) if isinstance(sec, _Sec) else None
+        if fast_needs is not None:
+            version_needs.extend(fast_needs)
+            continue
+        for i, (verneed, auxs) in enumerate(_real(sec).iter_versions()):
             clock.tick(i)
             if i >= _MAX_VERNEED:
                 raise BinaryLimitError("too many version-needed entries")
@@ -556,7 +563,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     dwarf_limit: Optional[str] = None
     if debug_secs and max_cus > 0:
         try:
-            units, more_units = _read_units(elf, mm, debug_secs, max_cus, clock)
+            units, more_units = _read_units(_real_elf(elf), mm, debug_secs, max_cus, clock)
         except _DebugLimit as exc:
             dwarf_limit = str(exc)
         except BinaryLimitError:
@@ -583,7 +590,7 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
         interpreter=interpreter,
         is_pie=is_pie,
         is_executable=(elf_type == "ET_EXEC" or is_pie) and not debug_only,
-        has_dynamic=dynamic is not None,
+        has_dynamic=has_dynamic,
         needed=tuple(needed),
         rpath=tuple(rpath),
         runpath=tuple(runpath),
@@ -615,8 +622,362 @@ def _inspect(mm: mmap.mmap, size: int, max_scan_bytes: int, max_cus: int, clock:
     )
 
 
-# Elf32_Sym / Elf64_Sym: entry size, struct format (st_name is field 0), index of st_shndx
-_SYM_LAYOUT = {32: (16, "IIIBBH", 5), 64: (24, "IBBHQQ", 3)}
+# ---- the ELF header with `struct`: building pyelftools' ELFFile (its construct structs for every table
+# type) costs more than everything else it is still used for on a plain library, so the file is opened
+# by pyelftools only when one of its objects is needed (odd tables, symbols without a plain .dynsym, DWARF).
+
+_EHDR = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
+_EHDR_KEYS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags", "e_ehsize",
+              "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx")
+_ENUM_NAMES: dict[str, dict[int, str]] = {}
+
+
+def _enum_names(which: str) -> dict[int, str]:
+    """pyelftools' decoding of one header enum (construct's Enum: the last name of a value wins)."""
+    names = _ENUM_NAMES.get(which)
+    if names is None:
+        from elftools.elf import enums
+
+        names = {v: k for k, v in getattr(enums, which).items() if k != "_default_"}
+        _ENUM_NAMES[which] = names
+    return names
+
+
+class _LazyElf:
+    """The ELF header read with `struct` (what `_inspect` uses: `header`, `elfclass`, `little_endian`,
+    `num_sections`, `num_segments`); anything else is asked of pyelftools' ELFFile, built on first use."""
+
+    def __init__(self, mm: mmap.mmap, header: dict, elfclass: int, little_endian: bool) -> None:
+        self._mm, self.header, self.elfclass, self.little_endian = mm, header, elfclass, little_endian
+        self._elf: Any = None
+
+    def real(self) -> Any:
+        if self._elf is None:
+            from elftools.elf.elffile import ELFFile
+
+            self._elf = ELFFile(self._mm)  # no stream_loader: pyelftools never opens another file for us
+        return self._elf
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.real(), name)
+
+    def num_sections(self) -> int:
+        if self.header["e_shoff"] == 0:
+            return 0
+        return self.header["e_shnum"] or self.real().num_sections()
+
+    def num_segments(self) -> int:
+        return self.header["e_phnum"] if self.header["e_phnum"] < 0xFFFF else self.real().num_segments()
+
+
+def _open_elf(mm: mmap.mmap, size: int) -> Any:
+    """A `_LazyElf` for a header pyelftools reads without complaint, else pyelftools' ELFFile (which raises
+    its errors or reads the odd header its way)."""
+    import struct
+
+    elfclass = {1: 32, 2: 64}.get(mm[4])
+    little = {1: True, 2: False}.get(mm[5])
+    if elfclass is not None and little is not None and size >= (52 if elfclass == 32 else 64):
+        values = struct.unpack_from(("<" if little else ">") + _EHDR[elfclass], mm, 16)
+        header = dict(zip(_EHDR_KEYS, values))
+        header["e_type"] = _enum_names("ENUM_E_TYPE").get(values[0], values[0])
+        header["e_machine"] = _enum_names("ENUM_E_MACHINE").get(values[1], values[1])
+        header["e_version"] = _enum_names("ENUM_E_VERSION").get(values[2], values[2])
+        return _LazyElf(mm, header, elfclass, little)
+    from elftools.elf.elffile import ELFFile
+
+    return ELFFile(mm)
+
+
+def _real_elf(elf: Any) -> Any:
+    return elf.real() if isinstance(elf, _LazyElf) else elf
+
+
+def _real(obj: Any) -> Any:
+    """The pyelftools object behind a `_Sec` (pyelftools objects pass through)."""
+    return obj.real() if isinstance(obj, _Sec) else obj
+
+
+def _slow_headers(mm: mmap.mmap, size: int, elf: Any, nseg: int, nsec: int, clock: _Clock
+                  ) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
+    """The headers through pyelftools, with its checks and errors (what `_fast_headers` declined)."""
+    from elftools.elf.enums import ENUM_P_TYPE_BASE
+
+    segments: list[tuple[int, int, int, int]] = []
+    for i in range(nseg):
+        clock.tick(i)
+        seg = elf.get_segment(i)
+        ptype = seg["p_type"]
+        if seg["p_filesz"] and seg["p_offset"] + seg["p_filesz"] > size:
+            raise BinaryParseError(f"truncated: segment {i} ({ptype}) extends beyond the end of the file")
+        number = ENUM_P_TYPE_BASE.get(ptype, -1) if isinstance(ptype, str) else ptype
+        segments.append((number, seg["p_flags"], seg["p_offset"], seg["p_filesz"]))
+    sections: list[Any] = []
+    for i in range(nsec):
+        clock.tick(i)
+        sec = elf.get_section(i)
+        if sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"] and sec["sh_offset"] + sec["sh_size"] > size:
+            raise BinaryParseError(f"truncated: section {i} ({sec.name}) extends beyond the end of the file")
+        sections.append(sec)
+    return segments, sections
+
+
+# ---- program and section headers with `struct` (pyelftools parses each header, and builds each section
+# object with its links and hash tables, with construct: most of the time of a verify of a dist). The
+# fast reader handles plain, well-formed tables; anything pyelftools would refuse or treat specially
+# (extended numbering, links to the wrong section type, tables outside the file, odd entry sizes, ARM/RISC-V
+# attributes, .stab) returns None and the headers are read by pyelftools exactly as before, with its
+# errors. The checks below mirror what pyelftools' section constructors read at creation.
+
+# Elf_Phdr (p_type, p_flags, p_offset, p_filesz) and Elf_Shdr field orders, per class
+_PHDR = {32: ("IIIIIIII", (0, 6, 1, 4)), 64: ("IIQQQQQQ", (0, 1, 2, 5))}
+_SHDR = {32: "IIIIIIIIII", 64: "IIQQQQIIQQ"}
+_SHDR_KEYS = ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link", "sh_info",
+              "sh_addralign", "sh_entsize")
+_PT_LOAD, _PT_DYNAMIC, _PT_INTERP = 1, 2, 3
+_PT_GNU_STACK, _PT_GNU_RELRO = 0x6474E551, 0x6474E552
+_SHT_NULL, _SHT_SYMTAB, _SHT_STRTAB, _SHT_RELA, _SHT_HASH, _SHT_DYNAMIC = 0, 2, 3, 4, 5, 6
+_SHT_NOBITS, _SHT_REL, _SHT_DYNSYM, _SHT_RELR = 8, 9, 11, 19
+_SHT_GNU_HASH, _SHT_VERDEF, _SHT_VERNEED, _SHT_VERSYM = 0x6FFFFFF6, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+# types whose pyelftools objects read more than their header at creation in ways not mirrored here
+_SHT_UNHANDLED = frozenset({0x6FFFFFF3, 0x6FFFFFFC, 0x70000003})  # SUNW_LDYNSYM, SUNW_syminfo, ARM/RISCV attrs
+_SHT_NAMES: dict[int, str] = {}
+
+
+def _sht_names() -> dict[int, str]:
+    if not _SHT_NAMES:
+        from elftools.elf.enums import ENUM_SH_TYPE_BASE
+
+        _SHT_NAMES.update({v: k for k, v in ENUM_SH_TYPE_BASE.items() if isinstance(v, int) and k != "_default_"})
+    return _SHT_NAMES
+
+
+class _Sec:
+    """A section header read with `struct`: what `_inspect` and its helpers use of a pyelftools Section
+    (`sec["sh_*"]` with sh_type as pyelftools names it, `.name`, `.data()`, `.stringtable`); `real()` builds
+    the pyelftools section for the rare uses that need one (iterating symbols or versions)."""
+
+    __slots__ = ("header", "name", "index", "stringtable", "_elf", "_mm")
+
+    def __init__(self, header: dict, name: str, index: int, elf: Any, mm: mmap.mmap) -> None:
+        self.header, self.name, self.index, self._elf, self._mm = header, name, index, elf, mm
+        self.stringtable: Optional[_Sec] = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.header[key]
+
+    def data(self) -> bytes:
+        if self.header["sh_flags"] & _SHF_COMPRESSED or self.header["sh_type"] == "SHT_NOBITS":
+            return self.real().data()
+        off = self.header["sh_offset"]
+        return bytes(self._mm[off:off + self.header["sh_size"]])
+
+    def real(self) -> Any:
+        return self._elf.get_section(self.index)
+
+
+def _cstr_at(mm: mmap.mmap, size: int, pos: int) -> Optional[str]:
+    """pyelftools' StringTableSection.get_string over the file at `pos` (None: pyelftools would fail)."""
+    if pos > size:
+        return None  # pyelftools seeks past the end of the mmap: an error, let it say so
+    end = mm.find(b"\0", pos)
+    if end <= pos:
+        return ""  # an empty string, or no NUL before the end of the file
+    return mm[pos:end].decode("utf-8", errors="replace")
+
+
+def _fast_headers(mm: mmap.mmap, size: int, elf: Any, nseg: int, nsec: int, clock: _Clock
+                  ) -> Optional[tuple[list[tuple[int, int, int, int]], list[_Sec]]]:
+    """(segments as (p_type, p_flags, p_offset, p_filesz), sections) or None (see above). The counts,
+    entry sizes and table extents were validated by the caller."""
+    import struct
+
+    hdr = elf.header
+    cls = elf.elfclass
+    if cls not in (32, 64):
+        return None
+    order = "<" if elf.little_endian else ">"
+    segments: list[tuple[int, int, int, int]] = []
+    if nseg:
+        fmt, (ti, fi, oi, si) = _PHDR[cls]
+        phdr = struct.Struct(order + fmt)
+        off, step = hdr["e_phoff"], hdr["e_phentsize"]
+        for i in range(nseg):
+            clock.tick(i)
+            e = phdr.unpack_from(mm, off + i * step)
+            p_offset, p_filesz = e[oi], e[si]
+            if p_filesz and p_offset + p_filesz > size:
+                return None  # pyelftools' path raises the error naming the segment
+            segments.append((e[ti], e[fi], p_offset, p_filesz))
+    sections: list[_Sec] = []
+    if not nsec:
+        return segments, sections
+    if hdr["e_shnum"] != nsec or not isinstance(hdr["e_shstrndx"], int) or hdr["e_shstrndx"] >= nsec:
+        return None  # extended numbering (SHN_XINDEX...): pyelftools
+    shdr = struct.Struct(order + _SHDR[cls])
+    off, step = hdr["e_shoff"], hdr["e_shentsize"]
+    raw = [shdr.unpack_from(mm, off + i * step) for i in range(nsec)]
+    names = _sht_names()
+    str_off = raw[hdr["e_shstrndx"]][4]
+    word = 4 if cls == 32 else 8
+    chdr = 12 if cls == 32 else 24
+
+    def symtab_ok(j: int) -> bool:  # pyelftools' SymbolTableSection: a string table link, whole entries
+        e = raw[j]
+        return (e[1] in (_SHT_SYMTAB, _SHT_DYNSYM) and e[9] > 0 and e[5] % e[9] == 0 and e[6] < nsec
+                and raw[e[6]][1] == _SHT_STRTAB)
+
+    for i, e in enumerate(raw):
+        clock.tick(i)
+        sh_type, sh_size, sh_offset, sh_link = e[1], e[5], e[4], e[6]
+        if sh_type in _SHT_UNHANDLED:
+            return None
+        name = _cstr_at(mm, size, str_off + e[0])
+        if name is None or (name == ".stab" and sh_type == 1):
+            return None
+        if sh_type != _SHT_NOBITS and sh_size and sh_offset + sh_size > size:
+            return None
+        if e[2] & _SHF_COMPRESSED and sh_offset + chdr > size:
+            return None
+        # what pyelftools' constructor of this section type reads or checks
+        if sh_type in (_SHT_SYMTAB, _SHT_DYNSYM):
+            if not symtab_ok(i):
+                return None
+        elif sh_type in (_SHT_VERNEED, _SHT_VERDEF):
+            if sh_link >= nsec or raw[sh_link][1] != _SHT_STRTAB:
+                return None
+        elif sh_type in (_SHT_HASH, _SHT_GNU_HASH, _SHT_VERSYM):
+            if sh_link >= nsec or not symtab_ok(sh_link):
+                return None
+            if sh_type == _SHT_HASH and sh_size:
+                if sh_offset + 8 > size:
+                    return None
+                nb, nc = struct.unpack_from(order + "II", mm, sh_offset)
+                if sh_offset + 8 + 4 * (nb + nc) > size:
+                    return None
+            elif sh_type == _SHT_GNU_HASH:
+                if sh_offset + 16 > size:
+                    return None
+                nb, _sym, bloom, _shift = struct.unpack_from(order + "IIII", mm, sh_offset)
+                if sh_offset + 16 + word * bloom + 4 * nb > size:
+                    return None
+        elif sh_type == _SHT_DYNAMIC:
+            if sh_link >= nsec or raw[sh_link][1] not in (_SHT_STRTAB, _SHT_NOBITS, _SHT_NULL):
+                return None
+        elif sh_type == _SHT_REL:
+            if e[9] != 2 * word:
+                return None
+        elif sh_type == _SHT_RELA:
+            if e[9] != 3 * word:
+                return None
+        elif sh_type == _SHT_RELR:
+            if e[9] != word:
+                return None
+        header = dict(zip(_SHDR_KEYS, e))
+        header["sh_type"] = names.get(sh_type, sh_type)
+        sections.append(_Sec(header, name, i, elf, mm))
+    for sec in sections:
+        if sec.header["sh_type"] in ("SHT_SYMTAB", "SHT_DYNSYM"):
+            sec.stringtable = sections[sec.header["sh_link"]]
+    return segments, sections
+
+
+def _fast_verneed(mm: mmap.mmap, size: int, elf: Any, sec: _Sec, sections: list[_Sec], clock: _Clock
+                  ) -> Optional[list[tuple[str, tuple[str, ...]]]]:
+    """.gnu.version_r read with `struct` (Elf_Verneed, then its Elf_Vernaux chain), the walk pyelftools'
+    iter_versions does; None when an entry or a string is outside the file, a count is zero or a bound is
+    hit: pyelftools then walks it, with its errors."""
+    import struct
+
+    strtab = sections[sec["sh_link"]]  # an SHT_STRTAB: checked by _fast_headers
+    s_off = strtab["sh_offset"]
+    order = "<" if elf.little_endian else ">"
+    need, aux = struct.Struct(order + "HHIII"), struct.Struct(order + "IHHII")
+    out: list[tuple[str, tuple[str, ...]]] = []
+    at = sec["sh_offset"]
+    for i in range(sec["sh_info"]):
+        clock.tick(i)
+        if i >= _MAX_VERNEED or at + need.size > size:
+            return None
+        _version, cnt, vn_file, vn_aux, vn_next = need.unpack_from(mm, at)
+        library = _cstr_at(mm, size, s_off + vn_file)
+        if not cnt or library is None or cnt > _MAX_VERNAUX:
+            return None
+        names: list[str] = []
+        pos = at + vn_aux
+        for _ in range(cnt):
+            if pos + aux.size > size:
+                return None
+            _hash, _flags, _other, vna_name, vna_next = aux.unpack_from(mm, pos)
+            name = _cstr_at(mm, size, s_off + vna_name)
+            if name is None:
+                return None
+            names.append(name)
+            pos += vna_next
+        out.append((library, tuple(names)))
+        at += vn_next
+    return out
+
+
+# Elf_Dyn: d_tag (signed), d_val
+_DYN = {32: "iI", 64: "qQ"}
+_DT_NULL, _DT_NEEDED, _DT_SONAME, _DT_RPATH, _DT_TEXTREL, _DT_BIND_NOW = 0, 1, 14, 15, 22, 24
+_DT_RUNPATH, _DT_FLAGS, _DT_FLAGS_1, _DT_SUNW_FILTER = 29, 30, 0x6FFFFFFB, 0x6000000F
+
+
+def _fast_dynamic(mm: mmap.mmap, size: int, elf: Any, dynamic: _Sec, strtab: _Sec, clock: _Clock
+                  ) -> Optional[tuple[list[str], list[str], list[str], Optional[str], int, int, bool, bool]]:
+    """The dynamic section's tags with `struct`: (needed, rpath, runpath, soname, flags, flags_1, bind_now,
+    textrel); None when pyelftools should read them (no DT_NULL inside the section, a string offset past the
+    end of the file, too many tags: its path raises or reads on)."""
+    import struct
+
+    if strtab["sh_type"] != "SHT_STRTAB":
+        return None
+    dyn = struct.Struct(("<" if elf.little_endian else ">") + _DYN[elf.elfclass])
+    start, length = dynamic["sh_offset"], min(dynamic["sh_size"], max(0, size - dynamic["sh_offset"]))
+    count = min(length // dyn.size, _MAX_DYN_TAGS)
+    s_off = strtab["sh_offset"]
+    needed: list[str] = []
+    rpath: list[str] = []
+    runpath: list[str] = []
+    soname: Optional[str] = None
+    flags = flags_1 = 0
+    bind_now = textrel = False
+    for i in range(count):
+        clock.tick(i)
+        tag, val = dyn.unpack_from(mm, start + i * dyn.size)
+        if tag == _DT_NULL:
+            return needed, rpath, runpath, soname, flags, flags_1, bind_now, textrel
+        if tag == _DT_SUNW_FILTER:
+            return None  # a string pyelftools also resolves (Solaris): let it
+        if tag in (_DT_NEEDED, _DT_RPATH, _DT_RUNPATH, _DT_SONAME):
+            text = _cstr_at(mm, size, s_off + val)
+            if text is None:
+                return None
+            if tag == _DT_NEEDED:
+                needed.append(text)
+            elif tag == _DT_RPATH:
+                rpath.extend(text.split(":"))
+            elif tag == _DT_RUNPATH:
+                runpath.extend(text.split(":"))
+            else:
+                soname = text
+        elif tag == _DT_FLAGS:
+            flags |= val
+        elif tag == _DT_FLAGS_1:
+            flags_1 |= val
+        elif tag == _DT_BIND_NOW:
+            bind_now = True
+        elif tag == _DT_TEXTREL:
+            textrel = True
+    return None
+
+
+# Elf32_Sym / Elf64_Sym: entry size, struct format reading st_name and st_shndx only
+_SYM_LAYOUT = {32: (16, "I10xH"), 64: (24, "I2xH16x")}
 
 
 def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optional[tuple[set[str], set[str]]]:
@@ -642,26 +1003,17 @@ def _dynamic_symbols(mm: mmap.mmap, size: int, elf: Any, dynsym: Any) -> Optiona
     strings = mm[s_off:s_off + s_size]
     table = mm[t_off:t_off + count * layout[0]]
     order = "<" if elf.little_endian else ">"
-    fields = struct.Struct(order + layout[1])
-    shndx_at = layout[2]
-    names: set[str] = set()
-    undefined: set[str] = set()
-    seen: dict[int, str] = {}
+    # only st_name and st_shndx; symbols sharing both are looked at once
+    pairs = set(struct.Struct(order + layout[1]).iter_unpack(table))
     find = strings.find
-    for entry in fields.iter_unpack(table):
-        st_name = entry[0]
-        name = seen.get(st_name)
-        if name is None:
-            end = find(b"\0", st_name)
-            if end < 0:
-                return None
-            name = strings[st_name:end].decode("utf-8", "replace") if end > st_name else ""
-            seen[st_name] = name
-        if not name:
-            continue
-        names.add(name)
-        if entry[shndx_at] == 0:  # SHN_UNDEF
-            undefined.add(name)
+    text: dict[int, str] = {}
+    for st_name in {st_name for st_name, _ in pairs}:
+        end = find(b"\0", st_name)
+        if end < 0:
+            return None
+        text[st_name] = strings[st_name:end].decode("utf-8", "replace") if end > st_name else ""
+    names = {name for name in text.values() if name}
+    undefined = {text[st_name] for st_name, shndx in pairs if shndx == 0 and text[st_name]}  # SHN_UNDEF
     return names, undefined
 
 
@@ -951,6 +1303,7 @@ def _top_dies(mm: mmap.mmap, debug_secs: list[Any], little_endian: bool, max_cus
         if table is not None:
             strs[name] = table
     units: list[DwarfUnit] = []
+    where: dict[bytes, Optional[int]] = {}
     off = 0
     try:
         while off < len(info):
@@ -965,8 +1318,10 @@ def _top_dies(mm: mmap.mmap, debug_secs: list[Any], little_endian: bool, max_cus
             name_raw, comp_raw = found.get(_DW_AT_NAME), found.get(_DW_AT_COMP_DIR)
             offset = None
             if comp_raw:
-                at = mm.find(comp_raw + b"\0", 0)
-                offset = at if at >= 0 else None
+                if comp_raw not in where:  # units of one build share their comp_dir: one scan of the file
+                    at = mm.find(comp_raw + b"\0", 0)
+                    where[comp_raw] = at if at >= 0 else None
+                offset = where[comp_raw]
             units.append(DwarfUnit(_s(name_raw), _s(comp_raw), offset))
             off = nxt
     except Exception:  # _Odd, struct.error, IndexError...: pyelftools decides (and reports) instead
