@@ -65,27 +65,35 @@ def binfix() -> Fixtures:
     return Fixtures(OUT, json.loads((OUT / "manifest.json").read_text()))
 
 
+def unpacked_wheel(requirement: str, platform: str, pattern: str) -> Path:
+    """`pip download` a real wheel for another platform into the gitignored fixtures folder (once, under
+    a lock: xdist workers share it) and unpack it; skips without network."""
+    dest = BUILD / "wheels"
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wheels = sorted(dest.glob(pattern))
+        if not wheels:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
+                 platform, "--python-version", "3.11", "-d", str(dest), requirement],
+                capture_output=True, text=True, timeout=300)
+            wheels = sorted(dest.glob(pattern))
+            if proc.returncode != 0 or not wheels:
+                if any(marker in proc.stderr for marker in NETWORK_ERRORS):
+                    pytest.skip(f"no network to download {requirement} for {platform}: {proc.stderr.strip()[-200:]}")
+                pytest.fail(f"pip download failed:\n{proc.stderr}")
+        unpacked = dest / wheels[-1].stem
+        if not unpacked.is_dir():
+            with zipfile.ZipFile(wheels[-1]) as zf:
+                zf.extractall(unpacked)
+    return unpacked
+
+
 @pytest.fixture(scope="session")
 def win_wheel() -> Path:
     """The unpacked markupsafe win_amd64 wheel (its _speedups.*.pyd is built by MSVC)."""
-    dest = BUILD / "wheels"
-    dest.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(dest.glob("markupsafe-*-cp311-cp311-win_amd64.whl"))
-    if not wheels:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
-             "win_amd64", "--python-version", "3.11", "-d", str(dest), "markupsafe"],
-            capture_output=True, text=True, timeout=300)
-        wheels = sorted(dest.glob("markupsafe-*-cp311-cp311-win_amd64.whl"))
-        if proc.returncode != 0 or not wheels:
-            if any(marker in proc.stderr for marker in NETWORK_ERRORS):
-                pytest.skip(f"no network to download the markupsafe Windows wheel: {proc.stderr.strip()[-200:]}")
-            pytest.fail(f"pip download failed:\n{proc.stderr}")
-    unpacked = dest / wheels[-1].stem
-    if not unpacked.is_dir():
-        with zipfile.ZipFile(wheels[-1]) as zf:
-            zf.extractall(unpacked)
-    return unpacked
+    return unpacked_wheel("markupsafe", "win_amd64", "markupsafe-*-cp311-cp311-win_amd64.whl")
 
 
 def pyd_of(wheel_dir: Path) -> Path:

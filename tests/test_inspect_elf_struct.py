@@ -183,32 +183,12 @@ FOREIGN = {"manylinux2014_i686": (32, True, "EM_386"), "manylinux2014_s390x": (6
 
 @pytest.fixture(scope="module")
 def foreign_sos() -> dict[str, Path]:
-    import subprocess
-    import sys
-    import zipfile
+    from helpers_binaries import unpacked_wheel
 
-    from helpers_binaries import BUILD, NETWORK_ERRORS
-
-    dest = BUILD / "wheels"
-    dest.mkdir(parents=True, exist_ok=True)
     found: dict[str, Path] = {}
     for platform in FOREIGN:
         arch = platform.split("_", 1)[1]
-        wheels = sorted(dest.glob(f"cffi-1.16.0-cp311-cp311-*{arch}*.whl"))
-        if not wheels:
-            proc = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", platform,
-                 "--python-version", "3.11", "-d", str(dest), "cffi==1.16.0"],
-                capture_output=True, text=True, timeout=300)
-            wheels = sorted(dest.glob(f"cffi-1.16.0-cp311-cp311-*{arch}*.whl"))
-            if proc.returncode != 0 or not wheels:
-                if any(marker in proc.stderr for marker in NETWORK_ERRORS):
-                    pytest.skip(f"no network to download cffi's {platform} wheel: {proc.stderr.strip()[-200:]}")
-                pytest.fail(f"pip download failed:\n{proc.stderr}")
-        unpacked = dest / wheels[-1].stem
-        if not unpacked.is_dir():
-            with zipfile.ZipFile(wheels[-1]) as zf:
-                zf.extractall(unpacked)
+        unpacked = unpacked_wheel("cffi==1.16.0", platform, f"cffi-1.16.0-cp311-cp311-*{arch}*.whl")
         found[platform] = sorted(unpacked.rglob("*.so"))[0]
     return found
 
