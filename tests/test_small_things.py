@@ -82,6 +82,32 @@ def test_long_child_gets_a_heartbeat(tmp_path):
     assert progress(tmp_path) == "1 of 4 C files compiled"
 
 
+def test_a_cancelled_child_tree_is_stopped_at_once(tmp_path):
+    """What stops a compile when check-source, running beside it, fails: the whole tree, within a moment."""
+    import threading
+    import time
+
+    from hardnut.nuitka.runner import Cancelled, run_streaming
+
+    marker = tmp_path / "grandchild-still-running"
+    (tmp_path / "late.py").write_text(f"import time\ntime.sleep(1.5)\nopen({str(marker)!r}, 'w').close()\n")
+    script = ("import subprocess, sys, time\n"
+              f"subprocess.Popen([sys.executable, {str(tmp_path / 'late.py')!r}])\n"
+              "print('started', flush=True)\ntime.sleep(30)\n")
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    start = time.monotonic()
+    with pytest.raises(Cancelled) as info:
+        run_streaming([sys.executable, "-c", script], env=os.environ, cwd=tmp_path, timeout=60, cancel=cancel,
+                      on_tick=lambda s: None, tick=5.0)
+    assert time.monotonic() - start < 5 and "started" in info.value.tail
+    time.sleep(2)
+    assert not marker.exists()  # the grandchild went with its group
+    res = run_streaming([sys.executable, "-c", "print('ok')"], env=os.environ, cwd=tmp_path, timeout=60,
+                        cancel=threading.Event())
+    assert res.returncode == 0 and res.tail == "ok"
+
+
 def test_bench_verify_takes_several_dists():
     import importlib.util
 

@@ -213,12 +213,13 @@ def test_suppressions_apply(sample):
     assert result.suppressed == 2 and not [f for f in result.findings if f.rule == "HN-SRC-001"]
 
 
-def test_build_stops_before_nuitka_on_source_findings(sample):
+def test_build_stops_on_source_findings(sample):
     app = sample / "app.py"
     app.write_text(app.read_text().replace("# nuitka-project: --include-package=plugins\n", ""))
     res = hardnut_cli("build", cwd=sample, timeout=120)
     assert res.returncode == 1, res.stderr[-2000:]
-    assert "check-source: " in res.stderr and "the build was not started" in res.stderr
+    assert "check-source: " in res.stderr and "the build was stopped" in res.stderr
+    assert "Nuitka was stopped" not in res.stderr  # the reason is reported, not the stop
     assert "HN-SEC-003" in res.stderr and "ghp_T86D" not in res.stderr
     assert not (sample / "dist").exists() or not any((sample / "dist").iterdir())
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -19,7 +20,7 @@ from hardnut.manifest import build_manifest
 from hardnut.model import VerifyResult
 from hardnut.nuitka.argv import NuitkaCommand, nuitka_command, produced_paths
 from hardnut.nuitka.project_options import scan_app
-from hardnut.nuitka.runner import phase_of, run_streaming
+from hardnut.nuitka.runner import Cancelled, phase_of, run_streaming
 from hardnut.profile import Profile
 
 if TYPE_CHECKING:
@@ -136,20 +137,46 @@ def progress(build_dir: Path) -> str:
     return f"{objects} of {c_files} C files compiled" if objects else f"{c_files} C files generated"
 
 
+class _Beside:
+    """`steps` (callables without arguments) in turn, in a thread beside the compile. `failed` is set
+    when one raises; `join()` waits for the thread and raises what it raised (a KeyboardInterrupt in the
+    main thread leaves the thread, a daemon, to end with the process)."""
+
+    def __init__(self, *steps: Callable[[], object]) -> None:
+        self.failed = threading.Event()
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, args=steps, daemon=True, name="hardnut-beside-build")
+        self.thread.start()
+
+    def _run(self, *steps: Callable[[], object]) -> None:
+        try:
+            for step in steps:
+                step()
+        except BaseException as exc:  # handed to the main thread by join()
+            self.error = exc
+            self.failed.set()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Optional[Callable] = None,
               extra_steps: Optional[Callable] = None, before_build: Optional[Callable] = None,
-              cache: Optional["BuildCache"] = None, heartbeat: Optional[float] = None) -> BuildOutcome:
+              cache: Optional["BuildCache"] = None, heartbeat: Optional[float] = None,
+              prepare: Optional[Callable] = None) -> BuildOutcome:
     """`heartbeat`: every so many seconds, log how long Nuitka has run, its phase and the C files compiled.
-    `before_build(profile, log)` runs after the preflight, before Nuitka (the CLI passes check-source;
-    it stops the build by raising). `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
+    `before_build(profile, log)` runs after the preflight, in a thread beside the compile (the CLI passes
+    check-source): when it raises, Nuitka is stopped at once and its error is raised; the build goes on
+    past the compile only once it has returned. `prepare(profile)` runs after it in the same thread when
+    Nuitka compiles (not on a cache hit): the CLI imports what verify and the SBOM need there. `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
     runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the
     temporary build folder are moved into app.output_dir with the artifact and reported as `extra[key]`
     (str of the final path). With a `cache`
     (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of compiled; the
     smoke run, verify and manifest run either way."""
     preflight(profile)
-    if before_build is not None:
-        before_build(profile, log)
     out = profile.app.output_dir
     artifact, dist, report, manifest = final_paths(profile)
     sbom = out / f"{profile.app.name}.cdx.json"
@@ -162,6 +189,7 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
                            f"move it away or choose another app.output_dir")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".hardnut-build-", dir=out))
+    beside = None
     try:
         command = command_for(profile, work / "nuitka")
         (work / "nuitka").mkdir()
@@ -188,14 +216,29 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
 
             inputs = key_inputs(profile, command.argv, command.environment(os.environ), command.build_dir)
             key = cache_key(inputs)
+        # started after the key (pure Python, like the step: they would share one core through the GIL)
+        if key is not None:
             hit = cache.restore(key, built_dist if built_dist else built_exe, command.report)
+        steps = [] if before_build is None else [lambda: before_build(profile, log)]
+        if prepare is not None and not hit:
+            steps.append(lambda: prepare(profile))
+        beside = _Beside(*steps) if steps else None
         if hit:
             log(f"  unchanged inputs: reusing the cached compile {key[:12]} (--no-cache compiles anyway)")
             duration, tail = 0.0, ""
+            if beside is not None:
+                beside.join()
         else:
-            res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
-                                timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
-                                on_line=on_line, on_tick=on_tick if heartbeat else None, tick=heartbeat or 15.0)
+            try:
+                res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
+                                    timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
+                                    on_line=on_line, on_tick=on_tick if heartbeat else None, tick=heartbeat or 15.0,
+                                    cancel=beside.failed if beside is not None else None)
+            except Cancelled:
+                beside.join()  # raises the reason
+                raise
+            if beside is not None:
+                beside.join()  # its error comes first: it would have stopped the compile
             if res.returncode != 0:
                 raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
             duration, tail = res.duration, res.tail

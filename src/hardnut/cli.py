@@ -112,7 +112,7 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
     heartbeat = 15.0 if sys.stderr.isatty() else 60.0
     outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
                         before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile),
-                        heartbeat=heartbeat)
+                        heartbeat=heartbeat, prepare=_prepare_after_build)
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
@@ -158,11 +158,26 @@ def _verify_built(target: Path, profile, log=None):
 
 
 def _before_build(profile, log) -> None:
-    """check-source before Nuitka starts (source.check): findings at or above verify.fail_on stop the
-    build with exit code 1; the findings are logged with the text renderer."""
+    """check-source (source.check), beside Nuitka's compile (hardnut.build.run_build): findings at or above
+    verify.fail_on stop the build with exit code 1; the findings are logged with the text renderer."""
     from hardnut.checks.source import preflight_source
 
     preflight_source(profile, log)
+
+
+def _prepare_after_build(profile) -> None:
+    """Beside Nuitka's compile: the imports and the secret engine that verify and the SBOM will need, so
+    they do not wait for them afterwards (best effort: they are made again later if this fails)."""
+    try:
+        from hardnut.sbom import prepare as prepare_sbom
+
+        prepare_sbom()
+        if profile.verify.run:
+            from hardnut.verify import VerifyOptions, prepare
+
+            prepare(VerifyOptions.from_profile(profile))
+    except Exception:  # noqa: BLE001 - an optimisation only: verify reports any real problem itself
+        pass
 
 
 def _after_build(profile, target: Path, report: Optional[Path], audit=None, verify_result=None) -> dict:

@@ -92,6 +92,17 @@ def read_report(path: Path) -> ReportFacts:
     return facts
 
 
+def prepare() -> None:
+    """Import cyclonedx-python-lib's model and JSON output ahead of an SBOM (`hardnut build` calls this
+    beside Nuitka's compile)."""
+    import cyclonedx.model.bom  # noqa: F401
+    import cyclonedx.model.component  # noqa: F401
+    import cyclonedx.output.json  # noqa: F401
+    import packageurl  # noqa: F401
+
+    import hardnut.audit.natives  # noqa: F401
+
+
 def native_files(target: Path, limits=None, files=None) -> list[NativeFile]:
     """ELF/PE files of the target (a dist folder or a onefile binary, whose payload is walked too).
 

@@ -124,6 +124,19 @@ def _order(f: Finding) -> tuple:
     return (-int(f.severity), f.category, f.rule, f.path, f.offset or 0, f.message)
 
 
+def prepare(options: VerifyOptions) -> None:
+    """Import what a verify will need and build its secret engine, ahead of it (`hardnut build` calls
+    this beside Nuitka's compile, so verify does not wait for them afterwards). Changes no result."""
+    import elftools.elf.elffile  # noqa: F401 - the pyelftools fallback of hardnut.inspect.elf
+
+    import hardnut.checks.perfile  # noqa: F401
+    from hardnut.checks import all_rules
+    from hardnut.secrets.engine import shared_engine
+
+    all_rules()
+    shared_engine(options.config.gitleaks)
+
+
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
     with open_target(Path(target), options.config.limits, hash_files=False) as art:
         art.main_programs.update(options.main_programs)

@@ -581,7 +581,8 @@ def preflight_source(profile, log: Callable[[str], None]) -> Optional[VerifyResu
     """The check `hardnut build` runs first when source.check is true.
 
     Findings are logged with the text renderer; any at or above verify.fail_on stop the build with
-    SourceCheckFailed (exit code 1) before Nuitka starts. Returns the result (None when disabled)."""
+    SourceCheckFailed (exit code 1): hardnut.build runs this beside Nuitka and stops the compile at once,
+    nothing is put in place. Returns the result (None when disabled)."""
     if not profile.source.check:
         return None
     from hardnut.checks import all_rules
@@ -595,6 +596,6 @@ def preflight_source(profile, log: Callable[[str], None]) -> Optional[VerifyResu
     if result.verdict == "fail":
         bad = sum(1 for f in result.findings if f.severity >= result.fail_on)
         raise SourceCheckFailed(
-            f"check-source: {bad} finding(s) at or above {result.fail_on.label}; the build was not started "
+            f"check-source: {bad} finding(s) at or above {result.fail_on.label}; the build was stopped "
             f"(fix them, suppress them in [verify.suppress], or set source.check = false)", result)
     return result

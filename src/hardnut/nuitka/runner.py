@@ -40,6 +40,10 @@ class RunResult:
     duration: float
 
 
+class Cancelled(BuildFailed):
+    """run_streaming stopped the child because its `cancel` event was set (the caller knows why)."""
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM/SIGHUP (a CI job cancelled, a closed terminal) while the child runs: handled like Ctrl-C.
     Without this hardnut would die at once and leave the child's session, which does not get the signal
@@ -78,11 +82,13 @@ def run_streaming(
     what: str = "Nuitka",
     on_tick: Optional[Callable[[float], None]] = None,
     tick: float = 15.0,
+    cancel: Optional[threading.Event] = None,
 ) -> RunResult:
     """Run argv (no shell), stream merged output lines to `on_line`, enforce `timeout` on the tree.
-    While it runs, `on_tick(seconds elapsed)` is called every `tick` seconds (a heartbeat).
+    While it runs, `on_tick(seconds elapsed)` is called every `tick` seconds (a heartbeat); when
+    `cancel` is set (by another thread) the tree is stopped within a tenth of a second.
 
-    Raises BuildFailed on timeout or interruption, with the last lines of output."""
+    Raises BuildFailed on timeout or interruption, Cancelled on `cancel`, with the last lines of output."""
     tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
     start = time.monotonic()
     previous = {}
@@ -91,29 +97,46 @@ def run_streaming(
             if hasattr(signal, name):
                 previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _on_terminate)
     try:
-        return _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick, tick)
+        return _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick, tick, cancel)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: float) -> None:
-    """proc.wait(timeout) with a call to on_tick every `tick` seconds."""
+class _CancelSeen(Exception):
+    pass
+
+
+def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: float,
+          cancel: Optional[threading.Event] = None) -> None:
+    """proc.wait(timeout) with a call to on_tick every `tick` seconds; _CancelSeen once `cancel` is set."""
     deadline = start + timeout
+    next_tick = start + tick
     while True:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             raise subprocess.TimeoutExpired(proc.args, timeout)
+        if cancel is not None and cancel.is_set():
+            raise _CancelSeen()
+        step = remaining
+        if on_tick is not None:
+            step = min(step, max(next_tick - now, 0.0))
+        if cancel is not None:
+            step = min(step, 0.1)
         try:
-            proc.wait(timeout=min(remaining, tick) if on_tick else remaining)
+            proc.wait(timeout=step)
             return
         except subprocess.TimeoutExpired:
-            if on_tick is None or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 raise
-            on_tick(time.monotonic() - start)
+            if on_tick is not None and time.monotonic() >= next_tick:
+                on_tick(time.monotonic() - start)
+                next_tick += tick
 
 
-def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick=None, tick=15.0) -> RunResult:
+def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick=None, tick=15.0,
+         cancel=None) -> RunResult:
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -133,7 +156,11 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        _wait(proc, timeout, start, on_tick, tick)
+        _wait(proc, timeout, start, on_tick, tick, cancel)
+    except _CancelSeen:
+        _kill_group(proc)
+        reader.join(timeout=5)
+        raise Cancelled(f"{what} was stopped", "\n".join(tail)) from None
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         reader.join(timeout=5)
