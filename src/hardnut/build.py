@@ -169,8 +169,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
     """`heartbeat`: every so many seconds, log how long Nuitka has run, its phase and the C files compiled.
     `before_build(profile, log)` runs after the preflight, in a thread beside the compile (the CLI passes
     check-source): when it raises, Nuitka is stopped at once and its error is raised; the build goes on
-    past the compile only once it has returned. `prepare(profile)` runs after it in the same thread when
-    Nuitka compiles (not on a cache hit): the CLI imports what verify and the SBOM need there. `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
+    past the compile (past the smoke run on a cache hit) only once it has returned. `prepare(profile,
+    verify=...)` runs after it in the same thread (verify=False on a cache hit, whose verify result may be
+    reused): the CLI imports what verify and the SBOM need there. `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
     runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the
     temporary build folder are moved into app.output_dir with the artifact and reported as `extra[key]`
     (str of the final path). With a `cache`
@@ -220,14 +221,12 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         if key is not None:
             hit = cache.restore(key, built_dist if built_dist else built_exe, command.report)
         steps = [] if before_build is None else [lambda: before_build(profile, log)]
-        if prepare is not None and not hit:
-            steps.append(lambda: prepare(profile))
+        if prepare is not None:
+            steps.append(lambda: prepare(profile, verify=not hit))
         beside = _Beside(*steps) if steps else None
         if hit:
             log(f"  unchanged inputs: reusing the cached compile {key[:12]} (--no-cache compiles anyway)")
             duration, tail = 0.0, ""
-            if beside is not None:
-                beside.join()
         else:
             try:
                 res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
@@ -248,6 +247,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             log(f"  compiled in {duration:.0f} s")
 
         smoke = smoke_run(profile, built_exe, log)
+        if hit and beside is not None:
+            beside.join()  # after the smoke run, which it overlaps (a compile is longer than both)
         if not smoke.ok:
             got = "timed out" if smoke.exit_code is None else f"exited {smoke.exit_code}"
             raise BuildFailed(f"smoke run failed: {built_exe.name} {' '.join(profile.verify.smoke.args)} {got}, "

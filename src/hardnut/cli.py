@@ -165,14 +165,15 @@ def _before_build(profile, log) -> None:
     preflight_source(profile, log)
 
 
-def _prepare_after_build(profile) -> None:
-    """Beside Nuitka's compile: the imports and the secret engine that verify and the SBOM will need, so
-    they do not wait for them afterwards (best effort: they are made again later if this fails)."""
+def _prepare_after_build(profile, verify: bool = True) -> None:
+    """Beside Nuitka's compile: the imports and the secret engine that verify (when `verify`) and the SBOM
+    will need, so they do not wait for them afterwards (best effort: they are made again later if this
+    fails)."""
     try:
         from hardnut.sbom import prepare as prepare_sbom
 
         prepare_sbom()
-        if profile.verify.run:
+        if verify and profile.verify.run:
             from hardnut.verify import VerifyOptions, prepare
 
             prepare(VerifyOptions.from_profile(profile))
