@@ -247,6 +247,7 @@ class Engine:
             for (text, caseless, utf16), idx in sorted(table.items())
         )
         self.max_kw = max(len(k.text) for k in self.keywords)
+        self._plans: list = [None] * len(self.keywords)  # per ASCII keyword, made on first use (_plan)
         # history and look-ahead a streamed block keeps: the widest rule window, twice (UTF-16LE)
         reach = max(r.before + r.context for r in self.rules) + max(r.after for r in self.rules) + 2 * self.max_kw + 16
         if self.unkeyed:
@@ -362,8 +363,46 @@ class Engine:
 
     # -- confirmation -----------------------------------------------------------------------
 
+    def _plan(self, kw: _Keyword) -> tuple:
+        """What _confirm needs of each rule of an ASCII keyword, looked up once: (rule, near search,
+        near span, near-before search, before, tail match, window bytes before the keyword, window bytes
+        from it, anchored, how far before the keyword a covering match may start or None)."""
+        out = []
+        for ri in kw.rules:
+            r = self.rules[ri]
+            out.append((r, r.near_re.search if r.near_re is not None else None, r.near_span,
+                        r.near_before_re.search if r.near_before_re is not None else None, r.before,
+                        r.tail_re.match if r.tail_re is not None else None, r.before + r.context + 1,
+                        kw.ascii_len + r.after + 1, r.anchored, r.before + 1 if r.context else None))
+        return tuple(out)
+
     def _confirm(self, data, limit: int, k: int, kid: int, found: dict) -> None:
         kw = self.keywords[kid]
+        if not kw.utf16:  # the hot path (most hits): the same steps as below, with the lookups done once
+            plans = self._plans[kid]
+            if plans is None:
+                plans = self._plans[kid] = self._plan(kw)
+            end = k + kw.ascii_len
+            for rule, near, near_span, near_before, before, tail, back, fwd, anchored, cover in plans:
+                # cheap necessary conditions first, on the data itself (no copy)
+                if near is not None and near(data, end, min(limit, end + near_span)) is None:
+                    continue
+                if near_before is not None and near_before(data, k - before if k > before else 0, k) is None:
+                    continue
+                if tail is not None and tail(data, end, min(limit, end + 128)) is None:
+                    continue
+                a = k - back if k > back else 0
+                b = k + fwd if k + fwd < limit else limit
+                window = bytes(data[a:b])
+                rel = k - a
+                if anchored:
+                    m = rule.regex.match(window, rel)
+                else:
+                    m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len,
+                                        (rel - cover if rel > cover else 0) if cover is not None else 0)
+                if m is not None:
+                    self._accept(rule, m, a, 1, found)
+            return
         for ri in kw.rules:
             rule = self.rules[ri]
             if kw.utf16:
