@@ -587,6 +587,9 @@ class Engine:
                 for pos, kid in self.occurrences(seg):
                     if s + pos >= e:
                         break
+                    if base == 0:  # offsets in buf are file offsets: straight into found (what _merge does)
+                        self._confirm(buf, len(buf), s + pos, kid, found)
+                        continue
                     local: dict = {}
                     self._confirm(buf, len(buf), s + pos, kid, local)
                     self._merge(local, base, found)
