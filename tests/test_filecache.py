@@ -129,6 +129,8 @@ def test_changed_limit_or_rule_set_misses(tree, tmp_path):
     assert _report(tree, cache, small) == _report(tree, None, small)
     hits, misses = _delta(before)
     assert hits == 0 and misses >= files
+    assert any("only the first 4096" in f["message"] for f in _report(tree, cache, small)["findings"])
+    assert _delta(before) == (misses, misses)  # a scan cut by max_scan_bytes is a function of the key
     (tmp_path / ".gitleaks.toml").write_text(GITLEAKS)
     custom = VerifyConfig(gitleaks=load(tmp_path / ".gitleaks.toml"))
     before = _stats()
@@ -197,7 +199,13 @@ def test_prune_bounds_the_file_results_with_the_build_entries(tree, tmp_path):
     total = sum(s for _, s, _ in cache.entries()) + sum(s for _, s, _ in cache.file_entries())
     newest = sorted(cache.file_entries())[-3:]
     keep = sum(s for _, s, _ in newest)
+    stale, fresh = folder / ".tmp-stale", folder / ".tmp-fresh"  # an interrupted write; one being written
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (3_000_000, 3_000_000))
     removed = cache.prune(keep)
+    assert not stale.exists() and fresh.exists()
+    fresh.unlink()
     assert cache.folder / "k1" in removed  # least recently used first: the build entry went first
     left = cache.file_entries()
     assert sum(s for _, s, _ in left) <= keep < total and [p for _, _, p in left] == [p for _, _, p in newest]

@@ -47,6 +47,7 @@ ENV_DIR = "HARDNUT_CACHE_DIR"
 ENV_MAX_MB = "HARDNUT_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 2048
 FILES_DIR = "files"  # verify's per-file results (hardnut.filecache), below the cache folder
+FILES_TEMP_PREFIX = ".tmp-"  # a per-file result being written
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".hardnut-cache", ".pytest_cache", ".mypy_cache",
                        ".tox", ".nox", "node_modules"})
 BUILD_ENV_VARS = frozenset({"CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CPATH",
@@ -325,6 +326,8 @@ class BuildCache:
                         st = item.stat(follow_symlinks=False)
                     except OSError:
                         continue
+                    if item.name.startswith(FILES_TEMP_PREFIX) and time.time() - st.st_mtime < 3600:
+                        continue  # being written (an older one is the leftover of an interrupted write)
                     out.append((st.st_mtime, st.st_size, Path(item.path)))
         except OSError:
             pass
@@ -342,8 +345,16 @@ class BuildCache:
                         shutil.rmtree(stale, ignore_errors=True)
                 except OSError:
                     pass
-        items = sorted([(t, size, path, True) for t, size, path in self.entries()]
-                       + [(t, size, path, False) for t, size, path in self.file_entries()])
+        results = []
+        for t, size, path in self.file_entries():
+            if path.name.startswith(FILES_TEMP_PREFIX):  # an interrupted write, an hour old
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            else:
+                results.append((t, size, path, False))
+        items = sorted([(t, size, path, True) for t, size, path in self.entries()] + results)
         total = sum(item[1] for item in items)
         for _, size, path, is_entry in items:
             if total <= limit:

@@ -22,6 +22,8 @@ the binaries a build restores and ships, so it is trusted exactly as much as the
 there can change the shipped app). An entry carries a format tag, its key and a sha256 of its payload;
 one that is truncated, corrupt or unreadable is a miss and is overwritten. Writes are atomic (a
 temporary file in the same folder, then a rename) and best effort: a full disk never fails a verify.
+Entries hold the raw secret matches of the scan, as the artifact they come from does; they are created
+private (mode 0600) and never shown: findings are masked when the report is made, as without the cache.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Optional
 
+from hardnut.buildcache import FILES_TEMP_PREFIX, _own_code_digest
+
 FORMAT = 1
 _MAGIC = b"hardnut-perfile-1\n"
-_TEMP_PREFIX = ".tmp-"
 LIBRARIES = ("pyelftools", "pefile", "macholib")
 
 _STATIC: Optional[dict[str, Any]] = None
@@ -51,7 +54,6 @@ def _static_inputs() -> dict[str, Any]:
         from importlib import metadata
 
         from hardnut import __version__
-        from hardnut.buildcache import _own_code_digest
 
         versions = {}
         for name in LIBRARIES:
@@ -136,17 +138,21 @@ def store(folder: Path, key: str, value: tuple) -> bool:
         return False
     data = _MAGIC + key.encode() + hashlib.sha256(payload).digest() + payload
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=FILES_TEMP_PREFIX, dir=folder)  # private (0600): see the docstring
     except OSError:
         return False
+    done = False
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, _path(folder, key))
-        return True
+        done = True
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
+        pass
+    finally:
+        if not done:  # also when verify's time budget interrupts the write
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return done
