@@ -33,7 +33,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Optional
@@ -118,7 +117,7 @@ def load(folder: Path, key: str) -> Optional[tuple]:
         return None
     try:
         value = pickle.loads(payload)
-    except Exception:  # a payload pickled by another hardnut that the checksum let through: a miss
+    except Exception:  # intact bytes that no longer unpickle (a class moved or renamed): a miss
         return None
     if not (isinstance(value, tuple) and len(value) == 2):
         return None
@@ -137,8 +136,9 @@ def store(folder: Path, key: str, value: tuple) -> bool:
     except Exception:  # an unpicklable result: not cached
         return False
     data = _MAGIC + key.encode() + hashlib.sha256(payload).digest() + payload
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=FILES_TEMP_PREFIX, dir=folder)  # private (0600): see the docstring
+    tmp = os.path.join(folder, f"{FILES_TEMP_PREFIX}{key[:24]}-{os.getpid()}")
+    try:  # new (a link or a leftover is not followed or reused), private (0600): see the docstring
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except OSError:
         return False
     done = False
