@@ -3,7 +3,10 @@
 prints each round and the medians. Every round verifies a fresh copy of the tree in a new folder, as a
 build does (its temporary folder changes every build).
 
-    python scripts/bench_filecache.py DIR [--rounds 5]
+    python scripts/bench_filecache.py DIR [--rounds 5] [--previous PREV]
+
+--previous PREV: "warm" starts from the cache that verifying PREV left (the dist of the build before DIR's,
+e.g. one source line changed: only the files that differ miss), instead of the one DIR's own cold run left.
 
 DIR: e.g. the dist folder of `hardnut build -p sample_apps/hello/hardnut.toml` (a real Nuitka standalone
 dist) or .bench-cache/corpus (large: worker processes). One verify is run first to warm up the imports."""
@@ -32,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("root")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--previous", help="the previous build's dist: its results seed the warm cache")
     args = parser.parse_args()
     root = Path(args.root)
     with tempfile.TemporaryDirectory(prefix="bench-filecache-") as tmp:
@@ -44,6 +48,10 @@ def main() -> None:
             cache = work / f"cache{i}"
             cache.mkdir()
             for mode in ("none", "cold", "warm"):
+                if mode == "warm" and args.previous:
+                    shutil.rmtree(cache)
+                    cache.mkdir()
+                    verify_target(Path(args.previous), VerifyOptions(file_cache=cache))
                 target = work / f"{mode}{i}"
                 copy.rename(target)
                 hits = perfile.FILE_CACHE_STATS["hits"]
