@@ -20,7 +20,9 @@ result; a different verify function verifies again).
 
 The cache folder is `HARDNUT_CACHE_DIR` or `<profile folder>/.hardnut-cache/builds`; after each store the
 oldest entries (least recently used) are removed until it is under `HARDNUT_CACHE_MAX_MB` (default 2048).
-`hardnut build --no-cache` neither reads nor writes it; deleting the folder is always safe.
+`hardnut build --no-cache` neither reads nor writes it; deleting the folder is always safe. Its `files/`
+subfolder keeps verify's per-file results for the next build (hardnut.filecache), bounded and pruned with
+the entries.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ FORMAT = 1
 ENV_DIR = "HARDNUT_CACHE_DIR"
 ENV_MAX_MB = "HARDNUT_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 2048
+FILES_DIR = "files"  # verify's per-file results (hardnut.filecache), below the cache folder
+FILES_TEMP_PREFIX = ".tmp-"  # a per-file result being written
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".hardnut-cache", ".pytest_cache", ".mypy_cache",
                        ".tox", ".nox", "node_modules"})
 BUILD_ENV_VARS = frozenset({"CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CPATH",
@@ -161,13 +165,20 @@ def key_inputs(profile: Any, argv: Iterable[str], environ: dict[str, str], build
     }
 
 
+_OWN_DIGEST: Optional[str] = None
+
+
 def _own_code_digest() -> str:
-    """sha256 over hardnut's own modules and data: a changed hardnut (even at the same version) misses."""
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(p for p in here.rglob("*") if p.suffix in (".py", ".json", ".toml") and p.is_file()):
-        h.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+    """sha256 over hardnut's own modules and data: a changed hardnut (even at the same version) misses.
+    Computed once per process (the build key and the per-file cache of verify both use it)."""
+    global _OWN_DIGEST
+    if _OWN_DIGEST is None:
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(p for p in here.rglob("*") if p.suffix in (".py", ".json", ".toml") and p.is_file()):
+            h.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _OWN_DIGEST = h.hexdigest()
+    return _OWN_DIGEST
 
 
 def result_document(result: Any) -> dict[str, Any]:
@@ -205,6 +216,22 @@ class BuildCache:
 
     def _entry(self, key: str) -> Path:
         return self.folder / key
+
+    @property
+    def files_folder(self) -> Path:
+        """Where verify's per-file results are kept (hardnut.filecache); pruned with the entries."""
+        return self.folder / FILES_DIR
+
+    def file_folder_for_verify(self) -> Optional[Path]:
+        """The per-file result folder, created; None when the cache stores nothing (size 0) or the
+        folder cannot be made (verify then runs without it)."""
+        if self.max_bytes <= 0:
+            return None
+        try:
+            self.files_folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return self.files_folder
 
     def restore(self, key: str, target: Path, report: Path) -> bool:
         """Copy the cached output for `key` to `target` (folder or file) and its report to `report`."""
@@ -289,9 +316,26 @@ class BuildCache:
             out.append((meta.stat().st_mtime, size, entry))
         return sorted(out)
 
+    def file_entries(self) -> list[tuple[float, int, Path]]:
+        """(last use, bytes, file) of every per-file result in files_folder, oldest first."""
+        out = []
+        try:
+            with os.scandir(self.files_folder) as it:
+                for item in it:
+                    try:
+                        st = item.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if item.name.startswith(FILES_TEMP_PREFIX) and time.time() - st.st_mtime < 3600:
+                        continue  # being written (an older one is the leftover of an interrupted write)
+                    out.append((st.st_mtime, st.st_size, Path(item.path)))
+        except OSError:
+            pass
+        return sorted(out)
+
     def prune(self, max_bytes: Optional[int] = None) -> list[Path]:
-        """Remove the least recently used entries until the cache is within `max_bytes`; also leftovers
-        of interrupted stores. Returns the removed folders."""
+        """Remove the least recently used entries and per-file results (one order for both) until the
+        cache is within `max_bytes`; also leftovers of interrupted stores. Returns what was removed."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         removed = []
         if self.folder.is_dir():
@@ -301,12 +345,27 @@ class BuildCache:
                         shutil.rmtree(stale, ignore_errors=True)
                 except OSError:
                     pass
-        entries = self.entries()
-        total = sum(size for _, size, _ in entries)
-        for _, size, entry in entries:
+        results = []
+        for t, size, path in self.file_entries():
+            if path.name.startswith(FILES_TEMP_PREFIX):  # an interrupted write, an hour old
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            else:
+                results.append((t, size, path, False))
+        items = sorted([(t, size, path, True) for t, size, path in self.entries()] + results)
+        total = sum(item[1] for item in items)
+        for _, size, path, is_entry in items:
             if total <= limit:
                 break
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+            if is_entry:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+            removed.append(path)
             total -= size
         return removed

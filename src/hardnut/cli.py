@@ -99,20 +99,21 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
             emit(f"{env} {shlex.join(cmd.argv)}{stdin}\n", output)
         return
     log = log_to_stderr(quiet)
+    from hardnut.buildcache import BuildCache
+
+    cache = None if no_cache else BuildCache.for_profile(profile)
 
     def verify_step(target, profile):
-        return _verify_built(target, profile, log)
+        # verify's per-file results live in the build cache too: unchanged files are not parsed again
+        return _verify_built(target, profile, log, file_cache=cache.file_folder_for_verify() if cache else None)
 
     def after_step(profile, target, report, verify_result=None):
         return _after_build(profile, target, report, verify_result=verify_result)
 
-    from hardnut.buildcache import BuildCache
-
     # a heartbeat every 15 s on a terminal (every 60 s in a CI log), so a long cold build is never silent
     heartbeat = 15.0 if sys.stderr.isatty() else 60.0
     outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
-                        before_build=_before_build, cache=None if no_cache else BuildCache.for_profile(profile),
-                        heartbeat=heartbeat, prepare=_prepare_after_build)
+                        before_build=_before_build, cache=cache, heartbeat=heartbeat, prepare=_prepare_after_build)
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
@@ -148,12 +149,13 @@ def _program_name(profile) -> str:
     return profile.app.name + (".exe" if sys.platform == "win32" else "")
 
 
-def _verify_built(target: Path, profile, log=None):
+def _verify_built(target: Path, profile, log=None, file_cache: Optional[Path] = None):
     from hardnut.verify import VerifyOptions, verify_target
 
     options = VerifyOptions.from_profile(profile)
     options.log = log
     options.main_programs = (_program_name(profile),)
+    options.file_cache = file_cache
     return verify_target(target, options)
 
 

@@ -58,6 +58,8 @@ class VerifyOptions:
     audit: AuditConfig = field(default_factory=AuditConfig)  # [audit]: run when enabled
     profile_path: Optional[str] = None  # for findings about the profile itself (expired ignores)
     log: Optional[Callable[[str], None]] = None  # audit warnings (malformed advisories...)
+    # `hardnut build` only: a folder of per-file results (hardnut.filecache) reused for unchanged files
+    file_cache: Optional[Path] = None
 
     @classmethod
     def from_profile(cls, profile: Profile, fail_on: Optional[Severity] = None) -> "VerifyOptions":
@@ -140,7 +142,7 @@ def prepare(options: VerifyOptions) -> None:
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
     with open_target(Path(target), options.config.limits, hash_files=False) as art:
         art.main_programs.update(options.main_programs)
-        ctx = CheckContext(art, options.config)
+        ctx = CheckContext(art, options.config, file_cache=options.file_cache)
         findings = run_checks(ctx)
         audited = ctx.cache.get("secrets:audited", set())  # accepted by the detect-secrets baseline
         signatures = ctx.facts.pop("file_signatures", {})

@@ -41,6 +41,8 @@ class CheckContext:
     cache: dict[str, Any] = field(default_factory=dict)
     # summary facts checks want to report (e.g. "glibc_max": "2.34")
     facts: dict[str, Any] = field(default_factory=dict)
+    # folder of verify's per-file result cache (hardnut.filecache), set by `hardnut build` only
+    file_cache: Optional[Path] = None
 
     def files(self, kind: Optional[str] = None) -> Iterable[ArtifactFile]:
         for f in self.artifact.files:

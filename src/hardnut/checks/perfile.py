@@ -7,6 +7,8 @@ processes when the artifact is large (hardnut.secrets.engine.map_files) - and pu
 context cache under the keys the checks read (`binary_facts`, the secrets check), so each file is parsed
 once and scanned once, by one process.
 The checks compute anything missing themselves, so results are the same with or without this step.
+`hardnut build` gives the context a per-file result cache (CheckContext.file_cache, hardnut.filecache): the
+results of files byte-identical to the last build's are read from it instead of computed again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from hardnut.limits import Limits
 
 SCANS_KEY = "secrets:scans"  # relpath -> (FileScan, ConstantsBlob | None)
 READ_WHOLE = 16 * 1024 * 1024  # files up to this size are read into memory once (hash and scan)
+# files answered from / computed despite the per-file cache (hardnut.filecache), over this process's verifies
+FILE_CACHE_STATS = {"hits": 0, "misses": 0}
 
 
 def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Optional[Any], Optional[Exception]]:
@@ -41,28 +45,42 @@ def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Opt
 
 
 def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool,
-              digest: bool = False) -> tuple:
-    """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size), its secret scan and
-    its sha256 (None when not asked for or unreadable)."""
+              digest: bool = False, cache: Optional[tuple[str, str]] = None) -> tuple:
+    """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size), its secret scan, its
+    sha256 (None when not asked for or unreadable) and whether the result came from the per-file cache.
+    `cache`: (folder, salt) of hardnut.filecache (`hardnut build` only): a result stored under this file's
+    key is returned as is; a fresh one is stored when it is a pure function of the key."""
     import hashlib
 
     from hardnut.artifact.digest import file_digest, read_small
     from hardnut.checks.secrets import scan_one
 
     data = None
-    if scan or digest:  # a small file is read once, for its hash and its scan
+    if scan or digest or cache:  # a small file is read once, for its hash, its cache key and its scan
         try:
             data = read_small(path, READ_WHOLE)
         except OSError:
             data = None  # the scan and finish_digests report what cannot be read
     sha = None
-    if digest:
+    if digest or cache:
         try:
             sha = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
         except OSError:
             sha = None  # left to hardnut.artifact.walk.finish_digests, which reports it
+    key = None
+    if cache is not None and sha is not None:
+        from hardnut import filecache
+
+        folder, salt = cache
+        key = filecache.entry_key(salt, sha, kind, relpath, limits, binary, scan)
+        stored = filecache.load(folder, key)
+        if stored is not None and (stored[0] is not None) == binary and (stored[1] is not None) == scan:
+            return stored[0], stored[1], sha if digest else None, True
     facts = _binary_job(kind, path, relpath, limits) if binary else None
-    return facts, (scan_one(engine, path, kind, limits.max_scan_bytes, data) if scan else None), sha
+    scanned = scan_one(engine, path, kind, limits.max_scan_bytes, data) if scan else None
+    if key is not None and filecache.cacheable(facts, scanned):
+        filecache.store(folder, key, (facts, scanned))
+    return facts, scanned, sha if digest else None, False
 
 
 def prefetch(ctx: CheckContext) -> None:
@@ -72,6 +90,11 @@ def prefetch(ctx: CheckContext) -> None:
 
     limits = ctx.config.limits
     engine = secrets.engine_for(ctx)
+    cache = None
+    if ctx.file_cache is not None:  # hardnut build: results of unchanged files come from the last build
+        from hardnut import filecache
+
+        cache = (str(ctx.file_cache), filecache.salt(engine))
     jobs, sizes, keys = [], [], []
     for f in ctx.files():
         if f.kind not in ("elf", "pe", "macho", "data") or f.size > limits.max_file_size:
@@ -82,11 +105,13 @@ def prefetch(ctx: CheckContext) -> None:
         digest = f.digest is None
         if not (binary or scan or digest):
             continue
-        jobs.append((str(f.fs_path), f.kind, f.relpath, limits, binary, scan, digest))
+        jobs.append((str(f.fs_path), f.kind, f.relpath, limits, binary, scan, digest, cache))
         sizes.append(min(f.size, limits.max_scan_bytes))
         keys.append((f, binary, scan))
     scans = ctx.cache.setdefault(SCANS_KEY, {})
-    for (f, binary, scan), (facts, scanned, sha) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+    for (f, binary, scan), (facts, scanned, sha, hit) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+        if cache is not None:
+            FILE_CACHE_STATS["hits" if hit else "misses"] += 1
         if sha is not None and f.digest is None:
             f.digest = sha
         if binary:

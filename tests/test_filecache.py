@@ -1,0 +1,243 @@
+"""The per-file result cache of `hardnut build`'s verify (hardnut.filecache): a warm cache gives the same
+report as no cache, in-process and in worker processes; it hits for unchanged files only, misses when a
+limit, the rule set or a byte changes, ignores and rewrites corrupt entries, never stores a result cut
+short by a bound, and is pruned with the build cache. Targets are real binaries (the gcc/mingw fixtures
+of scripts/make_fixtures.py, this Python's own extension modules) and the planted app's real Nuitka
+build (the session's planted_cli_build, whose `hardnut build` filled its cache)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import os
+import shutil
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers_binaries import binfix  # noqa: F401
+from helpers_golden import PLANTED_KEY
+from hardnut.buildcache import BuildCache
+from hardnut.checks import perfile
+from hardnut.checks.base import VerifyConfig
+from hardnut.limits import Limits
+from hardnut.report.json_format import document
+from hardnut.verify import VerifyOptions, verify_target
+
+CUSTOM_TOKEN = b"acme_tok_q8w7e6r5t4y3u2i1o0p9"
+GITLEAKS = """[[rules]]
+id = "acme-token"
+description = "ACME token"
+regex = '''acme_tok_[a-z0-9]{20}'''
+keywords = ["acme_tok_"]
+"""
+
+
+@pytest.fixture
+def tree(binfix, tmp_path) -> Path:  # noqa: F811
+    """A small artifact of real binaries and data files with planted secrets (about 1.5 MB)."""
+    root = tmp_path / "a" / "app.dist"
+    root.mkdir(parents=True)
+    for sub in ("elf", "pe"):
+        if (binfix.root / sub).is_dir():
+            shutil.copytree(binfix.root / sub, root / sub)
+    dynload = Path(sysconfig.get_config_var("DESTSHARED"))
+    for name in ("_json", "_csv", "_bisect", "_struct", "_hashlib"):
+        found = sorted(dynload.glob(f"{name}.*.so"))
+        if found:
+            shutil.copy2(found[0], root / found[0].name)
+    (root / "settings.ini").write_bytes(PLANTED_KEY)
+    (root / "encoded.txt").write_bytes(b"config = " + base64.b64encode(PLANTED_KEY) + b"\n")
+    (root / "custom.cfg").write_bytes(b"token = " + CUSTOM_TOKEN + b"\n")
+    (root / "broken.so").write_bytes((binfix.root / "elf" / "plain").read_bytes()[:200])  # a parse error
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("conf/.env", PLANTED_KEY)
+    (root / "bundle.zip").write_bytes(buf.getvalue())
+    return root
+
+
+def _report(target: Path, file_cache=None, config: VerifyConfig = None) -> dict:
+    options = VerifyOptions(config=config or VerifyConfig(), file_cache=file_cache)
+    doc = json.loads(json.dumps(document(verify_target(target, options))))
+    doc.pop("tool", None)
+    doc.pop("target", None)  # the folder verified, not a result
+    return doc
+
+
+def _stats() -> tuple[int, int]:
+    return perfile.FILE_CACHE_STATS["hits"], perfile.FILE_CACHE_STATS["misses"]
+
+
+def _delta(before: tuple[int, int]) -> tuple[int, int]:
+    hits, misses = _stats()
+    return hits - before[0], misses - before[1]
+
+
+@pytest.mark.parametrize("workers", ["in-process", "2 worker processes"])
+def test_cold_and_warm_cache_give_the_uncached_report(tree, tmp_path, monkeypatch, workers):
+    if workers != "in-process":
+        from hardnut.secrets import engine
+
+        monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    cache = tmp_path / "files"
+    cache.mkdir()
+    other = tmp_path / "b" / "app.dist"  # the next build verifies in another (temporary) folder
+    shutil.copytree(tree, other)
+    expected = _report(tree)
+    assert {"secret", "hardening", "debug", "dependency"} <= {f["category"] for f in expected["findings"]}
+    before = _stats()
+    assert _report(tree, cache) == expected  # cold: computed and stored
+    hits, misses = _delta(before)
+    assert hits == 0 and misses > 10
+    stored = len(os.listdir(cache))
+    assert stored == misses  # every result is a function of its key here (a parse error too)
+    before = _stats()
+    assert _report(other, cache) == _report(other) == expected  # warm, in another folder
+    assert _delta(before)[0] == stored
+
+
+def test_changed_byte_misses_for_that_file_only(tree, tmp_path):
+    cache = tmp_path / "files"
+    cache.mkdir()
+    _report(tree, cache)
+    files = len(os.listdir(cache))
+    data = bytearray((tree / "settings.ini").read_bytes())
+    data[-2] ^= 1  # one byte of the last line
+    (tree / "settings.ini").write_bytes(bytes(data))
+    before = _stats()
+    assert _report(tree, cache) == _report(tree)
+    assert _delta(before) == (files - 1, 1)
+    assert len(os.listdir(cache)) == files + 1  # the old entry stays until pruned
+
+
+def test_changed_limit_or_rule_set_misses(tree, tmp_path):
+    from hardnut.secrets.gitleaks import load
+
+    cache = tmp_path / "files"
+    cache.mkdir()
+    _report(tree, cache)
+    files = len(os.listdir(cache))
+    before = _stats()
+    limits = Limits(max_scan_bytes=4096)  # scans cut at 4 KiB: another result, another key
+    small = VerifyConfig(limits=limits)
+    assert _report(tree, cache, small) == _report(tree, None, small)
+    hits, misses = _delta(before)
+    assert hits == 0 and misses >= files
+    assert any("only the first 4096" in f["message"] for f in _report(tree, cache, small)["findings"])
+    assert _delta(before) == (misses, misses)  # a scan cut by max_scan_bytes is a function of the key
+    (tmp_path / ".gitleaks.toml").write_text(GITLEAKS)
+    custom = VerifyConfig(gitleaks=load(tmp_path / ".gitleaks.toml"))
+    before = _stats()
+    cold = _report(tree, cache, custom)
+    assert _delta(before)[0] == 0
+    assert any(f["rule"] == "gitleaks:acme-token" for f in cold["findings"])
+    before = _stats()
+    assert _report(tree, cache, custom) == cold == _report(tree, None, custom)
+    assert _delta(before) == (files, 0)
+    assert not any(f["rule"] == "gitleaks:acme-token" for f in _report(tree, cache)["findings"])
+
+
+def test_corrupt_entries_are_misses_and_rewritten(tree, tmp_path):
+    cache = tmp_path / "files"
+    cache.mkdir()
+    expected = _report(tree, cache)
+    entries = sorted(cache.iterdir())
+    truncated, flipped, garbage, empty = entries[:4]
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    raw = bytearray(flipped.read_bytes())
+    raw[-5] ^= 0xFF
+    flipped.write_bytes(bytes(raw))
+    garbage.write_bytes(b"\x80\x05not a pickle")
+    empty.write_bytes(b"")
+    before = _stats()
+    assert _report(tree, cache) == expected
+    assert _delta(before) == (len(entries) - 4, 4)
+    before = _stats()
+    assert _report(tree, cache) == expected
+    assert _delta(before) == (len(entries), 0)  # rewritten: every entry hits again
+
+
+def test_bounded_results_are_not_stored(tree, tmp_path, monkeypatch):
+    """A parse stopped by limits.file_timeout (or a count bound) is not a function of the bytes: not stored."""
+    from hardnut.inspect.elf import BinaryLimitError
+
+    cache = tmp_path / "files"
+    cache.mkdir()
+    original = perfile._binary_job
+
+    def job(kind, path, relpath, limits):
+        if relpath == "elf/hardened":
+            return None, BinaryLimitError("parsing took longer than limits.file_timeout (120 s)")
+        return original(kind, path, relpath, limits)
+
+    monkeypatch.setattr(perfile, "_binary_job", job)
+    before = _stats()
+    _report(tree, cache)
+    assert len(os.listdir(cache)) == _delta(before)[1] - 1
+
+
+def test_prune_bounds_the_file_results_with_the_build_entries(tree, tmp_path):
+    cache = BuildCache(tmp_path / "cache", max_bytes=1 << 30)
+    folder = cache.file_folder_for_verify()
+    assert folder == cache.folder / "files" and folder.is_dir()
+    _report(tree, folder)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "blob").write_bytes(os.urandom(200_000))
+    cache.store("k1", out, None, {})  # a build entry, used before the file results below
+    old = cache.folder / "k1" / "meta.json"
+    os.utime(old, (1_000_000, 1_000_000))
+    results = cache.file_entries()
+    for i, (_, _, path) in enumerate(results):
+        os.utime(path, (2_000_000 + i, 2_000_000 + i))
+    total = sum(s for _, s, _ in cache.entries()) + sum(s for _, s, _ in cache.file_entries())
+    newest = sorted(cache.file_entries())[-3:]
+    keep = sum(s for _, s, _ in newest)
+    stale, fresh = folder / ".tmp-stale", folder / ".tmp-fresh"  # an interrupted write; one being written
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (3_000_000, 3_000_000))
+    removed = cache.prune(keep)
+    assert not stale.exists() and fresh.exists()
+    fresh.unlink()
+    assert cache.folder / "k1" in removed  # least recently used first: the build entry went first
+    left = cache.file_entries()
+    assert sum(s for _, s, _ in left) <= keep < total and [p for _, _, p in left] == [p for _, _, p in newest]
+    assert not cache.entries()
+    before = _stats()
+    expected = _report(tree)
+    assert _report(tree, folder) == expected  # pruned results are computed again
+    assert _delta(before)[0] == 3
+    assert not BuildCache(tmp_path / "off", max_bytes=0).file_folder_for_verify()  # size 0: no file cache
+
+
+def test_hardnut_verify_does_not_use_it(tmp_path):
+    from hardnut.profile import load_profile
+
+    profile = load_profile(Path(__file__).resolve().parents[1] / "sample_apps" / "hello" / "hardnut.toml")
+    assert VerifyOptions.from_profile(profile).file_cache is None
+
+
+def test_a_real_build_fills_it_and_hits_on_its_dist(planted_cli_build, planted_build_cache, tmp_path):
+    """`hardnut build` of the planted app verified its dist (in a temporary build folder) with the per-file
+    cache; verifying the final dist with a copy of that cache hits and gives the uncached report."""
+    from hardnut.profile import load_profile
+
+    results = planted_build_cache.files_folder
+    assert results.is_dir() and len(os.listdir(results)) > 10
+    cache = tmp_path / "files"
+    shutil.copytree(results, cache)
+    dist = Path(planted_cli_build.doc["dist"])
+    profile = load_profile(planted_cli_build.work / "strict.toml")
+    options = VerifyOptions.from_profile(profile)
+    before = _stats()
+    warm = document(verify_target(dist, dataclasses.replace(options, file_cache=cache)))
+    hits, misses = _delta(before)
+    assert hits > 10 and misses <= 2
+    assert json.dumps(warm, sort_keys=True) == json.dumps(document(verify_target(dist, options)), sort_keys=True)
