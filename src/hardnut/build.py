@@ -171,12 +171,12 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
     check-source): when it raises, Nuitka is stopped at once and its error is raised; the build goes on
     past the compile (past the smoke run on a cache hit) only once it has returned. `prepare(profile,
     verify=...)` runs after it in the same thread (verify=False on a cache hit, whose verify result may be
-    reused): the CLI imports what verify and the SBOM need there. `extra_steps(profile, target, report, verify_result=...) -> {key: path}`
-    runs after verify (verify_result: this artifact's VerifyResult, or None); paths it returns inside the
-    temporary build folder are moved into app.output_dir with the artifact and reported as `extra[key]`
-    (str of the final path). With a `cache`
-    (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of compiled; the
-    smoke run, verify and manifest run either way."""
+    reused): the CLI imports what verify and the SBOM need there.
+    `extra_steps(profile, target, report, verify_result=...) -> {key: path}` runs after verify
+    (verify_result: this artifact's VerifyResult, or None); paths it returns inside the temporary build
+    folder are moved into app.output_dir with the artifact and reported as `extra[key]` (str of the final
+    path). With a `cache` (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of
+    compiled; the smoke run, verify and manifest run either way."""
     preflight(profile)
     out = profile.app.output_dir
     artifact, dist, report, manifest = final_paths(profile)
@@ -217,9 +217,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
 
             inputs = key_inputs(profile, command.argv, command.environment(os.environ), command.build_dir)
             key = cache_key(inputs)
-        # started after the key (pure Python, like the step: they would share one core through the GIL)
         if key is not None:
             hit = cache.restore(key, built_dist if built_dist else built_exe, command.report)
+        # started after the key (pure Python, like the steps: the two would share one core through the GIL)
         steps = [] if before_build is None else [lambda: before_build(profile, log)]
         if prepare is not None:
             steps.append(lambda: prepare(profile, verify=not hit))
