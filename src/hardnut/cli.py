@@ -105,7 +105,14 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
 
     def verify_step(target, profile):
         # verify's per-file results live in the build cache too: unchanged files are not parsed again
-        return _verify_built(target, profile, log, file_cache=cache.file_folder_for_verify() if cache else None)
+        from hardnut.checks.perfile import FILE_CACHE_STATS
+
+        hits = FILE_CACHE_STATS["hits"]
+        result = _verify_built(target, profile, log, file_cache=cache.file_folder_for_verify() if cache else None)
+        if FILE_CACHE_STATS["hits"] > hits:
+            log(f"  verify: {FILE_CACHE_STATS['hits'] - hits} files unchanged since an earlier build: their parse "
+                f"and secret scan results were reused")
+        return result
 
     def after_step(profile, target, report, verify_result=None):
         return _after_build(profile, target, report, verify_result=verify_result)
