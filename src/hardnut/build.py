@@ -99,8 +99,9 @@ def final_paths(profile: Profile) -> tuple[Path, Optional[Path], Path, Path]:
     return out / f"{name}.dist" / exe, out / f"{name}.dist", report, manifest
 
 
-def smoke_run(profile: Profile, exe: Path, log: Log) -> SmokeResult:
-    """Run the artifact with smoke.args in a clean environment and a temporary working folder."""
+def smoke_run(profile: Profile, exe: Path, log: Log, cancel: Optional[threading.Event] = None) -> SmokeResult:
+    """Run the artifact with smoke.args in a clean environment and a temporary working folder (stopped,
+    and failed, when `cancel` is set)."""
     smoke = profile.verify.smoke
     if not smoke.enabled:
         return SmokeResult(ran=False)
@@ -109,11 +110,77 @@ def smoke_run(profile: Profile, exe: Path, log: Log) -> SmokeResult:
     with tempfile.TemporaryDirectory(prefix="hardnut-smoke-") as cwd:
         try:
             res = run_streaming([str(exe), *smoke.args], env=env, cwd=Path(cwd), timeout=smoke.timeout,
-                                what="smoke run", tail_lines=10)
+                                what="smoke run", tail_lines=10, cancel=cancel)
         except BuildFailed as exc:
             return SmokeResult(True, None, smoke.expect_exit, False, exc.tail or str(exc))
     return SmokeResult(True, res.returncode, smoke.expect_exit, res.returncode == smoke.expect_exit, res.tail,
                        round(res.duration, 2))
+
+
+def tree_state(target: Path) -> list[tuple]:
+    """(relative path, mode, size, mtime in ns, inode) of `target` and everything below it, links not
+    followed: what a program run could change in its own artifact."""
+    out = []
+    try:
+        st = target.lstat()
+    except OSError:
+        return out
+    out.append(("", st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
+    if not target.is_dir() or target.is_symlink():
+        return out
+    stack = [(target, "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            name = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            out.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((Path(entry.path), name))
+    return sorted(out)
+
+
+def smoke_and_verify(profile: Profile, exe: Path, target: Path, verify: Callable, log: Log):
+    """The smoke run (a thread waiting on the program) and verify of `target` at the same time; returns
+    (SmokeResult, verify's result, or None when the smoke run failed). The verdict is the one verify would
+    give after the smoke run: if the program changed anything in `target` (compared before and after),
+    verify runs again on what it left. When verify raises, the program is stopped first."""
+    before = tree_state(target)
+    outcome: dict = {}
+    cancel = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["smoke"] = smoke_run(profile, exe, log, cancel=cancel)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True, name="hardnut-smoke")
+    thread.start()
+    try:
+        result = verify(target, profile)
+    except BaseException:
+        cancel.set()
+        thread.join(timeout=10)
+        raise
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    smoke = outcome["smoke"]
+    if not smoke.ok:
+        return smoke, None
+    if tree_state(target) != before:
+        log("  the smoke run changed files in the artifact: verifying what it left")
+        result = verify(target, profile)
+    return smoke, result
 
 
 def _move_into_place(new: Path, final: Path, trash: Path) -> None:
@@ -246,14 +313,6 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         if not hit:
             log(f"  compiled in {duration:.0f} s")
 
-        smoke = smoke_run(profile, built_exe, log)
-        if hit and beside is not None:
-            beside.join()  # after the smoke run, which it overlaps (a compile is longer than both)
-        if not smoke.ok:
-            got = "timed out" if smoke.exit_code is None else f"exited {smoke.exit_code}"
-            raise BuildFailed(f"smoke run failed: {built_exe.name} {' '.join(profile.verify.smoke.args)} {got}, "
-                              f"expected {smoke.expected}; the previous artifact was kept", smoke.output_tail)
-
         new_target = built_dist if built_dist else built_exe
         built_report = command.report if command.report.is_file() else None
         # Bring report into the place verify looks for it (beside the target) under its final name.
@@ -262,14 +321,25 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
         if built_report is not None:
             redact_report(built_report)
         result = None
-        if verify and profile.verify.run:
+        run_verify = verify is not None and profile.verify.run
+        if run_verify:
             verifier = f"{getattr(verify, '__module__', '')}.{getattr(verify, '__qualname__', '')}"
             # an audit is never reused: advisories are published every day
             result = cache.verify_result(key, verifier) if hit and not profile.audit.enabled else None
             if result is not None:
                 log("  verify: unchanged artifact, profile and hardnut: the stored result is reused")
-            else:
+        if run_verify and result is None and profile.verify.smoke.enabled:
+            smoke, result = smoke_and_verify(profile, built_exe, new_target, verify, log)
+        else:
+            smoke = smoke_run(profile, built_exe, log)
+            if run_verify and result is None and smoke.ok:
                 result = verify(new_target, profile)
+        if hit and beside is not None:
+            beside.join()  # after the smoke run, which it overlaps (a compile is longer than both)
+        if not smoke.ok:
+            got = "timed out" if smoke.exit_code is None else f"exited {smoke.exit_code}"
+            raise BuildFailed(f"smoke run failed: {built_exe.name} {' '.join(profile.verify.smoke.args)} {got}, "
+                              f"expected {smoke.expected}; the previous artifact was kept", smoke.output_tail)
         if cache is not None and not hit and key is not None:
             cache.store(key, new_target, built_report, inputs,
                         (verifier, result) if result is not None else None)
