@@ -61,7 +61,8 @@ def preflight(profile: Profile) -> None:
             raise ToolMissing(f"{check.name} is missing: {check.fix}")
     if profile.app.entry is None:
         raise HardnutError("profile has no app.entry")
-    if profile.verify.run or profile.source.check:  # a broken secrets file stops the build now, not after Nuitka
+    team_files = profile.secrets.gitleaks_config or profile.secrets.detect_secrets_baseline
+    if team_files and (profile.verify.run or profile.source.check):  # broken: stop now, not after Nuitka
         from hardnut.verify import load_detect_secrets, load_gitleaks
 
         load_gitleaks(profile.secrets.gitleaks_config)
