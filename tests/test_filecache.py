@@ -241,3 +241,26 @@ def test_a_real_build_fills_it_and_hits_on_its_dist(planted_cli_build, planted_b
     hits, misses = _delta(before)
     assert hits > 10 and misses <= 2
     assert json.dumps(warm, sort_keys=True) == json.dumps(document(verify_target(dist, options)), sort_keys=True)
+
+
+def test_an_unreadable_constants_blob_is_reported_not_stored(tree, tmp_path, monkeypatch):
+    """The raw scan read the file but its constants blob could not be read (an I/O error right after):
+    the scan is incomplete (HN-SEC-300), and such a result is never stored."""
+    from hardnut.checks import secrets
+    from hardnut.inspect.constants_blob import BlobReadError
+
+    cache = tmp_path / "files"
+    cache.mkdir()
+    original = secrets.read_constants_blob
+
+    def read(path, kind=None, max_bytes=None):
+        if str(path).endswith("elf/hardened"):
+            raise BlobReadError("cannot read hardened: Input/output error")
+        return original(path, kind, max_bytes)
+
+    monkeypatch.setattr(secrets, "read_constants_blob", read)
+    before = _stats()
+    doc = _report(tree, cache)
+    assert len(os.listdir(cache)) == _delta(before)[1] - 1
+    incomplete = [f for f in doc["findings"] if f["rule"] == "HN-SEC-300" and f["path"] == "elf/hardened"]
+    assert incomplete and "constants blob could not be read" in incomplete[0]["message"]

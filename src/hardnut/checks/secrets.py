@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Optional
 
 from hardnut.checks.base import CheckContext, audit_key, rule_finding
-from hardnut.inspect.constants_blob import BlobError, ConstantsBlob, read_constants_blob
+from hardnut.inspect.constants_blob import BlobError, BlobReadError, ConstantsBlob, read_constants_blob
 from hardnut.limits import Limits
 from hardnut.model import Finding, Rule, Severity, mask, secret_fingerprint
 from hardnut.secrets.engine import Engine, FileScan, RawMatch, map_files, resolve_overlaps, shared_engine
@@ -137,6 +137,8 @@ def scan_one(engine: Engine, path: str, kind: str, max_bytes: int,
     if kind in ("elf", "pe", "macho") and not scan.error:
         try:
             blob = read_constants_blob(path, kind, max_bytes)
+        except BlobReadError as exc:  # read once, not twice: the compiled constants went unscanned
+            scan.error = f"its constants blob could not be read ({exc})"
         except BlobError:
             blob = None  # raw scanning already covered the file; parse problems are other checks' job
         if blob is not None:

@@ -59,6 +59,10 @@ class BlobError(Exception):
     """The binary cannot be read or parsed as ELF/PE; no blob information is available."""
 
 
+class BlobReadError(BlobError):
+    """The file could not be read or mapped (an I/O problem, not its content)."""
+
+
 # Tags of nuitka/build/include/nuitka/constants_blob_spec.h (Nuitka 4.3).
 T_PREVIOUS, T_NONE, T_TRUE, T_FALSE = 0x70, 0x6E, 0x74, 0x46
 T_TUPLE, T_LIST, T_DICT, T_SET, T_FROZENSET, T_FROZENDICT = 0x54, 0x4C, 0x44, 0x53, 0x50, 0x65
@@ -560,6 +564,6 @@ def read_constants_blob(path: Union[str, Path], kind: Optional[str] = None,
                     found = _locate_by_modules(mm, ranges)
                 return _decode_chain(mm, found)
     except OSError as exc:
-        raise BlobError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise BlobReadError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except ValueError as exc:  # mmap of special files
-        raise BlobError(f"cannot map {path.name}: {exc}") from None
+        raise BlobReadError(f"cannot map {path.name}: {exc}") from None
