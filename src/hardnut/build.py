@@ -155,27 +155,17 @@ def smoke_and_verify(profile: Profile, exe: Path, target: Path, verify: Callable
     give after the smoke run: if the program changed anything in `target` (compared before and after),
     verify runs again on what it left. When verify raises, the program is stopped first."""
     before = tree_state(target)
-    outcome: dict = {}
+    done: dict = {}
     cancel = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome["smoke"] = smoke_run(profile, exe, log, cancel=cancel)
-        except BaseException as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True, name="hardnut-smoke")
-    thread.start()
+    smoking = _Beside(lambda: done.update(smoke=smoke_run(profile, exe, log, cancel=cancel)))
     try:
         result = verify(target, profile)
     except BaseException:
         cancel.set()
-        thread.join(timeout=10)
+        smoking.thread.join(timeout=10)
         raise
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    smoke = outcome["smoke"]
+    smoking.join()
+    smoke = done["smoke"]
     if not smoke.ok:
         return smoke, None
     if tree_state(target) != before:
@@ -206,9 +196,9 @@ def progress(build_dir: Path) -> str:
 
 
 class _Beside:
-    """`steps` (callables without arguments) in turn, in a thread beside the compile. `failed` is set
-    when one raises; `join()` waits for the thread and raises what it raised (a KeyboardInterrupt in the
-    main thread leaves the thread, a daemon, to end with the process)."""
+    """`steps` (callables without arguments) in turn, in a thread beside the main one (the compile, or
+    verify). `failed` is set when one raises; `join()` waits for the thread and raises what it raised (a
+    KeyboardInterrupt in the main thread leaves the thread, a daemon, to end with the process)."""
 
     def __init__(self, *steps: Callable[[], object]) -> None:
         self.failed = threading.Event()

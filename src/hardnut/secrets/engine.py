@@ -378,7 +378,7 @@ class Engine:
 
     def _confirm(self, data, limit: int, k: int, kid: int, found: dict) -> None:
         kw = self.keywords[kid]
-        if not kw.utf16:  # the hot path (most hits): the same steps as below, with the lookups done once
+        if not kw.utf16:  # the hot path (most hits): each rule's fields looked up once per keyword (_plan)
             plans = self._plans[kid]
             if plans is None:
                 plans = self._plans[kid] = self._plan(kw)
@@ -403,54 +403,34 @@ class Engine:
                 if m is not None:
                     self._accept(rule, m, a, 1, found)
             return
-        for ri in kw.rules:
+        for ri in kw.rules:  # a UTF-16LE hit: the rule runs on the narrowed (ASCII) text around it
             rule = self.rules[ri]
-            if kw.utf16:
-                a = k - 2 * (rule.before + rule.context + 1)
-                if a < 0:
-                    a = k % 2
-                b = min(limit, k + 2 * (kw.ascii_len + rule.after + 1))
-                raw = data[a:b]
-                narrow = bytearray(raw[0::2])
-                high = raw[1::2]
-                if high.count(0) != len(high):  # non-ASCII code units break tokens
-                    for hm in _NONZERO.finditer(high):
-                        narrow[hm.start()] = 0
-                window = bytes(narrow[:len(high)])
-                rel = (k - a) // 2
-                scale = 2
-            else:
-                # cheap necessary conditions first, on the data itself (no copy)
-                end = k + kw.ascii_len
-                if rule.near_re is not None and rule.near_re.search(data, end, min(limit, end + rule.near_span)) is None:
-                    continue
-                if rule.near_before_re is not None and rule.near_before_re.search(data, max(0, k - rule.before), k) is None:
-                    continue
-                if rule.tail_re is not None and rule.tail_re.match(data, end, min(limit, end + 128)) is None:
-                    continue
-                a = max(0, k - rule.before - rule.context - 1)
-                b = min(limit, k + kw.ascii_len + rule.after + 1)
-                window = bytes(data[a:b])
-                rel = k - a
-                scale = 1
-            if scale == 2:  # the same conditions on the narrowed text (ASCII hits were tested above)
-                end = rel + kw.ascii_len
-                if rule.near_re is not None and rule.near_re.search(window, end, end + rule.near_span) is None:
-                    continue
-                if rule.near_before_re is not None and \
-                        rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
-                    continue
-                if rule.tail_re is not None and rule.tail_re.match(window, end, end + 128) is None:
-                    continue
+            a = k - 2 * (rule.before + rule.context + 1)
+            if a < 0:
+                a = k % 2
+            b = min(limit, k + 2 * (kw.ascii_len + rule.after + 1))
+            raw = data[a:b]
+            narrow = bytearray(raw[0::2])
+            high = raw[1::2]
+            if high.count(0) != len(high):  # non-ASCII code units break tokens
+                for hm in _NONZERO.finditer(high):
+                    narrow[hm.start()] = 0
+            window = bytes(narrow[:len(high)])
+            rel = (k - a) // 2
+            end = rel + kw.ascii_len
+            if rule.near_re is not None and rule.near_re.search(window, end, end + rule.near_span) is None:
+                continue
+            if rule.near_before_re is not None and \
+                    rule.near_before_re.search(window, max(0, rel - rule.before), rel) is None:
+                continue
+            if rule.tail_re is not None and rule.tail_re.match(window, end, end + 128) is None:
+                continue
             if rule.anchored:
                 m = rule.regex.match(window, rel)
-                if m is not None:
-                    self._accept(rule, m, a, scale, found)
-                continue
-            m = _first_covering(rule.regex, window, rel, rel + kw.ascii_len,
-                                max(0, rel - rule.before - 1) if rule.context else 0)
+            else:
+                m = _first_covering(rule.regex, window, rel, end, max(0, rel - rule.before - 1) if rule.context else 0)
             if m is not None:
-                self._accept(rule, m, a, scale, found)
+                self._accept(rule, m, a, 2, found)
 
     def _accept(self, rule: SecretRule, m, base: int, scale: int, found: dict) -> None:
         s, e = rule.secret_span(m)
