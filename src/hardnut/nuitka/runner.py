@@ -108,8 +108,10 @@ class _CancelSeen(Exception):
 
 
 def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: float,
-          cancel: Optional[threading.Event] = None) -> None:
-    """proc.wait(timeout) with a call to on_tick every `tick` seconds; _CancelSeen once `cancel` is set."""
+          cancel: Optional[threading.Event] = None, ended: Optional[threading.Event] = None) -> None:
+    """proc.wait(timeout) with a call to on_tick every `tick` seconds; _CancelSeen once `cancel` is set.
+    `ended` (set by the output reader at end of output, which a child's exit brings) wakes the wait at
+    once; without it, or while a grandchild keeps the output open, the child is polled every 50 ms."""
     deadline = start + timeout
     next_tick = start + tick
     while True:
@@ -125,7 +127,12 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
         if cancel is not None:
             step = min(step, 0.1)
         try:
-            proc.wait(timeout=step)
+            if ended is not None and not ended.is_set():
+                ended.wait(min(step, 0.05))
+                if proc.poll() is None:
+                    raise subprocess.TimeoutExpired(proc.args, step)
+            else:  # output ended: the child is exiting (or a grandchild outlives it: proc.wait polls)
+                proc.wait(timeout=step)
             return
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
@@ -145,18 +152,23 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
     except OSError as exc:
         raise BuildFailed(f"cannot start {what}: {exc.strerror}") from None
 
+    ended = threading.Event()
+
     def pump() -> None:
         assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            tail.append(line)
-            if on_line:
-                on_line(line)
+        try:
+            for raw in iter(proc.stdout.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                tail.append(line)
+                if on_line:
+                    on_line(line)
+        finally:
+            ended.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        _wait(proc, timeout, start, on_tick, tick, cancel)
+        _wait(proc, timeout, start, on_tick, tick, cancel, ended)
     except _CancelSeen:
         _kill_group(proc)
         reader.join(timeout=5)
