@@ -106,6 +106,11 @@ def test_every_input_kind_changes_the_key(project, tmp_path, monkeypatch):
     site = Path(sys.path[0])
     changed("an installed distribution's version", lambda: _fake_distribution(site, "1.1"),
             lambda: _fake_distribution(site, "1.0"))
+    record = next(site.glob("hardnut_cache_probe-*.dist-info")) / "RECORD"
+    listed = record.read_text()
+    changed("an installed distribution's files at the same version (its RECORD)",
+            lambda: record.write_text(listed + "hardnut_cache_probe/__init__.py,sha256=x,1\n"),
+            lambda: record.write_text(listed))
     cc = Path(os.environ["CC"])
     changed("the compiler", lambda: _fake_compiler(cc, "9.2"), lambda: _fake_compiler(cc, "9.1"))
 
