@@ -115,3 +115,36 @@ def test_bench_verify_takes_several_dists():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.parse_args(["--dist", "A", "B", "--dist", "C"]).dist == [Path("A"), Path("B"), Path("C")]
+
+
+def test_preflight_refuses_a_missing_tool_without_asking_versions(tmp_path, monkeypatch):
+    """The build's preflight only asks which required tools are missing (no `--version` subprocesses);
+    a missing Nuitka or C compiler still stops the build before anything runs, with the fix."""
+    import importlib.util
+    import shutil
+
+    from hardnut import doctor
+    from hardnut.build import preflight
+    from hardnut.errors import ToolMissing
+    from hardnut.profile import load_profile
+
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    (tmp_path / "hardnut.toml").write_text('[app]\nentry = "app.py"\n')
+    profile = load_profile(tmp_path / "hardnut.toml")
+    asked = []
+    monkeypatch.setattr(doctor, "command_version", lambda cmd: asked.append(cmd) or "v")
+    preflight(profile)  # everything is here
+    assert asked == []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nuitka" else real_find_spec(name, *a))
+    with pytest.raises(ToolMissing, match="nuitka is missing: .*pip install"):
+        preflight(profile)
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in ("cc", "gcc", "clang") else real_which(name, *a, **k))
+    if sys.platform != "win32":
+        with pytest.raises(ToolMissing, match="c-compiler is missing"):
+            preflight(profile)
+    monkeypatch.setattr(shutil, "which", real_which)
+    shown = {c.name: c.detail for c in doctor.run_checks(details=True)}  # `hardnut doctor` shows versions
+    assert shown["c-compiler"] == "v" and asked

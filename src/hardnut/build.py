@@ -56,7 +56,7 @@ class BuildOutcome:
 
 def preflight(profile: Profile) -> None:
     """Refuse to start when a required tool is missing, or the sources carry nuitka-project options."""
-    for check in doctor_checks(onefile=profile.app.mode == "onefile"):
+    for check in doctor_checks(onefile=profile.app.mode == "onefile", details=False):
         if check.required and not check.found:
             raise ToolMissing(f"{check.name} is missing: {check.fix}")
     if profile.app.entry is None:

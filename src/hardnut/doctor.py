@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import platform
 import shutil
@@ -31,9 +30,11 @@ def command_version(cmd: list[str]) -> Optional[str]:
 
 
 def dist_version(name: str) -> Optional[str]:
+    from importlib import metadata  # imported when asked: it brings the e-mail parser (10-20 ms)
+
     try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
         return None
 
 
@@ -45,30 +46,41 @@ def c_compiler() -> Optional[str]:
     return None
 
 
-def run_checks(onefile: bool = True) -> list[Check]:
+def run_checks(onefile: bool = True, details: bool = True) -> list[Check]:
+    """Every tool a build needs, found or not. `details=False` (the build's preflight, which only asks
+    what is missing) leaves out the versions, which cost a subprocess or a metadata parse each."""
     linux = sys.platform.startswith("linux")
     apt = "apt-get install -y"
     checks = [Check("python", True, f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})", "")]
-    nv = dist_version("nuitka") if importlib.util.find_spec("nuitka") else None
+
+    def module_version(name: str) -> Optional[str]:
+        if importlib.util.find_spec(name) is None:
+            return None
+        return dist_version(name) if details else "installed"
+
+    def version(path: Optional[str]) -> Optional[str]:
+        return command_version([path, "--version"]) if path and details else None
+
+    nv = module_version("nuitka")
     checks.append(Check("nuitka", nv is not None, nv or "not installed in this Python",
                         f"{sys.executable} -m pip install 'nuitka>=4.1,<5' ordered-set"))
     cc = c_compiler()
-    cc_version = command_version([cc, "--version"]) if cc else None
+    cc_version = version(cc)
     if sys.platform == "win32":
         checks.append(Check("c-compiler", bool(cc), cc_version or "MSVC or MinGW (Nuitka finds MSVC itself)",
                             "install Visual Studio Build Tools, or allow Nuitka to download MinGW", required=False))
     else:
-        checks.append(Check("c-compiler", bool(cc), cc_version or "no cc/gcc/clang on PATH",
+        checks.append(Check("c-compiler", bool(cc), cc_version or cc or "no cc/gcc/clang on PATH",
                             f"{apt} gcc" if linux else "xcode-select --install"))
     if linux:
         pe = shutil.which("patchelf")
-        checks.append(Check("patchelf", bool(pe), command_version([pe, "--version"]) if pe else "not on PATH",
+        checks.append(Check("patchelf", bool(pe), version(pe) if pe else "not on PATH",
                             f"{apt} patchelf (standalone builds on Linux need it)"))
     ccache = shutil.which("ccache")
-    checks.append(Check("ccache", bool(ccache), command_version([ccache, "--version"]) if ccache else "not on PATH",
+    checks.append(Check("ccache", bool(ccache), version(ccache) if ccache else "not on PATH",
                         f"{apt} ccache (optional: makes rebuilds much faster)" if linux else "install ccache (optional)",
                         required=False))
-    zv = dist_version("zstandard")
+    zv = module_version("zstandard")
     checks.append(Check("zstandard", zv is not None, zv or "not installed",
                         f"{sys.executable} -m pip install zstandard (onefile compression and payload inspection)",
                         required=onefile))
