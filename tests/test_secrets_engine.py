@@ -84,6 +84,14 @@ def test_hyperscan_aho_corasick_and_re_agree(corpus):
         check(corpus[m.offset:m.offset + m.length] == expected, f"{m.rule_id} at {m.offset}: offset/length wrong")
 
 
+def test_precompiled_engine_finds_the_same(corpus):
+    """precompile (beside a build's compile) makes every plan and pattern ahead; results are the same."""
+    eng = Engine()
+    eng.precompile()
+    assert all(p is not None for p, kw in zip(eng._plans, eng.keywords) if not kw.utf16)
+    check(eng.scan_buffer(corpus) == Engine(engine="re").scan_buffer(corpus), "precompiled engine differs")
+
+
 def test_results_do_not_depend_on_chunk_size(corpus, monkeypatch):
     whole = Engine(engine="re").scan_buffer(corpus)
     monkeypatch.setattr(engine_mod, "CHUNK", 65536)

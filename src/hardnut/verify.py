@@ -136,7 +136,7 @@ def prepare(options: VerifyOptions) -> None:
     from hardnut.secrets.engine import shared_engine
 
     all_rules()
-    shared_engine(options.config.gitleaks)
+    shared_engine(options.config.gitleaks).precompile()
 
 
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:

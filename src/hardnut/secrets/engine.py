@@ -363,6 +363,17 @@ class Engine:
 
     # -- confirmation -----------------------------------------------------------------------
 
+    def precompile(self) -> None:
+        """Compile every rule's patterns and make every keyword's plan now, not on first use (`hardnut
+        build` calls this beside Nuitka's compile: 50-60 ms of the built program's scan otherwise).
+        Changes no result."""
+        for rule in self.rules:
+            rule.near_re, rule.near_before_re, rule.tail_re  # noqa: B018 - cached properties: compiled here
+            _leftmost_start(rule.regex)
+        for kid, kw in enumerate(self.keywords):
+            if not kw.utf16 and self._plans[kid] is None:
+                self._plans[kid] = self._plan(kw)
+
     def _plan(self, kw: _Keyword) -> tuple:
         """What _confirm needs of each rule of an ASCII keyword, looked up once: (rule, near search,
         near span, near-before search, before, tail match, window bytes before the keyword, window bytes
