@@ -173,3 +173,56 @@ def test_verify_result_is_stored_with_the_entry(tmp_path):
     assert cache.verify_result("k", "cli._verify_built") == result
     assert cache.verify_result("k", "another.verifier") is None
     assert cache.verify_result("missing", "cli._verify_built") is None
+
+
+def _stand_in_compile(monkeypatch, folder: Path, seconds: float) -> None:
+    """The build's compile command replaced by a child that writes Nuitka's outputs (an executable in
+    app.dist, the report) after `seconds` (read from a file, so the command and the cache key stay the
+    same), and appends a line to folder/started.log when it starts: this tests when run_build starts,
+    stops and skips the compile (the real compile is tested with real Nuitka in
+    test_unchanged_rebuild_reuses_the_compile)."""
+    import hardnut.build as build_mod
+
+    (folder / "seconds").write_text(str(seconds))
+    real = build_mod.command_for
+
+    def command_for_stand_in(profile, build_dir):
+        cmd = real(profile, build_dir)
+        script = (f"import pathlib, time, sys\nf = pathlib.Path({str(folder)!r})\n"
+                  f"open(f / 'started.log', 'a').write('started\\n')\n"
+                  f"time.sleep(float((f / 'seconds').read_text()))\nb = pathlib.Path(sys.argv[1])\n"
+                  f"(b / 'app.dist').mkdir()\n(b / 'app.dist' / 'app').write_text('#!/bin/sh\\n')\n"
+                  f"(b / 'app.dist' / 'app').chmod(0o755)\n(b / 'app.report.xml').write_text('<report/>')\n")
+        return dataclasses.replace(cmd, argv=(sys.executable, "-c", script, str(build_dir)))
+
+    monkeypatch.setattr(build_mod, "command_for", command_for_stand_in)
+
+
+def test_a_hit_stops_the_compile_started_beside_the_key(project, tmp_path, monkeypatch):
+    """The compile starts before the cache key is known (computed beside it); a hit stops it and restores
+    the stored output; when the entry cannot be restored after all, the compile runs again to the end."""
+    from hardnut.build import run_build
+
+    started = tmp_path / "started.log"
+    profile = load_profile(project / "hardnut.toml")
+    profile = dataclasses.replace(profile, verify=dataclasses.replace(
+        profile.verify, smoke=dataclasses.replace(profile.verify.smoke, enabled=False)))
+    cache = BuildCache(tmp_path / "cache", max_bytes=1 << 30)
+    _stand_in_compile(monkeypatch, tmp_path, 0.5)
+    first = run_build(profile, lambda line: None, cache=cache)
+    assert first.seconds > 0 and len(cache.entries()) == 1
+    (first.dist / "app").write_text("#!/bin/sh\n# changed after the build: the cache keeps its own copy\n")
+
+    _stand_in_compile(monkeypatch, tmp_path, 60)  # would take a minute: a hit must stop it
+    lines: list[str] = []
+    again = run_build(profile, lines.append, cache=cache)
+    assert any("reusing the cached compile" in line for line in lines), lines
+    assert again.seconds == 0 and (again.dist / "app").read_text() == "#!/bin/sh\n"
+    assert started.read_text().count("started") in (1, 2)  # the stopped compile may not have got that far
+
+    monkeypatch.setattr(BuildCache, "restore", lambda self, key, target, report: False)  # pruned meanwhile
+    _stand_in_compile(monkeypatch, tmp_path, 0.2)
+    lines.clear()
+    third = run_build(profile, lines.append, cache=cache)
+    assert not any("reusing the cached compile" in line for line in lines), lines
+    assert third.seconds > 0 and (third.dist / "app").read_text() == "#!/bin/sh\n"

@@ -197,11 +197,13 @@ def progress(build_dir: Path) -> str:
 
 class _Beside:
     """`steps` (callables without arguments) in turn, in a thread beside the main one (the compile, or
-    verify). `failed` is set when one raises; `join()` waits for the thread and raises what it raised (a
+    verify). `failed` is set when one raises, and so is `stop` (given: a step may set it too, to stop the
+    compile for its own reason); `join()` waits for the thread and raises what it raised (a
     KeyboardInterrupt in the main thread leaves the thread, a daemon, to end with the process)."""
 
-    def __init__(self, *steps: Callable[[], object]) -> None:
+    def __init__(self, *steps: Callable[[], object], stop: Optional[threading.Event] = None) -> None:
         self.failed = threading.Event()
+        self.stop = stop if stop is not None else self.failed
         self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._run, args=steps, daemon=True, name="hardnut-beside-build")
         self.thread.start()
@@ -213,6 +215,7 @@ class _Beside:
         except BaseException as exc:  # handed to the main thread by join()
             self.error = exc
             self.failed.set()
+            self.stop.set()
 
     def join(self) -> None:
         self.thread.join()
@@ -234,7 +237,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
     (verify_result: this artifact's VerifyResult, or None); paths it returns inside the temporary build
     folder are moved into app.output_dir with the artifact and reported as `extra[key]` (str of the final
     path). With a `cache` (hardnut.buildcache), Nuitka's output for unchanged inputs is restored instead of
-    compiled; the smoke run, verify and manifest run either way."""
+    compiled (Nuitka is started at once and the key computed beside it, in the first step of the thread:
+    on a hit the compile is stopped, a fraction of a second in); the smoke run, verify and manifest run
+    either way."""
     preflight(profile)
     out = profile.app.output_dir
     artifact, dist, report, manifest = final_paths(profile)
@@ -269,33 +274,71 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             log(f"  {seconds:.0f} s: {last_phase[0] or 'starting'}" + (f", {done}" if done else ""))
 
         built_exe, built_dist = produced_paths(profile, command.build_dir, sys.platform)
-        key, inputs, hit = None, None, False
-        if cache is not None:
+        # Nuitka starts at once; the cache key is computed beside it (the first step), and on a hit the
+        # compile is stopped and the cached one restored: a rebuild after an edit does not wait for the key
+        keyed: dict = {}
+        stop, restored = threading.Event(), threading.Event()
+
+        def key_step() -> None:
             from hardnut.buildcache import cache_key, key_inputs
 
-            inputs = key_inputs(profile, command.argv, command.environment(os.environ), command.build_dir)
-            key = cache_key(inputs)
-        if key is not None:
-            hit = cache.restore(key, built_dist if built_dist else built_exe, command.report)
-        # started after the key (pure Python, like the steps: the two would share one core through the GIL)
-        steps = [] if before_build is None else [lambda: before_build(profile, log)]
+            keyed["inputs"] = key_inputs(profile, command.argv, command.environment(os.environ), command.build_dir)
+            keyed["key"] = cache_key(keyed["inputs"])
+            if cache.has(keyed["key"]):
+                keyed["hit"] = True
+                stop.set()
+                # the next steps (pure Python) wait for the restore, whose many short system calls would
+                # each wait for the GIL
+                restored.wait()
+
+        steps = [] if cache is None else [key_step]
+        if before_build is not None:
+            steps.append(lambda: before_build(profile, log))
         if prepare is not None:
-            steps.append(lambda: prepare(profile, verify=not hit))
-        beside = _Beside(*steps) if steps else None
+            steps.append(lambda: prepare(profile, verify=not keyed.get("hit")))
+        beside = _Beside(*steps, stop=stop) if steps else None
+
+        def compile_(cancel: Optional[threading.Event]):
+            return run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
+                                 timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
+                                 on_line=on_line, on_tick=on_tick if heartbeat else None, tick=heartbeat or 15.0,
+                                 cancel=cancel)
+
+        def fresh_build_dir() -> None:
+            shutil.rmtree(command.build_dir, ignore_errors=True)
+            command.build_dir.mkdir()
+
+        hit, res = False, None
+        try:
+            res = compile_(stop if beside is not None else None)
+        except Cancelled:
+            if beside.failed.is_set() or not keyed.get("hit"):
+                restored.set()
+                beside.join()  # raises the reason
+                raise
+            # unchanged inputs: the compile that had just started was stopped; its cached output is used
+            try:
+                fresh_build_dir()
+                hit = cache.restore(keyed["key"], built_dist if built_dist else built_exe, command.report)
+            finally:
+                restored.set()
+            if not hit:  # the entry went away meanwhile (pruned, unreadable): compile after all
+                fresh_build_dir()
+                try:
+                    res = compile_(beside.failed)
+                except Cancelled:
+                    beside.join()  # raises the reason
+                    raise
+        finally:
+            restored.set()  # never left waiting (the compile ended, failed or was interrupted)
+        key, inputs = keyed.get("key"), keyed.get("inputs")
         if hit:
             log(f"  unchanged inputs: reusing the cached compile {key[:12]} (--no-cache compiles anyway)")
             duration, tail = 0.0, ""
         else:
-            try:
-                res = run_streaming(command.argv, env=command.environment(os.environ), cwd=profile.root,
-                                    timeout=profile.build.timeout, stdin_devnull=command.stdin_devnull,
-                                    on_line=on_line, on_tick=on_tick if heartbeat else None, tick=heartbeat or 15.0,
-                                    cancel=beside.failed if beside is not None else None)
-            except Cancelled:
-                beside.join()  # raises the reason
-                raise
             if beside is not None:
                 beside.join()  # its error comes first: it would have stopped the compile
+                key, inputs = keyed.get("key"), keyed.get("inputs")
             if res.returncode != 0:
                 raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
             duration, tail = res.duration, res.tail

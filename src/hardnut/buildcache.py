@@ -240,6 +240,10 @@ class BuildCache:
             return None
         return self.files_folder
 
+    def has(self, key: str) -> bool:
+        """Whether an entry for `key` is stored (restore may still fail: it can be pruned meanwhile)."""
+        return (self._entry(key) / "meta.json").is_file()
+
     def restore(self, key: str, target: Path, report: Path) -> bool:
         """Copy the cached output for `key` to `target` (folder or file) and its report to `report`."""
         entry = self._entry(key)

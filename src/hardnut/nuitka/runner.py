@@ -111,7 +111,8 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
           cancel: Optional[threading.Event] = None, ended: Optional[threading.Event] = None) -> None:
     """proc.wait(timeout) with a call to on_tick every `tick` seconds; _CancelSeen once `cancel` is set.
     `ended` (set by the output reader at end of output, which a child's exit brings) wakes the wait at
-    once; without it, or while a grandchild keeps the output open, the child is polled every 50 ms."""
+    once; without it, or while a grandchild keeps the output open, the child is polled every 50 ms
+    (`cancel` is looked at every 10 ms while `ended` is waited for, every 100 ms otherwise)."""
     deadline = start + timeout
     next_tick = start + tick
     while True:
@@ -128,7 +129,7 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
             step = min(step, 0.1)
         try:
             if ended is not None and not ended.is_set():
-                ended.wait(min(step, 0.05))
+                ended.wait(min(step, 0.05 if cancel is None else 0.01))  # a cancel is seen within 10 ms
                 if proc.poll() is None:
                     raise subprocess.TimeoutExpired(proc.args, step)
             else:  # output ended: the child is exiting (or a grandchild outlives it: proc.wait polls)
