@@ -133,6 +133,8 @@ def test_store_restore_and_prune(tmp_path):
         cache.store(f"key{i}", dist, dist.parent / "app.report.xml", {"n": i})
         outputs.append(dist)
         os.utime(tmp_path / "cache" / f"key{i}" / "meta.json", (1000 + i, 1000 + i))
+    for _, size, entry in cache.entries():  # the size stored with the entry is what it holds on disk
+        assert size == sum(p.lstat().st_size for p in entry.rglob("*") if p.is_file() and p.name != "meta.json")
     cache.prune()
     assert not cache.restore("key0", tmp_path / "r0" / "app.dist", tmp_path / "r0" / "r.xml"), "oldest pruned"
     assert sum(size for _, size, _ in cache.entries()) <= cache.max_bytes

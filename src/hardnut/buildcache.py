@@ -303,7 +303,8 @@ class BuildCache:
                     {"verifier": verified[0], "result": result_document(verified[1])}, default=str), encoding="utf-8")
             (tmp / "inputs.json").write_text(json.dumps(inputs, indent=1, sort_keys=True, default=str),
                                              encoding="utf-8")
-            (tmp / "meta.json").write_text(json.dumps({"name": target.name, "stored": time.time()}),
+            size = sum(p.lstat().st_size for p in tmp.rglob("*") if not p.is_dir())
+            (tmp / "meta.json").write_text(json.dumps({"name": target.name, "stored": time.time(), "bytes": size}),
                                            encoding="utf-8")
             entry = self._entry(key)
             if entry.exists():
@@ -323,7 +324,10 @@ class BuildCache:
             meta = entry / "meta.json"
             if not meta.is_file():
                 continue
-            size = sum(p.lstat().st_size for p in entry.rglob("*") if not p.is_dir())
+            try:  # its size, written by store (meta.json itself not counted); walked for older entries
+                size = int(json.loads(meta.read_text(encoding="utf-8"))["bytes"])
+            except (OSError, ValueError, KeyError, TypeError):
+                size = sum(p.lstat().st_size for p in entry.rglob("*") if not p.is_dir())
             out.append((meta.stat().st_mtime, size, entry))
         return sorted(out)
 

@@ -179,6 +179,8 @@ def _prepare_after_build(profile, verify: bool = True) -> None:
     will need, so they do not wait for them afterwards (best effort: they are made again later if this
     fails)."""
     try:
+        import xml.sax.saxutils  # noqa: F401 - redact_report's escaping (it imports urllib and http: 40 ms)
+
         from hardnut.sbom import prepare as prepare_sbom
 
         prepare_sbom()
