@@ -136,3 +136,16 @@ def test_redact_leaves_ordinary_options(reports):
 ])
 def test_entropy_heuristic(value, secret):
     assert report_xml._looks_secret(value) is secret
+
+
+def test_the_last_report_parsed_is_reused_only_for_the_same_text(reports):
+    """verify, the SBOM and the audit of one build read one report: parsed once; any other text (an
+    edited report, another build's) is parsed anew, and a refused text is never remembered."""
+    text = reports["compressed"].read_text()
+    first = parse_report(reports["compressed"])
+    assert parse_report_text(text) is first
+    edited = parse_report_text(text.replace('mode="onefile"', 'mode="standalone"', 1))
+    assert edited is not first and edited.mode == "standalone" and first.mode == "onefile"
+    with pytest.raises(ReportError):
+        parse_report_text("<not-a-report/>")
+    assert parse_report_text(text) == first and parse_report_text(text) is not edited

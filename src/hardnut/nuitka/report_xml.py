@@ -13,6 +13,7 @@ for the build machine's interpreter prefixes and working folder.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -268,9 +269,24 @@ def _decode(raw: bytes) -> str:
         raise ReportError(f"report text cannot be decoded as {encoding}: {exc}") from None
 
 
+_LAST_PARSED: Optional[tuple[bytes, NuitkaReport]] = None  # (sha256 of the text, its report)
+
+
 def parse_report_text(text: str | bytes) -> NuitkaReport:
-    """Parse report XML text. Raises ReportError."""
+    """Parse report XML text. Raises ReportError. The last text parsed is remembered by its sha256
+    (a build's verify, SBOM and audit read the same report; a NuitkaReport is frozen)."""
+    global _LAST_PARSED
     raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    digest = hashlib.sha256(raw).digest()
+    last = _LAST_PARSED
+    if last is not None and last[0] == digest:
+        return last[1]
+    report = _parse(raw)
+    _LAST_PARSED = (digest, report)
+    return report
+
+
+def _parse(raw: bytes) -> NuitkaReport:
     _check_text(raw)
     try:
         root = ET.fromstring(_decode(raw))
