@@ -148,3 +148,27 @@ def test_preflight_refuses_a_missing_tool_without_asking_versions(tmp_path, monk
     monkeypatch.setattr(shutil, "which", real_which)
     shown = {c.name: c.detail for c in doctor.run_checks(details=True)}  # `hardnut doctor` shows versions
     assert shown["c-compiler"] == "v" and asked
+
+
+def test_output_to_a_device_or_pipe_is_written_not_replaced(tmp_path):
+    """`-o /dev/null`, `-o /dev/stdout` or a FIFO: the report is written into it; the atomic write's
+    rename would have put a regular file in place of the device (as root, /dev/null itself)."""
+    import threading
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "a.txt").write_text("x\n")
+    link = tmp_path / "null-link"
+    link.symlink_to(os.devnull)
+    res = hardnut_cli("verify", str(art), "--format", "json", "-o", str(link))
+    assert res.returncode == 0, res.stderr
+    assert link.is_symlink() and stat.S_ISCHR(link.stat().st_mode)
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    res = hardnut_cli("verify", str(art), "--format", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and json.loads(got[0])["verdict"] == "pass"

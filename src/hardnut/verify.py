@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,8 +223,18 @@ def write_atomic(path: Path, text: str) -> None:
     """Write a whole file or nothing: a temporary file in the same folder, then a rename. The file gets
     the permissions the umask gives a new file (0644 typically): what hardnut writes (profiles,
     reports, SBOMs, manifests, baselines) holds no unmasked secret, and the temporary file is private
-    until it is complete."""
+    until it is complete. A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written to instead."""
     path = Path(path)
+    try:
+        st = os.stat(path)  # links followed: /dev/stdout is one
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        # a device or a pipe (-o /dev/null, /dev/stdout, a FIFO): written to as a stream; a rename
+        # would put a regular file in the device's place
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
