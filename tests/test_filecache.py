@@ -78,13 +78,34 @@ def _delta(before: tuple[int, int]) -> tuple[int, int]:
     return hits - before[0], misses - before[1]
 
 
-@pytest.mark.parametrize("workers", ["in-process", "2 worker processes"])
-def test_cold_and_warm_cache_give_the_uncached_report(tree, tmp_path, monkeypatch, workers):
-    if workers != "in-process":
+@pytest.fixture
+def helper(monkeypatch):
+    """The build's Helper process (hardnut.secrets.engine.start_helper), started and ready; stopped after."""
+    import time
+
+    from hardnut.checks.perfile import warm_helper
+    from hardnut.secrets import engine
+
+    monkeypatch.setattr(engine, "HELPER_MIN_BYTES", 0)
+    monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    engine.start_helper(engine.shared_engine(None), warm=warm_helper)
+    deadline = time.monotonic() + 120
+    while not engine._HELPER.ready():
+        assert time.monotonic() < deadline and engine._HELPER.proc.poll() is None, "the helper did not start"
+        time.sleep(0.05)
+    yield engine
+    engine.stop_helper()
+
+
+@pytest.mark.parametrize("workers", ["in-process", "2 worker processes", "with the helper"])
+def test_cold_and_warm_cache_give_the_uncached_report(tree, tmp_path, monkeypatch, workers, request):
+    if workers == "2 worker processes":
         from hardnut.secrets import engine
 
         monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    elif workers == "with the helper":
+        request.getfixturevalue("helper")
     cache = tmp_path / "files"
     cache.mkdir()
     other = tmp_path / "b" / "app.dist"  # the next build verifies in another (temporary) folder
@@ -264,3 +285,30 @@ def test_an_unreadable_constants_blob_is_reported_not_stored(tree, tmp_path, mon
     assert len(os.listdir(cache)) == _delta(before)[1] - 1
     incomplete = [f for f in doc["findings"] if f["rule"] == "HN-SEC-300" and f["path"] == "elf/hardened"]
     assert incomplete and "constants blob could not be read" in incomplete[0]["message"]
+
+
+def test_the_helper_shares_the_files_and_a_failed_one_is_replaced_by_this_process(tree, helper, monkeypatch):
+    """With the Helper ready, the per-file work of a verify is split between it and this process (the
+    report is the one this process alone gives); a batch it does not return (it died meanwhile, a
+    result does not pickle) is computed here and the helper is not used again; a dead helper is not
+    waited for."""
+    def report() -> dict:
+        doc = json.loads(json.dumps(document(verify_target(tree, VerifyOptions(config=VerifyConfig())))))
+        doc.pop("tool", None)
+        return doc
+
+    used = []
+    real = helper._with_helper
+    monkeypatch.setattr(helper, "_with_helper", lambda *a: used.append(1) or real(*a))
+    shared = report()
+    assert used
+    monkeypatch.setattr(helper.Helper, "receive", lambda self: None)  # its reply lost
+    assert report() == shared and len(used) == 2 and helper._HELPER is None
+    monkeypatch.undo()
+    helper.start_helper(helper.shared_engine(None))
+    helper._HELPER.proc.kill()
+    helper._HELPER.proc.wait()
+    assert not helper._HELPER.ready()
+    monkeypatch.setattr(helper, "HELPER_MIN_BYTES", 0)
+    alone = report()
+    assert alone == shared

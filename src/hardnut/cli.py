@@ -119,8 +119,14 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
 
     # a heartbeat every 15 s on a terminal (every 60 s in a CI log), so a long cold build is never silent
     heartbeat = 15.0 if sys.stderr.isatty() else 60.0
-    outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
-                        before_build=_before_build, cache=cache, heartbeat=heartbeat, prepare=_prepare_after_build)
+    try:
+        outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
+                            before_build=_before_build, cache=cache, heartbeat=heartbeat,
+                            prepare=_prepare_after_build)
+    finally:
+        engine = sys.modules.get("hardnut.secrets.engine")
+        if engine is not None:
+            engine.stop_helper()  # started beside the compile by _prepare_after_build
     result = outcome.verify
     doc = {
         "artifact": str(outcome.artifact),
@@ -187,7 +193,7 @@ def _prepare_after_build(profile, verify: bool = True) -> None:
         if verify and profile.verify.run:
             from hardnut.verify import VerifyOptions, prepare
 
-            prepare(VerifyOptions.from_profile(profile))
+            prepare(VerifyOptions.from_profile(profile), helper=True)
     except Exception:  # noqa: BLE001 - an optimisation only: verify reports any real problem itself
         pass
 

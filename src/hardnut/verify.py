@@ -127,17 +127,22 @@ def _order(f: Finding) -> tuple:
     return (-int(f.severity), f.category, f.rule, f.path, f.offset or 0, f.message)
 
 
-def prepare(options: VerifyOptions) -> None:
+def prepare(options: VerifyOptions, helper: bool = False) -> None:
     """Import what a verify will need and build its secret engine, ahead of it (`hardnut build` calls
-    this beside Nuitka's compile, so verify does not wait for them afterwards). Changes no result."""
+    this beside Nuitka's compile, so verify does not wait for them afterwards). `helper`: also start
+    the engine's Helper process, with which the verify shares its files (two cores; stop it with
+    hardnut.secrets.engine.stop_helper). Changes no result."""
     import elftools.elf.elffile  # noqa: F401 - the pyelftools fallback of hardnut.inspect.elf
 
-    import hardnut.checks.perfile  # noqa: F401
     from hardnut.checks import all_rules
-    from hardnut.secrets.engine import shared_engine
+    from hardnut.checks.perfile import warm_helper
+    from hardnut.secrets.engine import shared_engine, start_helper, worker_count
 
     all_rules()
-    shared_engine(options.config.gitleaks).precompile()
+    engine = shared_engine(options.config.gitleaks)
+    if helper and worker_count() > 1:
+        start_helper(engine, warm=warm_helper)
+    engine.precompile()
 
 
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:

@@ -83,6 +83,17 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
     return facts, scanned, sha if digest else None, False
 
 
+def warm_helper() -> None:
+    """Run in hardnut.secrets.engine's Helper process before it says it is ready: what _file_job imports."""
+    import elftools.elf.elffile  # noqa: F401
+
+    import hardnut.checks.secrets  # noqa: F401
+    import hardnut.filecache  # noqa: F401
+    import hardnut.inspect.elf  # noqa: F401
+    import hardnut.inspect.macho  # noqa: F401
+    import hardnut.inspect.pe  # noqa: F401
+
+
 def prefetch(ctx: CheckContext) -> None:
     """Fill ctx.cache with every file's binary facts and secret scan (see the module docstring)."""
     from hardnut.checks import secrets

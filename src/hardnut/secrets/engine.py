@@ -46,6 +46,7 @@ CHUNK = 16 * 1024 * 1024
 # below this total, parse and scan in-process: measured on a ~24 MB and a ~72 MB dist, 2 workers were not
 # faster than one process on the shared 2-core machine (load ~2); larger trees still use them
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
+HELPER_MIN_BYTES = 4 * 1024 * 1024  # below this a verify is too short to share with the Helper
 DECODE_MAX_FILE = 16 * 1024 * 1024  # text files up to this size get the decoding pass
 DECODE_DEPTH = 2  # levels of encoding looked through (base64 inside base64...)
 DECODE_BUDGET = 8 * 1024 * 1024  # decoded bytes per file and level
@@ -818,14 +819,196 @@ def worker_count(workers: Optional[int] = None) -> int:
         return 1
 
 
+def _send_frame(fh, obj: object) -> None:
+    import pickle
+    import struct
+
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(struct.pack("<Q", len(data)) + data)
+    fh.flush()
+
+
+def _read_frame(fh) -> object:
+    """The next object on `fh`; EOFError when it ended."""
+    import pickle
+    import struct
+
+    head = fh.read(8)
+    if len(head) < 8:
+        raise EOFError
+    (size,) = struct.unpack("<Q", head)
+    data = fh.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _helper_entry() -> None:
+    """The helper process (see Helper), on its stdin/stdout: build the Engine, warm up, say so; then run
+    batches until told to stop or stdin ends (its parent ended). Ctrl-C is the parent's to handle."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the frames
+    try:
+        engine_name, gitleaks, warm = _read_frame(inp)
+        _worker_init(engine_name, gitleaks)
+        assert _WORKER is not None
+        _WORKER.precompile()
+        if warm is not None:
+            warm()
+        _send_frame(out, ("ready", None))
+        while True:
+            msg = _read_frame(inp)
+            if msg is None:
+                return
+            fn, jobs = msg
+            try:
+                reply = ("ok", [fn(_WORKER, *job) for job in jobs])
+            except BaseException as exc:  # noqa: BLE001 - the parent computes the batch itself
+                reply = ("error", repr(exc)[:200])
+            try:
+                _send_frame(out, reply)
+            except (TypeError, AttributeError, ValueError) as exc:  # a result that does not pickle
+                _send_frame(out, ("error", repr(exc)[:200]))
+    except (EOFError, OSError):
+        return
+
+
+class Helper:
+    """One worker process started ahead of a verify (`hardnut build` starts it beside Nuitka's compile),
+    its Engine built and `warm` (a module-level function: imports) run, so that map_files can share a
+    small artifact's files between this process and it - two cores - without waiting for a worker to
+    start. A plain child process (`python -c`, pickled messages on its stdin and stdout: no state shared
+    with this one), used only once it is ready; whatever it cannot do (it died, a result does not
+    pickle) is done in this process instead. It ends when stopped or when this process ends."""
+
+    def __init__(self, engine: Engine, warm: Optional[Callable] = None) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        import hardnut
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(hardnut.__file__)))
+        code = (f"import sys; sys.path.insert(0, {root!r}); "
+                f"from hardnut.secrets.engine import _helper_entry; _helper_entry()")
+        self.key = (engine.name, engine.gitleaks)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._ready = threading.Event()
+        self._failed = False
+        try:
+            _send_frame(self.proc.stdin, (engine.name, engine.gitleaks, warm))
+        except (OSError, ValueError):
+            self._failed = True
+            return
+        threading.Thread(target=self._await_ready, daemon=True, name="hardnut-helper-start").start()
+
+    def _await_ready(self) -> None:
+        try:
+            if _read_frame(self.proc.stdout) == ("ready", None):
+                self._ready.set()
+                return
+        except Exception:  # noqa: BLE001 - it died while starting: never used
+            pass
+        self._failed = True
+
+    def ready(self) -> bool:
+        return self._ready.is_set() and not self._failed and self.proc.poll() is None
+
+    def send(self, fn: Callable, jobs: list) -> bool:
+        try:
+            _send_frame(self.proc.stdin, (fn, jobs))
+            return True
+        except Exception:  # noqa: BLE001 - it died, or a job does not pickle
+            return False
+
+    def receive(self) -> Optional[list]:
+        try:
+            status, value = _read_frame(self.proc.stdout)
+        except Exception:  # noqa: BLE001 - it died, or sent what does not unpickle
+            return None
+        return value if status == "ok" else None
+
+    def stop(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(5)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+_HELPER: Optional[Helper] = None
+
+
+def start_helper(engine: Engine, warm: Optional[Callable] = None) -> None:
+    """Start the process-wide Helper for `engine` (replacing one for another engine)."""
+    global _HELPER
+    if _HELPER is not None and _HELPER.key == (engine.name, engine.gitleaks) and _HELPER.proc.poll() is None:
+        return
+    stop_helper()
+    try:
+        _HELPER = Helper(engine, warm)
+    except (OSError, RuntimeError, ValueError):  # no process support (a sandbox): none
+        _HELPER = None
+
+
+def stop_helper() -> None:
+    global _HELPER
+    helper, _HELPER = _HELPER, None
+    if helper is not None:
+        helper.stop()
+
+
+def _with_helper(helper: Helper, fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine: Engine) -> list:
+    """The jobs split by size between the helper (the largest first) and this process, which runs its
+    share meanwhile; what the helper does not return is computed here."""
+    mine, theirs, here, there = [], [], 0, 0
+    for i in sorted(range(len(jobs)), key=lambda i: -sizes[i]):
+        if there <= here:
+            theirs.append(i)
+            there += sizes[i]
+        else:
+            mine.append(i)
+            here += sizes[i]
+    results: list = [None] * len(jobs)
+    sent = helper.send(fn, [jobs[i] for i in theirs])
+    try:
+        for i in mine:
+            results[i] = fn(engine, *jobs[i])
+        got = helper.receive() if sent else None
+    except BaseException:  # a time budget ran out here: the helper's reply would be read by the next use
+        stop_helper()
+        raise
+    if got is None or len(got) != len(theirs):
+        stop_helper()  # out of step with its pipe (or dead): not used again
+        got = [fn(engine, *jobs[i]) for i in theirs]
+    for i, res in zip(theirs, got):
+        results[i] = res
+    return results
+
+
 def map_files(fn: Callable, jobs: Sequence[tuple], sizes: Sequence[int], engine: Optional[Engine] = None,
               workers: Optional[int] = None) -> list:
     """`fn(engine, *job)` for every job, results in job order. Runs in worker processes (each
-    with its own Engine) when the total size is large, in-process otherwise; `fn` must be a
-    module-level function. Deterministic either way."""
+    with its own Engine) when the total size is large; shared with the Helper (start_helper) when
+    one is ready for this engine; in-process otherwise. `fn` must be a module-level function.
+    Deterministic either way."""
     engine = engine or Engine()
     workers = worker_count(workers)
     if workers <= 1 or sum(sizes) < PARALLEL_MIN_BYTES or len(jobs) < 2:
+        helper = _HELPER
+        if (helper is not None and workers > 1 and len(jobs) >= 2 and sum(sizes) >= HELPER_MIN_BYTES
+                and helper.key == (engine.name, engine.gitleaks) and helper.ready()):
+            return _with_helper(helper, fn, jobs, sizes, engine)
         return [fn(engine, *job) for job in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -sizes[i])  # biggest first: workers finish together
     results: list = [None] * len(jobs)
