@@ -366,8 +366,8 @@ class Engine:
 
     def precompile(self) -> None:
         """Compile every rule's patterns and make every keyword's plan now, not on first use (`hardnut
-        build` calls this beside Nuitka's compile: 50-60 ms of the built program's scan otherwise).
-        Changes no result."""
+        build` calls this beside Nuitka's compile, so the scan after it does not compile the patterns of
+        the keywords it meets: 12-22 of them for the sample app). Changes no result."""
         for rule in self.rules:
             rule.near_re, rule.near_before_re, rule.tail_re  # noqa: B018 - cached properties: compiled here
             _leftmost_start(rule.regex)
