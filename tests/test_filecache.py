@@ -312,3 +312,24 @@ def test_the_helper_shares_the_files_and_a_failed_one_is_replaced_by_this_proces
     monkeypatch.setattr(helper, "HELPER_MIN_BYTES", 0)
     alone = report()
     assert alone == shared
+
+
+def test_a_helper_that_cannot_start_is_not_used_and_prints_nothing(tree, capfd, monkeypatch):
+    """A helper whose start fails (here its warm-up raises) ends quietly - no traceback on the user's
+    terminal - and verify does all the work in this process."""
+    import time
+
+    from hardnut.secrets import engine
+
+    monkeypatch.setattr(engine, "HELPER_MIN_BYTES", 0)
+    engine.start_helper(engine.shared_engine(None), warm=json.loads)  # json.loads() without arguments raises
+    try:
+        engine._HELPER.proc.wait(timeout=60)
+        assert not engine._HELPER.ready()
+        used = []
+        monkeypatch.setattr(engine, "_with_helper", lambda *a: used.append(1))
+        verify_target(tree, VerifyOptions(config=VerifyConfig()))
+        assert not used
+    finally:
+        engine.stop_helper()
+    assert "Traceback" not in capfd.readouterr().err

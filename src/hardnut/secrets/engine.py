@@ -875,6 +875,8 @@ def _helper_entry() -> None:
                 _send_frame(out, ("error", repr(exc)[:200]))
     except (EOFError, OSError):
         return
+    except Exception:  # noqa: BLE001 - e.g. no engine here: no traceback on the user's terminal; the
+        return  # parent sees the pipe end and does the work itself
 
 
 class Helper:
