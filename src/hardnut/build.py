@@ -331,14 +331,12 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
                     raise
         finally:
             restored.set()  # never left waiting (the compile ended, failed or was interrupted)
-        key, inputs = keyed.get("key"), keyed.get("inputs")
         if hit:
-            log(f"  unchanged inputs: reusing the cached compile {key[:12]} (--no-cache compiles anyway)")
+            log(f"  unchanged inputs: reusing the cached compile {keyed['key'][:12]} (--no-cache compiles anyway)")
             duration, tail = 0.0, ""
         else:
             if beside is not None:
                 beside.join()  # its error comes first: it would have stopped the compile
-                key, inputs = keyed.get("key"), keyed.get("inputs")
             if res.returncode != 0:
                 raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
             duration, tail = res.duration, res.tail
@@ -346,6 +344,7 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             raise BuildFailed(f"Nuitka reported success but {built_exe.name} was not produced", tail)
         if not hit:
             log(f"  compiled in {duration:.0f} s")
+        key, inputs = keyed.get("key"), keyed.get("inputs")  # the key step has ended (joined, or it hit)
 
         new_target = built_dist if built_dist else built_exe
         built_report = command.report if command.report.is_file() else None
