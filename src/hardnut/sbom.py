@@ -95,7 +95,8 @@ def read_report(path: Path) -> ReportFacts:
 def prepare() -> None:
     """Do ahead of an SBOM what its first one would do once (`hardnut build` calls this beside Nuitka's
     compile): import cyclonedx-python-lib's model and JSON output, compile the native-library patterns,
-    and render a small BOM, which sets up the serializer's per-class tables (70 ms of the first SBOM)."""
+    and render a small BOM, which sets up the serializer's per-class tables (the build's SBOM took 83-87 ms
+    without this, 59-67 ms with it, as later ones)."""
     from hardnut.audit.natives import NativeLibrary, classifiers
 
     classifiers()
