@@ -333,3 +333,34 @@ def test_a_helper_that_cannot_start_is_not_used_and_prints_nothing(tree, capfd, 
     finally:
         engine.stop_helper()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, monkeypatch):
+    """The build starts its helper process only when the last build's files are not in the cache (the
+    prediction reads the last build's manifest records): after a verify with the cache, nothing is left
+    to compute; an empty cache or a changed file counts their bytes; the helper starts accordingly."""
+    from hardnut.secrets import engine
+    from hardnut.verify import prepare
+
+    cache = tmp_path / "files"
+    cache.mkdir()
+    options = VerifyOptions(file_cache=cache)
+    records = [r.to_dict() for r in verify_target(tree, options).files]
+    eng, limits = engine.shared_engine(None), Limits()
+    assert perfile.uncached_bytes(records, limits, eng, str(cache)) == 0
+    counted = sum(r["size"] for r in records if r["format"] in ("elf", "pe", "data") and r["size"] > 0)
+    assert perfile.uncached_bytes(records, limits, eng, str(tmp_path)) == counted > 100_000
+    changed = [dict(r, sha256="0" * 64) if r["path"] == "settings.ini" else r for r in records]
+    assert perfile.uncached_bytes(changed, limits, eng, str(cache)) == (tree / "settings.ini").stat().st_size
+    malformed = [{"path": "x"}, None, dict(records[0], size="big")]
+    assert perfile.uncached_bytes(malformed, limits, eng, str(tmp_path)) == 0
+
+    started = []
+    monkeypatch.setattr(engine, "start_helper", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(engine, "HELPER_MIN_BYTES", 1000)
+    monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    prepare(options, helper=True, previous=records)  # all cached: a rebuild after an edit
+    assert started == []
+    prepare(options, helper=True, previous=None)  # no earlier build
+    prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
+    assert started == [1, 1]

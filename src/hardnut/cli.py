@@ -122,7 +122,7 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
     try:
         outcome = run_build(profile, log, verbose=verbose, verify=verify_step, extra_steps=after_step,
                             before_build=_before_build, cache=cache, heartbeat=heartbeat,
-                            prepare=_prepare_after_build)
+                            prepare=lambda profile, verify=True: _prepare_after_build(profile, verify, cache))
     finally:
         engine = sys.modules.get("hardnut.secrets.engine")
         if engine is not None:
@@ -180,10 +180,11 @@ def _before_build(profile, log) -> None:
     preflight_source(profile, log)
 
 
-def _prepare_after_build(profile, verify: bool = True) -> None:
+def _prepare_after_build(profile, verify: bool = True, cache=None) -> None:
     """Beside Nuitka's compile: the imports and the secret engine that verify (when `verify`) and the SBOM
     will need, so they do not wait for them afterwards (best effort: they are made again later if this
-    fails)."""
+    fails). With the build `cache`, the last build's manifest tells whether verify's helper process is
+    worth starting (hardnut.verify.prepare)."""
     try:
         import xml.sax.saxutils  # noqa: F401 - redact_report's escaping (it imports urllib and http: 40 ms)
 
@@ -191,11 +192,32 @@ def _prepare_after_build(profile, verify: bool = True) -> None:
 
         prepare_sbom()
         if verify and profile.verify.run:
+            import dataclasses
+
             from hardnut.verify import VerifyOptions, prepare
 
-            prepare(VerifyOptions.from_profile(profile), helper=True)
+            options, previous = VerifyOptions.from_profile(profile), None
+            folder = cache.file_folder_for_verify() if cache is not None else None
+            if folder is not None:
+                options = dataclasses.replace(options, file_cache=folder)
+                previous = _previous_files(profile)
+            prepare(options, helper=True, previous=previous)
     except Exception:  # noqa: BLE001 - an optimisation only: verify reports any real problem itself
         pass
+
+
+def _previous_files(profile) -> Optional[list]:
+    """The file records of the last build into app.output_dir (its manifest), or None."""
+    from hardnut.build import final_paths
+    from hardnut.manifest import read_manifest
+
+    manifest = final_paths(profile)[3]
+    if not manifest.is_file():
+        return None
+    try:
+        return read_manifest(manifest)["files"]
+    except HardnutError:
+        return None
 
 
 def _after_build(profile, target: Path, report: Optional[Path], audit=None, verify_result=None) -> dict:

@@ -127,20 +127,25 @@ def _order(f: Finding) -> tuple:
     return (-int(f.severity), f.category, f.rule, f.path, f.offset or 0, f.message)
 
 
-def prepare(options: VerifyOptions, helper: bool = False) -> None:
+def prepare(options: VerifyOptions, helper: bool = False, previous: Optional[list] = None) -> None:
     """Import what a verify will need and build its secret engine, ahead of it (`hardnut build` calls
     this beside Nuitka's compile, so verify does not wait for them afterwards). `helper`: also start
     the engine's Helper process, with which the verify shares its files (two cores; stop it with
-    hardnut.secrets.engine.stop_helper). Changes no result."""
+    hardnut.secrets.engine.stop_helper), unless `previous` (the file records of the last build's
+    manifest) shows that options.file_cache holds the results of all but a few MB of them: a rebuild
+    after an edit changes a few files, and the Helper's start (~0.25 s of CPU) would buy nothing.
+    Changes no result."""
     import elftools.elf.elffile  # noqa: F401 - the pyelftools fallback of hardnut.inspect.elf
 
     from hardnut.checks import all_rules
-    from hardnut.checks.perfile import warm_helper
-    from hardnut.secrets.engine import shared_engine, start_helper, worker_count
+    from hardnut.checks.perfile import uncached_bytes, warm_helper
+    from hardnut.secrets.engine import HELPER_MIN_BYTES, shared_engine, start_helper, worker_count
 
     all_rules()
     engine = shared_engine(options.config.gitleaks)
-    if helper and worker_count() > 1:
+    if helper and worker_count() > 1 and (
+            previous is None or options.file_cache is None
+            or uncached_bytes(previous, options.config.limits, engine, str(options.file_cache)) >= HELPER_MIN_BYTES):
         start_helper(engine, warm=warm_helper)
     engine.precompile()
 

@@ -83,6 +83,30 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
     return facts, scanned, sha if digest else None, False
 
 
+def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: str) -> int:
+    """Of a previous build's files (its manifest's `files`: dicts with path, size, sha256 and format),
+    the bytes a verify of the same files would compute again: those whose result the per-file cache
+    `folder` lacks. A onefile binary is left out (any edit changes it). Decides whether a build's
+    Helper process is worth starting; approximate by design (a malformed record counts as cached)."""
+    import os
+
+    from hardnut import filecache
+
+    salt_ = filecache.salt(engine)
+    total = 0
+    for rec in records:
+        try:
+            kind, relpath, size, sha = rec["format"], rec["path"], int(rec["size"]), rec["sha256"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if kind not in ("elf", "pe", "macho", "data") or not sha or not 0 < size <= limits.max_file_size:
+            continue
+        key = filecache.entry_key(salt_, sha, kind, relpath, limits, kind != "data", True)
+        if not os.path.exists(os.path.join(folder, key)):
+            total += min(size, limits.max_scan_bytes)
+    return total
+
+
 def warm_helper() -> None:
     """Run in hardnut.secrets.engine's Helper process before it says it is ready: what _file_job imports."""
     import elftools.elf.elffile  # noqa: F401
