@@ -113,6 +113,20 @@ def test_imported_distributions_map_to_the_build_environment():
     assert set(found) == {"markupsafe", "elftools"}
     assert found["markupsafe"].distributions[0][:2] == ("markupsafe", "MarkupSafe")
     assert found["elftools"].distributions[0][0] == "pyelftools"
+    from importlib import metadata
+
+    version = found["markupsafe"].distributions[0][2]
+    assert version and version == metadata.version("markupsafe")
+
+
+def test_only_standard_library_imports_do_not_read_the_environment(monkeypatch):
+    from importlib import metadata
+
+    def refuse():
+        raise AssertionError("the installed distributions were read")
+
+    monkeypatch.setattr(metadata, "packages_distributions", refuse)
+    assert imported_distributions(["json", "os.path".split(".")[0], "__future__"]) == {}
 
 
 def _app(tmp_path, requirements=None, require_hashes=False, extra_files=()):

@@ -26,7 +26,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -175,6 +174,8 @@ def _is_local(text: str) -> bool:
 
 def _requirement(text: str, options: list[str], path: Path, line: int, kind: str,
                  result: Declarations) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement  # here: 20 ms to import
+
     hashed = _has_hash(options)
     try:
         req = Requirement(text)
@@ -415,27 +416,38 @@ class Installed:
 
 def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
     """Top-level import names that come from an installed distribution of the running Python (the one
-    that runs Nuitka), with that distribution's name and version. Standard-library names are left out."""
+    that runs Nuitka), with that distribution's name and version. Standard-library names are left out
+    (and when only those are asked for, the environment is not read at all)."""
+    stdlib = set(getattr(sys, "stdlib_module_names", ()))
+    wanted = [name for name in import_names if name not in stdlib and name != "__future__"]
+    if not wanted:
+        return {}
     from importlib import metadata
 
     try:
         mapping = metadata.packages_distributions()
     except Exception:  # a broken METADATA in the environment must not end the check
         mapping = {}
-    versions: dict[str, tuple[str, str]] = {}
-    try:
-        for dist in metadata.distributions():
-            md = dist.metadata  # parsed on every access (and by .version): once per distribution
-            name = md["Name"] if md else None
-            if name:
-                versions.setdefault(canonicalize_name(name), (name, md["Version"] or ""))
-    except Exception:
-        pass
-    stdlib = set(getattr(sys, "stdlib_module_names", ()))
+    versions: dict[str, Optional[tuple[str, str]]] = {}
+
+    def version_of(published: str) -> tuple[str, str]:
+        """(name as published, version) of the distribution found first on sys.path (each read once)."""
+        key = canonicalize_name(published)
+        if key not in versions:
+            versions[key] = None
+            try:
+                md = metadata.distribution(published).metadata  # parsed on every access: once here
+                name = md["Name"] if md else None
+                if name:
+                    versions[key] = (name, md["Version"] or "")
+            except Exception:
+                pass
+        return versions[key] or (published, "")
+
     out: dict[str, Installed] = {}
-    for name in import_names:
-        if name in stdlib or name == "__future__" or name not in mapping:
+    for name in wanted:
+        if name not in mapping:
             continue
-        dists = tuple(sorted({(canonicalize_name(d), *versions.get(canonicalize_name(d), (d, ""))) for d in mapping[name]}))
+        dists = tuple(sorted({(canonicalize_name(d), *version_of(d)) for d in mapping[name]}))
         out[name] = Installed(name, dists)
     return out
