@@ -18,7 +18,8 @@ time and CPU time (of the whole process tree, from wait4) is printed, with hardn
 
 Raw Nuitka's own time varies by up to 45% from one warm run to the next on a shared machine, more than
 hardnut's overhead: so the script also prints, per hardnut run, its wall time minus the compile's (which
-`hardnut build --format json` reports as `seconds`), as a share of that compile.
+`hardnut build --format json` reports as `seconds`), as a share of that compile, and the same for CPU time
+(its process tree's minus the compile's, `cpu_seconds`).
 
     python scripts/bench_build.py [--app sample_apps/hello] [--runs 3]
 """
@@ -99,6 +100,7 @@ def main() -> int:
         shutil.rmtree(build_dir, ignore_errors=True)
 
     inrun: dict[str, list[tuple[float, float]]] = {}  # label -> (hardnut's wall, its Nuitka compile's wall)
+    inrun_cpu: dict[str, list[tuple[float, float]]] = {}  # label -> (hardnut's tree CPU, its compile's CPU)
 
     def ours(label: str, ccache: Path, *extra: str, cache: Path | None = None) -> None:
         env = dict(base, CCACHE_DIR=str(ccache))
@@ -107,7 +109,10 @@ def main() -> int:
         out = scratch / "build.json"
         wall, cpu = timed(hardnut + ["--format", "json", "-o", str(out)] + list(extra), env, REPO)
         rows.setdefault(f"hardnut {label}", []).append((wall, cpu))
-        inrun.setdefault(label, []).append((wall, json.loads(out.read_text())["seconds"]))
+        doc = json.loads(out.read_text())
+        inrun.setdefault(label, []).append((wall, doc["seconds"]))
+        if doc.get("cpu_seconds") is not None:
+            inrun_cpu.setdefault(label, []).append((cpu, doc["cpu_seconds"]))
 
     try:
         raw("cold", scratch / "ccache-raw")
@@ -138,6 +143,14 @@ def main() -> int:
         share = [100 * (wall - compile_s) / compile_s for wall, compile_s in inrun[label]]
         print(f"{label}, in-run: hardnut's own wall time (its run minus its Nuitka compile, which it reports "
               f"to 0.1 s) {median(own):.2f} s = {median(share):.1f}% of that compile "
+              f"(runs: {', '.join(f'{x:.1f}%' for x in share)})")
+    for label in ("cold", "warm", "edited"):  # the same for CPU: hardnut's process tree minus its compile's
+        if label not in inrun_cpu:
+            continue
+        own = [cpu - compile_cpu for cpu, compile_cpu in inrun_cpu[label]]
+        share = [100 * (cpu - compile_cpu) / compile_cpu for cpu, compile_cpu in inrun_cpu[label]]
+        print(f"{label}, in-run CPU: hardnut's own CPU time (its process tree minus its Nuitka compile's, which it "
+              f"reports as cpu_seconds) {median(own):.2f} s = {median(share):.1f}% of that compile "
               f"(runs: {', '.join(f'{x:.1f}%' for x in share)})")
     (rw, rc), (uw, uc) = rows["raw warm"][0], rows["hardnut unchanged"][0]
     print(f"unchanged rebuild: {100 * uw / rw:.0f}% of raw Nuitka's warm wall time, {100 * uc / rc:.0f}% of its CPU "

@@ -53,6 +53,8 @@ def test_build_result_json(hello_build):
     assert artifact == (work / "dist" / "hello.dist" / "hello").resolve()
     assert dist == artifact.parent and artifact.is_file()
     assert doc["smoke"] == {"ran": True, "exit_code": 0, "ok": True}
+    # the compile's wall and CPU time (Nuitka's process tree: turning the standard library into C takes seconds)
+    assert doc["seconds"] > 0 and doc["cpu_seconds"] > 1.0
     assert doc["verify"]["target"] == str(dist)
     assert doc["verdict"] == "pass", json.dumps(doc["verify"]["findings"][:10], indent=1)
     assert Path(doc["manifest"]).is_file() and Path(doc["report"]).is_file()

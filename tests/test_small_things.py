@@ -172,3 +172,16 @@ def test_output_to_a_device_or_pipe_is_written_not_replaced(tmp_path):
     reader.join(timeout=60)
     assert res.returncode == 0, res.stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and json.loads(got[0])["verdict"] == "pass"
+
+
+def test_manifest_versions_read_from_the_key_inputs_match_asking_again(monkeypatch):
+    """A build with the cache takes Nuitka's and the compiler's versions from its key's inputs (no second
+    `cc --version`); the manifest says the same as when they are asked for."""
+    from hardnut.build import tool_versions
+    from hardnut.buildcache import compiler_identity
+    from hardnut.doctor import dist_version
+
+    monkeypatch.delenv("CC", raising=False)
+    inputs = {"nuitka": dist_version("nuitka") or "unknown", "compiler": compiler_identity()}
+    assert tool_versions(inputs) == tool_versions()
+    assert tool_versions({"compiler": {"path": ""}}) == tool_versions()  # incomplete inputs: asked again

@@ -52,6 +52,7 @@ class BuildOutcome:
     smoke: SmokeResult
     verify: Optional[VerifyResult] = None
     extra: dict = field(default_factory=dict)
+    cpu_seconds: Optional[float] = None  # the compile's CPU time (RunResult.cpu); 0.0 on a cache hit
 
 
 def preflight(profile: Profile) -> None:
@@ -333,13 +334,13 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             restored.set()  # never left waiting (the compile ended, failed or was interrupted)
         if hit:
             log(f"  unchanged inputs: reusing the cached compile {keyed['key'][:12]} (--no-cache compiles anyway)")
-            duration, tail = 0.0, ""
+            duration, tail, cpu = 0.0, "", 0.0
         else:
             if beside is not None:
                 beside.join()  # its error comes first: it would have stopped the compile
             if res.returncode != 0:
                 raise BuildFailed(f"Nuitka failed with exit code {res.returncode}", res.tail)
-            duration, tail = res.duration, res.tail
+            duration, tail, cpu = res.duration, res.tail, res.cpu
         if not built_exe.is_file():
             raise BuildFailed(f"Nuitka reported success but {built_exe.name} was not produced", tail)
         if not hit:
@@ -392,8 +393,8 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
             result.target = str(dist if dist else artifact)  # verified in the temporary folder, now in place
         outcome = BuildOutcome(artifact=artifact, dist=dist, report=report if built_report else None,
                                manifest=manifest, command=command, seconds=round(duration, 1), smoke=smoke,
-                               verify=result, extra=extra)
-        write_manifest(profile, outcome)
+                               verify=result, extra=extra, cpu_seconds=None if cpu is None else round(cpu, 2))
+        write_manifest(profile, outcome, inputs)
         return outcome
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -441,26 +442,35 @@ def redact_report(path: Path) -> None:
         path.write_text(redacted, encoding="utf-8")
 
 
-def tool_versions() -> dict[str, str]:
+def tool_versions(inputs: Optional[dict] = None) -> dict[str, str]:
+    """The versions the manifest records. `inputs`: the build cache key's inputs of this build
+    (hardnut.buildcache.key_inputs), which hold Nuitka's version and the compiler's `--version` output:
+    read from there instead of asking again (a subprocess and a metadata parse)."""
     import platform
 
     from hardnut.doctor import c_compiler, command_version, dist_version
 
+    python = platform.python_version()
+    compiler = (inputs or {}).get("compiler") or {}
+    if inputs and inputs.get("nuitka") and compiler.get("path"):
+        first = compiler.get("version", "").strip().splitlines()
+        return {"hardnut": __version__, "nuitka": inputs["nuitka"], "python": python,
+                "compiler": (first[0].strip() or "unknown") if first else "unknown"}
     cc = c_compiler()
     return {
         "hardnut": __version__,
         "nuitka": dist_version("nuitka") or "unknown",
-        "python": platform.python_version(),
+        "python": python,
         "compiler": (command_version([cc, "--version"]) or "unknown") if cc else "unknown",
     }
 
 
-def write_manifest(profile: Profile, outcome: BuildOutcome) -> None:
+def write_manifest(profile: Profile, outcome: BuildOutcome, inputs: Optional[dict] = None) -> None:
     from hardnut.verify import write_atomic
 
     smoke = outcome.smoke
     doc = build_manifest(profile, base=outcome.manifest.parent, target=outcome.dist or outcome.artifact,
                          artifact=outcome.artifact, report=outcome.report, shown_env=outcome.command.shown_env(),
                          smoke={"ran": smoke.ran, "exit_code": smoke.exit_code, "ok": smoke.ok},
-                         verify=outcome.verify, extra=outcome.extra, versions=tool_versions())
+                         verify=outcome.verify, extra=outcome.extra, versions=tool_versions(inputs))
     write_atomic(outcome.manifest, json.dumps(doc, indent=2, sort_keys=False) + "\n")

@@ -135,6 +135,7 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
         "report": str(outcome.report) if outcome.report else None,
         "manifest": str(outcome.manifest),
         "seconds": outcome.seconds,
+        "cpu_seconds": outcome.cpu_seconds,
         "smoke": {"ran": outcome.smoke.ran, "exit_code": outcome.smoke.exit_code, "ok": outcome.smoke.ok},
         "verdict": result.verdict if result else None,
         **{k: str(v) for k, v in outcome.extra.items()},

@@ -38,6 +38,18 @@ class RunResult:
     returncode: int
     tail: str
     duration: float
+    # CPU time (user + system) of the child's process tree, from this process's reaped-children usage
+    # over the run (POSIX; None elsewhere): it counts any other child reaped meanwhile too
+    cpu: Optional[float] = None
+
+
+def _children_cpu() -> Optional[float]:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Cancelled(BuildFailed):
@@ -145,6 +157,7 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
 
 def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick=None, tick=15.0,
          cancel=None) -> RunResult:
+    cpu_before = _children_cpu()
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -183,7 +196,9 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
         reader.join(timeout=5)
         raise BuildFailed(f"{what} was interrupted; its processes were stopped", "\n".join(tail)) from None
     reader.join(timeout=5)
-    return RunResult(proc.returncode, "\n".join(tail), time.monotonic() - start)
+    cpu_after = _children_cpu()
+    cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
+    return RunResult(proc.returncode, "\n".join(tail), time.monotonic() - start, cpu)
 
 
 def phase_of(line: str) -> Optional[str]:
