@@ -336,9 +336,10 @@ def test_a_helper_that_cannot_start_is_not_used_and_prints_nothing(tree, capfd, 
 
 
 def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, monkeypatch):
-    """The build starts its helper process only when the last build's files are not in the cache (the
-    prediction reads the last build's manifest records): after a verify with the cache, nothing is left
-    to compute; an empty cache or a changed file counts their bytes; the helper starts accordingly."""
+    """The build starts its helper process and compiles every secret pattern ahead only when the last
+    build's files are not in the cache (the prediction reads the last build's manifest records): after a
+    verify with the cache, nothing is left to compute; an empty cache or a changed file counts their
+    bytes; prepare acts accordingly."""
     from hardnut.secrets import engine
     from hardnut.verify import prepare
 
@@ -355,12 +356,13 @@ def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, m
     malformed = [{"path": "x"}, None, dict(records[0], size="big")]
     assert perfile.uncached_bytes(malformed, limits, eng, str(tmp_path)) == 0
 
-    started = []
+    started, compiled = [], []
     monkeypatch.setattr(engine, "start_helper", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(engine.Engine, "precompile", lambda self: compiled.append(1))
     monkeypatch.setattr(engine, "HELPER_MIN_BYTES", 1000)
     monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
     prepare(options, helper=True, previous=records)  # all cached: a rebuild after an edit
-    assert started == []
+    assert started == compiled == []  # no helper; the patterns the changed files need are compiled on use
     prepare(options, helper=True, previous=None)  # no earlier build
     prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
-    assert started == [1, 1]
+    assert started == compiled == [1, 1]
