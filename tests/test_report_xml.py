@@ -149,3 +149,16 @@ def test_the_last_report_parsed_is_reused_only_for_the_same_text(reports):
     with pytest.raises(ReportError):
         parse_report_text("<not-a-report/>")
     assert parse_report_text(text) == first and parse_report_text(text) is not edited
+
+
+def test_attribute_escaping_is_saxutils():
+    """redact's own attribute (un)escaping gives what xml.sax.saxutils gives (which it no longer imports)."""
+    import random
+    from xml.sax.saxutils import escape, unescape
+
+    rng = random.Random(7)
+    parts = ["&", "<", ">", '"', "'", "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&amp;lt;", "&#39;", "a", "=", " "]
+    for _ in range(3000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
+        assert report_xml._unescape_attr(text) == unescape(text, {"&quot;": '"', "&apos;": "'"})
+        assert report_xml._escape_attr(text) == escape(text, {'"': "&quot;"})

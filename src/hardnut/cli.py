@@ -187,8 +187,6 @@ def _prepare_after_build(profile, verify: bool = True, cache=None) -> None:
     fails). With the build `cache`, the last build's manifest tells whether verify's helper process is
     worth starting (hardnut.verify.prepare)."""
     try:
-        import xml.sax.saxutils  # noqa: F401 - redact_report's escaping (it imports urllib and http: 40 ms)
-
         from hardnut.sbom import prepare as prepare_sbom
 
         prepare_sbom()
