@@ -151,6 +151,12 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     fp("HN-SEC-051", "FLWSECK-" + t(10, HEX))
     tp("HN-SEC-052", "ABSK" + f.b64(100).rstrip("="))
     fp("HN-SEC-052", "ABSK" + t(30))
+    # the short-term form: the base64 of a presigned bedrock.amazonaws.com URL; the prefix alone (in a scanner's
+    # rule table, docs) is none: building hardnut itself was reported critical for its own rule's text
+    w = Fakes(seed + 303)
+    tp("HN-SEC-052", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbFdpdGhCZWFyZXJUb2tlbi" + w.b64(600).rstrip("="))
+    fp("HN-SEC-052", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=&%\\-]{0,2000}",
+       "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t")
     tp("HN-SEC-054", "https://discord.com/api/webhooks/" + t(18, string.digits) + "/" + t(68, URLSAFE),
        "https://acme.webhook.office.com/webhookb2/" + uuid + "@" + uuid + "/IncomingWebhook/" + t(32, HEX) + "/" + uuid)
     fp("HN-SEC-054", "https://discord.com/api/webhooks/123/short")

@@ -1243,7 +1243,7 @@ PROVIDER_RULES: tuple[SecretRule, ...] = (
            rb"FLW(?:PUBK|SECK)(?:_TEST)?-[a-hA-H0-9]{32}-X|FLWSECK(?:_TEST)?[a-hA-H0-9]{12}",
            (b"FLWPUBK", b"FLWSECK"), 52, "FLWSECK-<32 hex>-X", "A Flutterwave secret, public or encryption key."),
     _token("HN-SEC-052", "AWS Bedrock API key", "AWS", C,
-           rb"ABSK[A-Za-z0-9+/]{109,269}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=&%\-]{0,2000}",
+           rb"ABSK[A-Za-z0-9+/]{109,269}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=&%\-]{100,2000}",
            (b"ABSK", b"bedrock-api-key-"), 2060, "ABSK<base64>", "An Amazon Bedrock API key: it calls models billed to the account.",
            end=_B64END),
     _token("HN-SEC-054", "chat webhook URL", "Discord / Microsoft Teams / Power Automate", H,
