@@ -147,6 +147,22 @@ def test_guarded_import_facts():
     assert guarded_import(src, 14, "something_else") is None  # not the file the report describes
 
 
+def test_fallback_import_facts():
+    from hardnut.source.guards import fallback_for
+
+    src = (b"try:\n    import tomllib\nexcept ModuleNotFoundError:\n    import tomli as tomllib\n"
+           b"try:\n    from a.b import c\n    import d, e\nexcept (ImportError, KeyError):\n    from f import c\n"
+           b"try:\n    import g\n    setup()\nexcept ImportError:\n    import h\n"
+           b"try:\n    from . import rel\nexcept ImportError:\n    import rel2\n"
+           b"try:\n    import k\nexcept KeyError:\n    import m\n")
+    assert fallback_for(src, 4, "tomli") == ("tomllib",)
+    assert fallback_for(src, 9, "f") == ("d", "e", "a.b")
+    assert fallback_for(src, 14, "h") is None  # the try body does more than import
+    assert fallback_for(src, 18, "rel2") is None  # a relative first choice is not resolved here
+    assert fallback_for(src, 22, "m") is None  # the handler does not catch ImportError
+    assert fallback_for(src, 2, "tomllib") is None  # the first choice itself
+
+
 def test_guarded_and_other_platform_imports_are_not_findings(tmp_path):
     """A real Nuitka report, with a third-party package whose source (on this machine) guards one
     import, leaves another unguarded, and imports psutil's Windows module on Linux."""
@@ -158,27 +174,42 @@ def test_guarded_and_other_platform_imports_are_not_findings(tmp_path):
     pkg = tmp_path / "site-packages" / "thirdpkg"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("import os\ntry:\n    import optional_speedup\nexcept ImportError:\n"
-                                     "    optional_speedup = None\nimport required_helper\n")
-    (tmp_path / "app.py").write_text("try:\n    import nice_to_have\nexcept ImportError:\n    nice_to_have = None\n")
+                                     "    optional_speedup = None\nimport required_helper\n"
+                                     "try:\n    import os\nexcept ImportError:\n    import fallback_path\n")
+    (tmp_path / "app.py").write_text("try:\n    import nice_to_have\nexcept ImportError:\n    nice_to_have = None\n"
+                                     "try:\n    import os\nexcept ModuleNotFoundError:\n    import os_backport as os\n"
+                                     "try:\n    import missing_first\nexcept ImportError:\n    import missing_second\n")
     third = (f'  <module name="thirdpkg" kind="CompiledPythonPackage" usage="import" reason="import" '
              f'source_path="{pkg / "__init__.py"}" distribution="thirdpkg">\n'
              '    <module_usages>\n'
              '      <module_usage name="optional_speedup" finding="not-found" line="3" reason="import" />\n'
              '      <module_usage name="required_helper" finding="not-found" line="6" reason="import" />\n'
              '      <module_usage name="psutil._psutil_windows" finding="not-found" line="9" reason="import" />\n'
+             '      <module_usage name="fallback_path" finding="not-found" line="10" reason="import" />\n'
              '    </module_usages>\n  </module>\n'
              f'  <module name="mine" kind="CompiledPythonModule" usage="import" reason="import" '
              f'source_path="{tmp_path / "app.py"}">\n'
              '    <module_usages>\n'
              '      <module_usage name="nice_to_have" finding="not-found" line="2" reason="import" />\n'
+             '      <module_usage name="os_backport" finding="not-found" line="8" reason="import" />\n'
+             '      <module_usage name="missing_first" finding="not-found" line="10" reason="import" />\n'
+             '      <module_usage name="missing_second" finding="not-found" line="12" reason="import" />\n'
              '    </module_usages>\n  </module>\n')
     text = onefile_build("compressed").report.read_text()
     assert 'os_name="Linux"' in text
     report = tmp_path / "app.report.xml"
     report.write_text(text.replace("  <module ", third + "  <module ", 1))
     art = Artifact(target=Path("."), kind="dir", report_xml=report)
-    found = {f.message.split("'")[1]: f.severity.label for f in build.run(CheckContext(art, VerifyConfig()))
-             if f.rule == "HN-BUILD-001"}
+    findings = {f.message.split("'")[1]: f for f in build.run(CheckContext(art, VerifyConfig()))
+                if f.rule == "HN-BUILD-001"}
+    found = {name: f.severity.label for name, f in findings.items()}
     assert found.get("required_helper") == "low"
     assert "optional_speedup" not in found and "psutil._psutil_windows" not in found
     assert found.get("nice_to_have") == "info"
+    # `try: import os` / `except ModuleNotFoundError: import os_backport`: os is in the build, the handler never
+    # runs (a package's own such fallback is not reported at all); a fallback for a missing module stays
+    assert "fallback_path" not in found
+    assert found.get("os_backport") == "info" and "a fallback for os, which is in the build" in findings["os_backport"].message
+    # after a guarded import of the same module, an unguarded one is still medium (it took the guarded one's
+    # info before); the guarded first choice is info
+    assert found.get("missing_second") == "medium" and found.get("missing_first") == "info"

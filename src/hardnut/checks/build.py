@@ -20,8 +20,11 @@ NOT_FOUND = Rule(
     "The program's own code imports a module Nuitka could not find, so it is not in the artifact: the "
     "import fails at run time unless it is guarded. Imports from third-party packages are reported at "
     "low; not at all when the package guards them with try/except ImportError (read from its source when "
-    "that is on this machine, as at build time) or when the module is for another platform than the one "
-    "built for (psutil._psutil_windows on Linux). A guarded import in the program's own code is info. "
+    "that is on this machine, as at build time), when they are the fallback of a module in the build, "
+    "or when the module is for another platform than the one "
+    "built for (psutil._psutil_windows on Linux). A guarded import in the program's own code is info, and so "
+    "is a fallback whose first choice is in the build (`try: import tomllib` / `except ImportError: import "
+    "tomli`). "
     "The standard library's imports are not reported, nor 'from x import name' where name is an "
     "attribute of an included module.",
 )
@@ -224,6 +227,14 @@ class _Guards:
         tree = self.trees[module.source_path]
         return guards.guarded_import(tree, usage.line, usage.name) if tree is not None else None
 
+    def fallback(self, module: Module, usage) -> Optional[tuple[str, ...]]:
+        """The modules whose failed import this import stands in for (hardnut.source.guards.fallback_for)."""
+        from hardnut.source import guards
+
+        if self.guarded(module, usage) is None:  # reads and parses the source once
+            return None
+        return guards.fallback_for(self.trees[module.source_path], usage.line, usage.name)
+
 
 def _imports(report: NuitkaReport, where: str) -> list[Finding]:
     missing: dict[str, list[tuple[Module, Optional[int], Severity]]] = {}
@@ -241,23 +252,31 @@ def _imports(report: NuitkaReport, where: str) -> list[Finding]:
                     continue
                 if for_other_platform(usage.name, report.os_name):
                     continue
+                level, note = severity, ""  # this import's: the next import of the module starts again
                 if guards.guarded(module, usage):
                     if not module.is_user_code:
                         continue  # a package's optional import: it handles the ImportError itself
-                    severity = Severity.INFO
-                missing.setdefault(usage.name, []).append((module, usage.line, severity))
+                    level, note = Severity.INFO, " (guarded by try/except ImportError)"
+                elif (first_choice := guards.fallback(module, usage)) and \
+                        all(report.module(m) is not None for m in first_choice):
+                    # `try: import tomllib` / `except ImportError: import tomli`: tomllib is in the artifact,
+                    # so the handler never runs
+                    if not module.is_user_code:
+                        continue
+                    level, note = Severity.INFO, f" (a fallback for {', '.join(first_choice)}, which is in the build)"
+                missing.setdefault(usage.name, []).append((module, usage.line, level, note))
             elif usage.finding == "excluded":
                 excluded.setdefault(usage.name, []).append((module, usage.line, usage.exclusion_reason or ""))
             elif report.module(usage.name) is None and (pattern := _nofollow(report, usage.name)):
                 excluded.setdefault(usage.name, []).append((module, usage.line, f"--nofollow-import-to={pattern}"))
     out = []
     for name, users in sorted(missing.items()):
-        severity = max(sev for _, _, sev in users)
-        first, line, _ = users[0]
-        guarded = " (guarded by try/except ImportError)" if severity == Severity.INFO else ""
+        severity = max(sev for _, _, sev, _ in users)
+        first, line, _, note = users[0]
+        note = note if severity == Severity.INFO else ""
         out.append(rule_finding(
-            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _, _ in users)}{_at(line)} but was not "
-                              f"found at build time{guarded}", severity=severity, module=first.name))
+            NOT_FOUND, where, f"'{name}' is imported by {_names(m for m, _, _, _ in users)}{_at(line)} but was not "
+                              f"found at build time{note}", severity=severity, module=first.name))
     for name, users in sorted(excluded.items()):
         severity = max(_importer_class(m) or Severity.LOW for m, _, _ in users)
         first, line, reason = users[0]

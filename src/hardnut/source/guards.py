@@ -5,6 +5,9 @@ guards itself (`try: import x` / `except ImportError:`). `guarded_import(source,
 whether the import of `name` at `line` sits in the body of a `try` whose handlers catch the ImportError
 (ImportError, ModuleNotFoundError, Exception, BaseException or a bare `except`): True, False, or None
 when no import of that name is at that line (a different file or version than the report describes).
+`fallback_for(source, line, name)` recognises the other common form, an import in the handler:
+`try: import tomllib` / `except ImportError: import tomli as tomllib`; it runs only when the try's own
+imports fail, and says which modules those are.
 """
 
 from __future__ import annotations
@@ -78,3 +81,32 @@ def guarded_import(source: bytes | ast.Module | None, line: int, name: str) -> O
         for child in ast.iter_child_nodes(node):
             stack.append((child, guarded))
     return found
+
+
+def _catches(node: ast.AST) -> bool:
+    return any(_handler_names(h) & CATCHES_IMPORT_ERROR for h in node.handlers)
+
+
+def fallback_for(source: bytes | ast.Module | None, line: int, name: str) -> Optional[tuple[str, ...]]:
+    """When the import of `name` at `line` is in a handler that catches ImportError, of a `try` whose body
+    is only absolute imports: the modules that body imports (the handler, and so this import, runs only
+    when one of them cannot be imported). None otherwise."""
+    tree = parse(source) if isinstance(source, bytes) else source
+    if tree is None:
+        return None
+    try_types = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+    for node in ast.walk(tree):
+        if not isinstance(node, try_types) or not _catches(node) or not node.body:
+            continue
+        if not all(isinstance(s, ast.Import) or (isinstance(s, ast.ImportFrom) and not s.level and s.module)
+                   for s in node.body):
+            continue
+        for handler in node.handlers:
+            if not _handler_names(handler) & CATCHES_IMPORT_ERROR:
+                continue
+            for inner in ast.walk(handler):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)) \
+                        and inner.lineno <= line <= (inner.end_lineno or inner.lineno) and _imports_name(inner, name):
+                    return tuple(a.name for s in node.body if isinstance(s, ast.Import) for a in s.names) + \
+                        tuple(s.module for s in node.body if isinstance(s, ast.ImportFrom))
+    return None
