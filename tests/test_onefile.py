@@ -575,3 +575,26 @@ def test_unpack_refusals(builds, tmp_path):
     with pytest.raises(PayloadError, match="not an ELF or PE"):
         onefile.unpack(tmp_path / "text", tmp_path / "y")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_bootstrap_message_counts_only_as_a_c_string(tmp_path):
+    """A bootstrap's "couldn't find attached data header" message without a readable payload is an
+    error; the same text as a compiled Python constant (its type tag before it: a Nuitka-built app that
+    bundles hardnut's own onefile reader) is no bootstrap (building hardnut itself was reported high)."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc, "a C compiler is part of the test environment"
+
+    def build(name: str, source: str) -> Path:
+        (tmp_path / f"{name}.c").write_text("#include <stdio.h>\n" + source)
+        exe = tmp_path / name
+        subprocess.run([gcc, "-O0", "-o", str(exe), str(tmp_path / f"{name}.c")], check=True, capture_output=True)
+        return exe
+
+    boot = build("boot", 'int main(int argc, char **argv) { if (argc > 5) puts("Error, couldn\'t find attached '
+                         'data header."); return 0; }\n')
+    with pytest.raises(PayloadError, match="bootstrap without a readable payload"):
+        onefile.find_payload(boot, "elf")
+    constant = build("constant", 'static const char blob[] = "_HEADER_RE\\0cError, couldn\'t find attached data '
+                                 'header.\\0aBOOT";\nint main(int argc, char **argv) { return blob[argc]; }\n')
+    assert b"cError, couldn't find attached data header.\0" in constant.read_bytes()
+    assert onefile.find_payload(constant, "elf") is None

@@ -443,7 +443,10 @@ def find_payload(path: Path, kind: str, limits: Optional[Limits] = None) -> Opti
             # (appended blobs live outside every section, so a bootstrap that reaches this point with
             # an unreadable trailer is caught by the marker test too)
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                bootstrap = any(mm.find(BOOTSTRAP_MARKER, start, end) >= 0 for start, end, _ in ranges)
+                # the bootstrap's message as the C string it is, NUL on both sides: the same text as a
+                # constant of a compiled Python module has its type tag before it (an app bundling hardnut)
+                marker = b"\0" + BOOTSTRAP_MARKER + b"\0"
+                bootstrap = any(mm.find(marker, max(start - 1, 0), end + 1) >= 0 for start, end, _ in ranges)
                 return _scan(fh, mm, ranges, kind, limits, bootstrap)
     except PayloadError:
         raise
