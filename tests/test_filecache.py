@@ -363,6 +363,7 @@ def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, m
     monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
     prepare(options, helper=True, previous=records)  # all cached: a rebuild after an edit
     assert started == compiled == []  # no helper; the patterns the changed files need are compiled on use
-    prepare(options, helper=True, previous=None)  # no earlier build
+    prepare(options, helper=True, previous=None)  # no earlier build: usually a cold compile, no helper
+    assert started == [] and compiled == [1]
     prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
-    assert started == compiled == [1, 1]
+    assert started == [1] and compiled == [1, 1]

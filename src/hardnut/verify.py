@@ -132,11 +132,12 @@ def prepare(options: VerifyOptions, helper: bool = False, previous: Optional[lis
     this beside Nuitka's compile, so verify does not wait for them afterwards), and compile every secret
     rule's patterns. `helper`: also start the engine's Helper process, with which the verify shares its
     files (two cores; stop it with hardnut.secrets.engine.stop_helper).
-    `previous` (the file records of the last build's manifest): when options.file_cache holds the results
-    of all but a few MB of them, the verify to come is a rebuild's after an edit, which parses and scans
-    a few changed files: then neither the Helper (~0.25 s of CPU to start) nor the patterns of rules
-    whose keywords those files may not hold (~0.05 s; 19 of 70 rules for the sample app's program) are
-    worth their CPU time, and the verify compiles the patterns it meets. Changes no result."""
+    `previous` (the file records of the last build's manifest; None on a first build, which starts no
+    Helper): when options.file_cache holds the results of all but a few MB of them, the verify to come is
+    a rebuild's after an edit, which parses and scans a few changed files: then neither the Helper
+    (~0.25 s of CPU to start) nor the patterns of rules whose keywords those files may not hold (~0.05 s;
+    19 of 70 rules for the sample app's program) are worth their CPU time, and the verify compiles the
+    patterns it meets. Changes no result."""
     import elftools.elf.elffile  # noqa: F401 - the pyelftools fallback of hardnut.inspect.elf
 
     from hardnut.checks import all_rules
@@ -149,7 +150,10 @@ def prepare(options: VerifyOptions, helper: bool = False, previous: Optional[lis
         uncached_bytes(previous, options.config.limits, engine, str(options.file_cache)) >= HELPER_MIN_BYTES
     if not cold:
         return
-    if helper and worker_count() > 1:
+    # and the helper only after an earlier build: a first build into output_dir is usually a cold compile
+    # (half a minute for the sample app), where the helper's ~0.1 s of wall time is noise and its ~0.3 s
+    # of CPU is not (cold builds of `hello`: 1.4-1.5 s of hardnut's own CPU without it, 1.6-2.0 s with it)
+    if helper and previous is not None and worker_count() > 1:
         start_helper(engine, warm=warm_helper)
     engine.precompile()
 
