@@ -153,22 +153,17 @@ def main() -> int:
             f"{100 * (h[0] / r[0] - 1):+.0f}%/{100 * (h[1] / r[1] - 1):+.0f}%" for r, h in zip(raws, ours_)) + ")"
         print(f"{label}: hardnut adds {100 * (hw / rw - 1):+.0f}% wall, {100 * (hc / rc - 1):+.0f}% CPU "
               f"(target <= +5%){pairs}")
-    for label in ("cold", "warm", "edited"):  # free of Nuitka's run-to-run spread: the same run's compile
-        if label not in inrun:
-            continue
-        own = [wall - compile_s for wall, compile_s in inrun[label]]
-        share = [100 * (wall - compile_s) / compile_s for wall, compile_s in inrun[label]]
-        print(f"{label}, in-run: hardnut's own wall time (its run minus its Nuitka compile, which it reports "
-              f"to 0.1 s) {median(own):.2f} s = {median(share):.1f}% of that compile "
-              f"(runs: {', '.join(f'{x:.1f}%' for x in share)})")
-    for label in ("cold", "warm", "edited"):  # the same for CPU: hardnut's process tree minus its compile's
-        if label not in inrun_cpu:
-            continue
-        own = [cpu - compile_cpu for cpu, compile_cpu in inrun_cpu[label]]
-        share = [100 * (cpu - compile_cpu) / compile_cpu for cpu, compile_cpu in inrun_cpu[label]]
-        print(f"{label}, in-run CPU: hardnut's own CPU time (its process tree minus its Nuitka compile's, which it "
-              f"reports as cpu_seconds) {median(own):.2f} s = {median(share):.1f}% of that compile "
-              f"(runs: {', '.join(f'{x:.1f}%' for x in share)})")
+    # free of Nuitka's run-to-run spread: hardnut's run minus the same run's compile, wall and CPU time
+    for what, table, told in (("wall", inrun, "its run minus its Nuitka compile, which it reports to 0.1 s"),
+                              ("CPU", inrun_cpu, "its process tree minus its Nuitka compile's, which it reports "
+                                                 "as cpu_seconds")):
+        for label in ("cold", "warm", "edited"):
+            if label not in table:
+                continue
+            own = [ours_s - compile_s for ours_s, compile_s in table[label]]
+            share = [100 * (ours_s - compile_s) / compile_s for ours_s, compile_s in table[label]]
+            print(f"{label}, in-run: hardnut's own {what} time ({told}) {median(own):.2f} s = "
+                  f"{median(share):.1f}% of that compile (runs: {', '.join(f'{x:.1f}%' for x in share)})")
     if args.edited_only:
         return 0
     (rw, rc), (uw, uc) = rows["raw warm"][0], rows["hardnut unchanged"][0]
