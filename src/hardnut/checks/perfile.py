@@ -86,8 +86,9 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
 def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: str) -> int:
     """Of a previous build's files (its manifest's `files`: dicts with path, size, sha256 and format),
     the bytes a verify of the same files would compute again: those whose result the per-file cache
-    `folder` lacks. A onefile binary is left out (any edit changes it). Decides whether a build's
-    Helper process is worth starting; approximate by design (a malformed record counts as cached)."""
+    `folder` lacks. A onefile binary is left out (any edit changes it). Decides whether a build starts
+    its Helper process and compiles every secret pattern ahead (hardnut.verify.prepare); approximate by
+    design (a malformed record counts as cached)."""
     import os
 
     from hardnut import filecache
