@@ -367,3 +367,28 @@ def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, m
     assert started == [] and compiled == [1]
     prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
     assert started == [1] and compiled == [1, 1]
+
+
+def test_a_large_warm_verify_maps_only_the_misses(tree, tmp_path, monkeypatch):
+    """When the artifact is large enough for the worker processes, the per-file cache is looked up first
+    in this process and only the misses go to map_files (the workers): a rebuild that changed one file
+    of a large dist maps that one file. Reports equal the uncached one."""
+    from hardnut.secrets import engine
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)  # `tree` counts as large
+    monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    mapped = []
+    real = engine.map_files
+    monkeypatch.setattr(engine, "map_files", lambda fn, jobs, sizes, *a, **k: mapped.append(len(jobs)) or real(fn, jobs, sizes, *a, **k))
+    cache = tmp_path / "files"
+    cache.mkdir()
+    expected = _report(tree)
+    cold = mapped[-1]
+    assert _report(tree, cache) == expected and mapped[-1] == cold > 10  # cold: every file is mapped
+    assert _report(tree, cache) == expected and mapped[-1] == 0  # warm: none
+    data = bytearray((tree / "settings.ini").read_bytes())
+    data[-2] ^= 1
+    (tree / "settings.ini").write_bytes(bytes(data))
+    before = _stats()
+    assert _report(tree, cache) == _report(tree)
+    assert mapped[-2] == 1 and _delta(before)[1] == 1  # the changed file only, a miss

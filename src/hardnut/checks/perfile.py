@@ -44,12 +44,26 @@ def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Opt
         return None, exc
 
 
+def _stored(cache: tuple[str, str], sha: str, kind: str, relpath: str, limits: Limits, binary: bool,
+            scan: bool) -> tuple[str, Optional[tuple]]:
+    """(this file's key in the per-file cache, its stored (facts, scan) or None)."""
+    from hardnut import filecache
+
+    folder, salt = cache
+    key = filecache.entry_key(salt, sha, kind, relpath, limits, binary, scan)
+    stored = filecache.load(folder, key)
+    if stored is not None and (stored[0] is not None) == binary and (stored[1] is not None) == scan:
+        return key, stored
+    return key, None
+
+
 def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, binary: bool, scan: bool,
-              digest: bool = False, cache: Optional[tuple[str, str]] = None) -> tuple:
+              digest: bool = False, cache: Optional[tuple[str, str]] = None, known: Optional[str] = None) -> tuple:
     """One file: its binary facts (ELF/PE/Mach-O within limits.max_file_size), its secret scan, its
     sha256 (None when not asked for or unreadable) and whether the result came from the per-file cache.
     `cache`: (folder, salt) of hardnut.filecache (`hardnut build` only): a result stored under this file's
-    key is returned as is; a fresh one is stored when it is a pure function of the key."""
+    key is returned as is; a fresh one is stored when it is a pure function of the key. `known`: the
+    file's sha256, already computed by a lookup that missed (_lookup_first)."""
     import hashlib
 
     from hardnut.artifact.digest import file_digest, read_small
@@ -61,8 +75,8 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
             data = read_small(path, READ_WHOLE)
         except OSError:
             data = None  # the scan and finish_digests report what cannot be read
-    sha = None
-    if digest or cache:
+    sha = known
+    if sha is None and (digest or cache):
         try:
             sha = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
         except OSError:
@@ -71,11 +85,13 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
     if cache is not None and sha is not None:
         from hardnut import filecache
 
-        folder, salt = cache
-        key = filecache.entry_key(salt, sha, kind, relpath, limits, binary, scan)
-        stored = filecache.load(folder, key)
-        if stored is not None and (stored[0] is not None) == binary and (stored[1] is not None) == scan:
-            return stored[0], stored[1], sha if digest else None, True
+        folder = cache[0]
+        if known is not None:  # looked up already: a miss
+            key = filecache.entry_key(cache[1], sha, kind, relpath, limits, binary, scan)
+        else:
+            key, stored = _stored(cache, sha, kind, relpath, limits, binary, scan)
+            if stored is not None:
+                return stored[0], stored[1], sha if digest else None, True
     facts = _binary_job(kind, path, relpath, limits) if binary else None
     scanned = scan_one(engine, path, kind, limits.max_scan_bytes, data) if scan else None
     if key is not None and filecache.cacheable(facts, scanned):
@@ -106,6 +122,36 @@ def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: str) -> in
         if not os.path.exists(os.path.join(folder, key)):
             total += min(size, limits.max_scan_bytes)
     return total
+
+
+def _lookup_first(jobs: list[tuple], sizes: list[int], engine: Any) -> list:
+    """_file_job's result for every job (hardnut.secrets.engine.map_files). An artifact large enough for
+    the worker processes, verified with the per-file cache (a rebuild), is first looked up here - each
+    file hashed once, its sha256 handed to its job on a miss - and only the misses are mapped: a rebuild
+    that changed a few files of a 118 MB dist started both workers for them."""
+    from hardnut.secrets import engine as engines
+
+    if not jobs or jobs[0][7] is None or sum(sizes) < engines.PARALLEL_MIN_BYTES:
+        return engines.map_files(_file_job, jobs, sizes, engine)
+    from hardnut.artifact.digest import file_digest
+
+    out: list = [None] * len(jobs)
+    todo: list[int] = []
+    for i, (path, kind, relpath, limits, binary, scan, digest, cache) in enumerate(jobs):
+        try:
+            sha = file_digest(path)
+        except OSError:
+            todo.append(i)  # the job reports what cannot be read
+            continue
+        stored = _stored(cache, sha, kind, relpath, limits, binary, scan)[1]
+        if stored is not None:
+            out[i] = (stored[0], stored[1], sha if digest else None, True)
+        else:
+            jobs[i] = jobs[i] + (sha,)
+            todo.append(i)
+    for i, res in zip(todo, engines.map_files(_file_job, [jobs[i] for i in todo], [sizes[i] for i in todo], engine)):
+        out[i] = res
+    return out
 
 
 def warm_helper() -> None:
@@ -145,7 +191,7 @@ def prefetch(ctx: CheckContext) -> None:
         sizes.append(min(f.size, limits.max_scan_bytes))
         keys.append((f, binary, scan))
     scans = ctx.cache.setdefault(SCANS_KEY, {})
-    for (f, binary, scan), (facts, scanned, sha, hit) in zip(keys, map_files(_file_job, jobs, sizes, engine)):
+    for (f, binary, scan), (facts, scanned, sha, hit) in zip(keys, _lookup_first(jobs, sizes, engine)):
         if cache is not None:
             FILE_CACHE_STATS["hits" if hit else "misses"] += 1
         if sha is not None and f.digest is None:
