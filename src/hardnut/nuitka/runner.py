@@ -120,11 +120,13 @@ class _CancelSeen(Exception):
 
 
 def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: float,
-          cancel: Optional[threading.Event] = None, ended: Optional[threading.Event] = None) -> None:
+          cancel: Optional[threading.Event] = None, ended: Optional[threading.Event] = None,
+          wake: Optional[threading.Event] = None) -> None:
     """proc.wait(timeout) with a call to on_tick every `tick` seconds; _CancelSeen once `cancel` is set.
-    `ended` (set by the output reader at end of output, which a child's exit brings) wakes the wait at
-    once; without it, or while a grandchild keeps the output open, the child is polled every 50 ms
-    (`cancel` is looked at every 10 ms while `ended` is waited for, every 100 ms otherwise)."""
+    `ended` (set by the output reader at end of output, which a child's exit brings) and `wake` (set
+    with it, and by _relay when `cancel` is set) end the wait at once, so a long compile is not polled:
+    the child is looked at every 0.5 s only for a grandchild that keeps the output open after it exited
+    (polling every 10 ms cost 14 ms of CPU per second of compile: 2.2 s of a 160 s one)."""
     deadline = start + timeout
     next_tick = start + tick
     while True:
@@ -137,15 +139,13 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
         step = remaining
         if on_tick is not None:
             step = min(step, max(next_tick - now, 0.0))
-        if cancel is not None:
-            step = min(step, 0.1)
         try:
             if ended is not None and not ended.is_set():
-                ended.wait(min(step, 0.05 if cancel is None else 0.01))  # a cancel is seen within 10 ms
+                (wake or ended).wait(min(step, 0.5))
                 if proc.poll() is None:
                     raise subprocess.TimeoutExpired(proc.args, step)
             else:  # output ended: the child is exiting (or a grandchild outlives it: proc.wait polls)
-                proc.wait(timeout=step)
+                proc.wait(timeout=min(step, 0.1) if cancel is not None else step)
             return
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
@@ -153,6 +153,14 @@ def _wait(proc: subprocess.Popen, timeout: float, start: float, on_tick, tick: f
             if on_tick is not None and time.monotonic() >= next_tick:
                 on_tick(time.monotonic() - start)
                 next_tick += tick
+
+
+def _relay(cancel: threading.Event, wake: threading.Event, done: threading.Event) -> None:
+    """Set `wake` as soon as `cancel` is set (until `done`): the wait for the child then ends at once."""
+    while not done.is_set():
+        if cancel.wait(0.5):
+            wake.set()
+            return
 
 
 def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_tick=None, tick=15.0,
@@ -166,7 +174,7 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
     except OSError as exc:
         raise BuildFailed(f"cannot start {what}: {exc.strerror}") from None
 
-    ended = threading.Event()
+    ended, wake, done = threading.Event(), threading.Event(), threading.Event()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -178,11 +186,14 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
                     on_line(line)
         finally:
             ended.set()
+            wake.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    if cancel is not None:
+        threading.Thread(target=_relay, args=(cancel, wake, done), daemon=True).start()
     try:
-        _wait(proc, timeout, start, on_tick, tick, cancel, ended)
+        _wait(proc, timeout, start, on_tick, tick, cancel, ended, wake)
     except _CancelSeen:
         _kill_group(proc)
         reader.join(timeout=5)
@@ -195,6 +206,8 @@ def _run(argv, env, cwd, timeout, stdin_devnull, on_line, tail, what, start, on_
         _kill_group(proc)
         reader.join(timeout=5)
         raise BuildFailed(f"{what} was interrupted; its processes were stopped", "\n".join(tail)) from None
+    finally:
+        done.set()  # the relay ends within 0.5 s
     reader.join(timeout=5)
     cpu_after = _children_cpu()
     cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
