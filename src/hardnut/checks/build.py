@@ -208,12 +208,11 @@ class _Guards:
     def __init__(self) -> None:
         self.trees: dict[str, object] = {}
 
-    def guarded(self, module: Module, usage) -> Optional[bool]:
+    def _tree(self, module: Module):
+        """The module's syntax tree (None: no source here, too large or unparsable); parsed once."""
         from hardnut.nuitka.report_xml import local_source
         from hardnut.source import guards
 
-        if not usage.line:
-            return None
         if module.source_path not in self.trees:
             path = local_source(module.source_path)
             tree = None
@@ -224,16 +223,20 @@ class _Guards:
                 except OSError:
                     tree = None
             self.trees[module.source_path] = tree
-        tree = self.trees[module.source_path]
+        return self.trees[module.source_path]
+
+    def guarded(self, module: Module, usage) -> Optional[bool]:
+        from hardnut.source import guards
+
+        tree = self._tree(module) if usage.line else None
         return guards.guarded_import(tree, usage.line, usage.name) if tree is not None else None
 
     def fallback(self, module: Module, usage) -> Optional[tuple[str, ...]]:
         """The modules whose failed import this import stands in for (hardnut.source.guards.fallback_for)."""
         from hardnut.source import guards
 
-        if self.guarded(module, usage) is None:  # reads and parses the source once
-            return None
-        return guards.fallback_for(self.trees[module.source_path], usage.line, usage.name)
+        tree = self._tree(module) if usage.line else None
+        return guards.fallback_for(tree, usage.line, usage.name) if tree is not None else None
 
 
 def _imports(report: NuitkaReport, where: str) -> list[Finding]:

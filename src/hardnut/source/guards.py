@@ -16,6 +16,7 @@ import ast
 from typing import Optional
 
 CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+_TRY = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
@@ -30,6 +31,11 @@ def _handler_names(handler: ast.ExceptHandler) -> set[str]:
         elif isinstance(node, ast.Attribute):  # builtins.ImportError
             names.add(node.attr)
     return names
+
+
+def _catches(node: ast.AST) -> bool:
+    """Whether a try statement has a handler that catches ImportError."""
+    return any(_handler_names(h) & CATCHES_IMPORT_ERROR for h in node.handlers)
 
 
 def _imports_name(node: ast.AST, name: str) -> bool:
@@ -70,9 +76,8 @@ def guarded_import(source: bytes | ast.Module | None, line: int, name: str) -> O
                 if guarded:
                     return True
                 found = False
-        try_types = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
-        if isinstance(node, try_types):
-            catches = any(_handler_names(h) & CATCHES_IMPORT_ERROR for h in node.handlers)
+        if isinstance(node, _TRY):
+            catches = _catches(node)
             for child in node.body:
                 stack.append((child, guarded or catches))
             for child in node.handlers + node.orelse + node.finalbody:
@@ -83,10 +88,6 @@ def guarded_import(source: bytes | ast.Module | None, line: int, name: str) -> O
     return found
 
 
-def _catches(node: ast.AST) -> bool:
-    return any(_handler_names(h) & CATCHES_IMPORT_ERROR for h in node.handlers)
-
-
 def fallback_for(source: bytes | ast.Module | None, line: int, name: str) -> Optional[tuple[str, ...]]:
     """When the import of `name` at `line` is in a handler that catches ImportError, of a `try` whose body
     is only absolute imports: the modules that body imports (the handler, and so this import, runs only
@@ -94,9 +95,8 @@ def fallback_for(source: bytes | ast.Module | None, line: int, name: str) -> Opt
     tree = parse(source) if isinstance(source, bytes) else source
     if tree is None:
         return None
-    try_types = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
     for node in ast.walk(tree):
-        if not isinstance(node, try_types) or not _catches(node) or not node.body:
+        if not isinstance(node, _TRY) or not _catches(node) or not node.body:
             continue
         if not all(isinstance(s, ast.Import) or (isinstance(s, ast.ImportFrom) and not s.level and s.module)
                    for s in node.body):
