@@ -125,8 +125,40 @@ def test_only_standard_library_imports_do_not_read_the_environment(monkeypatch):
     def refuse():
         raise AssertionError("the installed distributions were read")
 
+    monkeypatch.setattr(metadata, "distributions", refuse)
     monkeypatch.setattr(metadata, "packages_distributions", refuse)
     assert imported_distributions(["json", "os.path".split(".")[0], "__future__"]) == {}
+
+
+def test_providers_agree_with_importlib_metadata():
+    """The import names -> publishing distributions of this environment, as packages_distributions()
+    maps them (which parses every METADATA; _providers parses only the providers')."""
+    from importlib import metadata
+
+    from hardnut.source.deps import _providers
+
+    full = metadata.packages_distributions()
+    mine = _providers(metadata, set(full))
+    assert full and {k: sorted(v) for k, v in mine.items()} == {k: sorted(v) for k, v in full.items()}
+    assert _providers(metadata, {"markupsafe"}) == {"markupsafe": ["MarkupSafe"]}
+
+
+def test_top_level_names_inferred_from_record(tmp_path):
+    """No top_level.txt: the first component of each installed path, a module file's name without its
+    suffixes (an extension module too), nothing with a dot (dist-info folders, ../../bin scripts)."""
+    from importlib import metadata
+
+    from hardnut.source.deps import _top_level_names
+
+    info = tmp_path / "fake-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake\nVersion: 1.0\n")
+    (info / "RECORD").write_text("pkg/__init__.py,sha256=x,1\npkg/sub/mod.py,,\n"
+                                 "_cext.cpython-311-x86_64-linux-gnu.so,,\nsingle.py,,\n"
+                                 '"quoted,name/a.py",,\n../../bin/tool,,\nfake-1.0.dist-info/METADATA,,\n')
+    assert _top_level_names(metadata.PathDistribution(info)) == {"pkg", "_cext", "single", "quoted,name"}
+    (info / "top_level.txt").write_text("declared\n")
+    assert _top_level_names(metadata.PathDistribution(info)) == {"declared"}
 
 
 def _app(tmp_path, requirements=None, require_hashes=False, extra_files=()):

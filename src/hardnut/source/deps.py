@@ -12,6 +12,7 @@ Facts only; hardnut.checks.source decides what is a finding. Display strings nev
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -414,6 +415,51 @@ class Installed:
     distributions: tuple[tuple[str, str, str], ...]  # (canonical name, name as published, version)
 
 
+def _top_level_names(dist) -> set[str]:
+    """The top-level import names a distribution installs: its top_level.txt, else the first component
+    of each file it installs (a module file's name without its suffixes), as importlib.metadata's
+    packages_distributions infers them (Python 3.12's rule, which also counts extension modules).
+    RECORD's paths are read with csv, as importlib.metadata reads them, without making a path object
+    per file (dist.files: 20 ms for 25 distributions; egg-info distributions, which have no RECORD,
+    still go through it)."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    record = dist.read_text("RECORD")
+    if record is not None:
+        import csv
+
+        paths = [row[0] for row in csv.reader(record.splitlines()) if row]
+    else:
+        paths = [f.as_posix() for f in dist.files or ()]
+    names = set()
+    for path in paths:
+        first, sep, _ = path.partition("/")
+        name = first if sep else inspect.getmodulename(first) or first
+        if "." not in name:
+            names.add(name)
+    return names
+
+
+def _providers(metadata, wanted: set[str]) -> dict[str, list[str]]:
+    """{import name: [published names of the distributions providing it]} for the `wanted` names only.
+    metadata.packages_distributions() parsed every distribution's METADATA for its name (e-mail parsing,
+    30-50 ms for 70 distributions on every build); here only the providers' are parsed."""
+    out: dict[str, list[str]] = {}
+    try:
+        for dist in metadata.distributions():
+            try:
+                found = _top_level_names(dist) & wanted
+                published = dist.metadata["Name"] if found else None
+                for name in sorted(found) if published else ():
+                    out.setdefault(name, []).append(published)
+            except Exception:  # a broken distribution must not end the check (nor hide the others)
+                continue
+    except Exception:
+        return {}
+    return out
+
+
 def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
     """Top-level import names that come from an installed distribution of the running Python (the one
     that runs Nuitka), with that distribution's name and version. Standard-library names are left out
@@ -424,10 +470,7 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
         return {}
     from importlib import metadata
 
-    try:
-        mapping = metadata.packages_distributions()
-    except Exception:  # a broken METADATA in the environment must not end the check
-        mapping = {}
+    mapping = _providers(metadata, set(wanted))
     versions: dict[str, Optional[tuple[str, str]]] = {}
 
     def version_of(published: str) -> tuple[str, str]:
