@@ -9,15 +9,18 @@ rebuilding them. One finding per file per rule, with at most three examples.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
 from hardnut.checks.walk import LIMIT
+from hardnut.inspect import is_facts
 from hardnut.inspect.elf import ElfFacts, StringHit
-from hardnut.inspect.macho import MachoFacts
-from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
+
+if TYPE_CHECKING:
+    from hardnut.inspect.macho import MachoFacts
+    from hardnut.inspect.pe import PeFacts
 
 MAIN_DEBUG_INFO = Rule(
     "HN-DBG-001", "debug information in the main program", "debug", Severity.HIGH,
@@ -124,12 +127,12 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if isinstance(facts, ElfFacts) and facts.dwarf_limit:
             out.append(rule_finding(LIMIT, path, f"{path}: DWARF not read: {facts.dwarf_limit}"))
         debug_secs = facts.debug_sections
-        if isinstance(facts, MachoFacts):
+        if is_facts(facts, "macho"):
             out.extend(_debug_map(path, facts, main))
             symbols = any(s.local_symbols for s in facts.slices)  # `strip` / `strip -x` remove them
         else:
             symbols = facts.has_symtab if isinstance(facts, ElfFacts) else facts.has_coff_symbols
-        pdbs = facts.pdb_paths if isinstance(facts, PeFacts) else ()
+        pdbs = facts.pdb_paths if is_facts(facts, "pe") else ()
         paths = _paths(facts)
         if isinstance(facts, ElfFacts) and facts.debug_only:
             out.append(rule_finding(DEBUG_FILE, path, f"{path} is a separate debug file: {_dwarf(facts)}",
@@ -143,7 +146,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                                         fingerprint=stable_fingerprint(MAIN_DEBUG_INFO, path)))
             if symbols:
                 table = ".symtab" if isinstance(facts, ElfFacts) else (
-                    "local symbols in its symbol table" if isinstance(facts, MachoFacts) else "a COFF symbol table")
+                    "local symbols in its symbol table" if is_facts(facts, "macho") else "a COFF symbol table")
                 out.append(rule_finding(MAIN_SYMBOLS, path, f"{path} is not stripped: it has {table}"))
             own, runtime = split_runtime_paths(paths)
             if own:
@@ -159,7 +162,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if debug_secs:
                 parts.append(_dwarf(facts))
             if symbols:
-                parts.append("a COFF symbol table" if isinstance(facts, PeFacts) else "a symbol table")
+                parts.append("a COFF symbol table" if is_facts(facts, "pe") else "a symbol table")
             if pdbs:
                 parts.append(f"a PDB path ({pdbs[0].text})")
             if parts:

@@ -9,17 +9,19 @@ third-party files (`main_programs`).
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from hardnut.artifact.model import ArtifactFile
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.walk import LIMIT, UNREADABLE
-from hardnut.inspect import lddtree
+from hardnut.inspect import inspector, is_facts, lddtree
 from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, ElfFacts, inspect_elf, parse_glibc_version
-from hardnut.inspect.macho import MachoFacts, inspect_macho
-from hardnut.inspect.pe import PeFacts, inspect_pe
 from hardnut.model import Finding, Rule, Severity
 from hardnut.timebudget import FileTimeout, within
+
+if TYPE_CHECKING:
+    from hardnut.inspect.macho import MachoFacts
+    from hardnut.inspect.pe import PeFacts
 
 UNRESOLVED = Rule(
     "HN-DEP-001", "unresolved library", "dependency", Severity.HIGH,
@@ -87,9 +89,8 @@ MACOS_TOO_NEW = Rule(
 RULES = [UNRESOLVED, ALLOWED_EXTERNAL, GLIBC_BASELINE, GLIBC_TOO_NEW, HOST_INSTALL_NAME, MACOS_BASELINE,
          MACOS_TOO_NEW]
 
-Facts = Union[ElfFacts, PeFacts, MachoFacts]
+Facts = Union[ElfFacts, "PeFacts", "MachoFacts"]
 BINARY_KINDS = ("elf", "pe", "macho")
-_INSPECT = {"elf": inspect_elf, "pe": inspect_pe, "macho": inspect_macho}
 _LABEL = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
 
 
@@ -111,7 +112,7 @@ def binary_facts(ctx: CheckContext, f: ArtifactFile) -> Optional[Facts]:
     if f.size > limits.max_file_size:
         ctx.cache[err_key] = None  # the walk already reported it (HN-WALK-004)
         return None
-    inspect = _INSPECT[f.kind]
+    inspect = inspect_elf if f.kind == "elf" else inspector(f.kind)
     try:
         # cooperative deadline inside the parser, and the SIGALRM backstop around it
         return ctx.cached(key, lambda: within(
@@ -203,7 +204,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for f, facts in binaries(ctx):
         if isinstance(facts, ElfFacts):
             nodes.append(lddtree.elf_node(f.relpath, facts))
-        elif isinstance(facts, MachoFacts):
+        elif is_facts(facts, "macho"):
             nodes.extend(lddtree.macho_nodes(f.relpath, facts))
         else:
             nodes.append(lddtree.pe_node(f.relpath, facts))
@@ -275,7 +276,7 @@ def _macos_min(ctx: CheckContext) -> list[Finding]:
     limit_text = ctx.config.require_macos_min
     limit = _parse_version(limit_text) if limit_text else None
     for f, facts in binaries(ctx):
-        if not isinstance(facts, MachoFacts):
+        if not is_facts(facts, "macho"):
             continue
         too_new = []
         for sl in facts.slices:

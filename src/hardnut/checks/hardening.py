@@ -11,15 +11,17 @@ memory, RPATHs into the build host's file system) stay high for every file.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binaries, examples, main_programs, prepare, stable_fingerprint
-from hardnut.inspect import lddtree
+from hardnut.inspect import is_facts, lddtree
 from hardnut.inspect.elf import ElfFacts
-from hardnut.inspect.macho import CS_REQUIRE_LV, CS_RUNTIME, MachoFacts, MachoSlice
-from hardnut.inspect.pe import PeFacts
 from hardnut.model import Finding, Rule, Severity
+
+if TYPE_CHECKING:
+    from hardnut.inspect.macho import MachoFacts, MachoSlice
+    from hardnut.inspect.pe import PeFacts
 
 CHECKSEC = "https://github.com/slimm609/checksec"
 BINSKIM = "https://github.com/microsoft/binskim/blob/main/docs/BinSkimRules.md"
@@ -252,7 +254,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         main = f.relpath in mains
         if isinstance(facts, ElfFacts):
             out.extend(check_elf(f.relpath, facts, main))
-        elif isinstance(facts, MachoFacts):
+        elif is_facts(facts, "macho"):
             out.extend(check_macho(f.relpath, facts, main))
         else:
             out.extend(check_pe(f.relpath, facts, main))
@@ -368,6 +370,8 @@ def _slices(items: list[MachoSlice], facts: MachoFacts) -> str:
 def check_macho(path: str, facts: MachoFacts, main: bool) -> list[Finding]:
     """Hardening findings for one Mach-O file, every slice of a fat file (pure: facts in, findings out).
     One finding per rule and file; the message names the slices when not all are concerned."""
+    from hardnut.inspect.macho import CS_REQUIRE_LV, CS_RUNTIME  # imported with the facts
+
     out: list[Finding] = []
     loadable = [s for s in facts.slices if s.filetype in (0x2, 0x6, 0x8)]  # executables, dylibs, bundles
     if not loadable:

@@ -26,15 +26,11 @@ FILE_CACHE_STATS = {"hits": 0, "misses": 0}
 
 def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Optional[Any], Optional[Exception]]:
     """(facts, None) or (None, the parse error) for one ELF/PE/Mach-O file, bounded like `binary_facts`."""
-    from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, inspect_elf
+    from hardnut.inspect import inspector
+    from hardnut.inspect.elf import BinaryLimitError, BinaryParseError
     from hardnut.timebudget import FileTimeout, within
 
-    if kind == "elf":
-        inspect = inspect_elf
-    elif kind == "pe":
-        from hardnut.inspect.pe import inspect_pe as inspect
-    else:
-        from hardnut.inspect.macho import inspect_macho as inspect
+    inspect = inspector(kind)
     try:
         return within(limits.file_timeout, inspect, path, what=relpath,
                       max_scan_bytes=limits.max_scan_bytes, timeout=limits.file_timeout), None

@@ -11,15 +11,18 @@ up. Whether the root is trusted, revocation and notarization are judged by the t
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binary_facts, stable_fingerprint
-from hardnut.inspect.authenticode import AuthenticodeFacts, inspect_authenticode
 from hardnut.inspect.elf import BinaryParseError
-from hardnut.inspect.macho import MachoFacts
+from hardnut.inspect import is_facts
 from hardnut.model import Finding, Rule, Severity
 from hardnut.timebudget import FileTimeout, within
+
+if TYPE_CHECKING:
+    from hardnut.inspect.authenticode import AuthenticodeFacts
+    from hardnut.inspect.macho import MachoFacts
 
 TAMPERED = Rule(
     "HN-SIG-001", "code signature does not match the file", "hardening", Severity.HIGH,
@@ -54,6 +57,8 @@ def authenticode_facts(ctx: CheckContext, f: Any) -> Optional[AuthenticodeFacts]
     key = f"authenticode:{f.relpath}"
     if key in ctx.cache:
         return ctx.cache[key]
+    from hardnut.inspect.authenticode import inspect_authenticode  # a PE file's: not imported for others
+
     limits = ctx.config.limits
     result = None
     if f.size <= limits.max_file_size:
@@ -87,7 +92,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                                         fingerprint=stable_fingerprint(UNSIGNED_REQUIRED, f.relpath)))
         elif f.kind == "macho":
             mf = binary_facts(ctx, f)
-            if not isinstance(mf, MachoFacts):
+            if not is_facts(mf, "macho"):
                 continue
             summary[f.relpath] = _macho_summary(mf)
             out.extend(_macho(ctx, f.relpath, mf))
