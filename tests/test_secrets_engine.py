@@ -224,10 +224,15 @@ def _covering_by_finditer(regex, window: bytes, rel: int, want: int, start: int 
     return None
 
 
-def test_first_covering_match_equals_finditer():
+@pytest.mark.parametrize("wrap_after", [1, 10**9], ids=["wrapped", "position-by-position"])
+def test_first_covering_match_equals_finditer(monkeypatch, wrap_after):
     """The confirmation tries a rule's regex only at start positions up to the keyword (through a lazily
     prefixed copy of the regex, or position by position): the same match as finditer's first covering
-    one, for every rule, on random windows around keyword occurrences."""
+    one, for every rule, on random windows around keyword occurrences. Both ways are checked: a regex is
+    wrapped only after _WRAP_AFTER uses."""
+    monkeypatch.setattr(engine_mod, "_WRAP_AFTER", wrap_after)
+    monkeypatch.setattr(engine_mod, "_LEFTMOST", {})
+    monkeypatch.setattr(engine_mod, "_USES", {})
     from hypothesis import given, settings, strategies as st
 
     rules = [r for r in SECRET_RULES if r.keywords]
@@ -255,3 +260,4 @@ def test_first_covering_match_equals_finditer():
     rel = window.index(b"password")
     found = engine_mod._first_covering(generic.regex, window, rel, rel + len(b"password"))
     assert found is not None and found.group("secret") == b"A1b2C3d4E5f6G7h8I9j0"
+    assert bool(engine_mod._LEFTMOST) == (wrap_after == 1)
