@@ -139,6 +139,15 @@ def test_build_path_scanner():
     assert [h.text for h in scan_build_paths(buf, 10)[0]] == ["/home/bob"]
 
 
+def test_build_path_placeholders_are_no_paths():
+    """A first component of only dots is a placeholder in text (`/build/...` in a help message), not a
+    build host's folder; dot files and names that start with dots are paths."""
+    buf = (b"\0see /build/... and /home/.../x or /usr/src/..\0/tmp/.../y\0/tmp/a/...\0/root/...\0"
+           b"/root/.pyenv/versions/3.11.7/lib\0/home/..hidden/src\0/build/.x/obj.o\0")
+    assert [h.text for h in scan_build_paths(buf, len(buf))[0]] == [
+        "/root/.pyenv/versions/3.11.7/lib", "/home/..hidden/src", "/build/.x/obj.o"]
+
+
 # ------------------------------------------------------------------------------ hostile input
 
 

@@ -181,9 +181,13 @@ def parse_glibc_version(name: str) -> Optional[tuple[int, ...]]:
 # ----------------------------------------------------------------------------------------------- strings
 
 _PATHCH = rb"A-Za-z0-9._+@~%=,/-"
+# a path component with something other than dots in it: "/build/..." and "/home/..." are placeholders in
+# text (help messages, docs), no folder of a build host
+_NAME = rb"\.*[A-Za-z0-9_-][A-Za-z0-9._-]*"
+_NAME_PLUS = rb"\.*[A-Za-z0-9_+-][A-Za-z0-9._+-]*"
 _POSIX_RE = re.compile(
-    rb"/(?:home/[A-Za-z0-9._-]+|root/[A-Za-z0-9._-]+|tmp/[A-Za-z0-9._+-]+/[A-Za-z0-9._+-]+"
-    rb"|build/[A-Za-z0-9._+-]+|usr/src/[A-Za-z0-9._+-]+)[" + _PATHCH + rb"]{0,240}"
+    rb"/(?:home/" + _NAME + rb"|root/" + _NAME + rb"|tmp/" + _NAME_PLUS + rb"/" + _NAME_PLUS
+    + rb"|build/" + _NAME_PLUS + rb"|usr/src/" + _NAME_PLUS + rb")[" + _PATHCH + rb"]{0,240}"
 )
 _WIN_RE = re.compile(
     rb"[A-Za-z]:[\\/](?:[Uu]sers|USERS|Documents and Settings)[\\/][^\\/\x00-\x1f\"<>|*?:]{1,64}"
