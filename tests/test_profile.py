@@ -42,6 +42,23 @@ def test_release_template_chain(tmp_path):
     assert "*.env" in p.app.exclude_data  # inherited from base
 
 
+@pytest.mark.parametrize("template", ["release", "onefile-release", "base"])
+def test_templates_keep_certificate_bundles_and_drop_private_keys(tmp_path, template):
+    """The templates' exclude_data, applied as Nuitka applies --noinclude-data-files: a CA bundle ships
+    (without certifi's cacert.pem, requests cannot verify any HTTPS server: a Nuitka build of a requests app
+    with `*.pem` excluded failed its smoke run), private keys by their usual names and .env files do not."""
+    from hardnut.source.bundle import excluded_by
+
+    p = load_profile(write(tmp_path, f'[profile]\nextends = "{template}"\n[app]\nentry = "app.py"\nname = "t"\n'))
+    for kept in ("certifi/cacert.pem", "pip/_vendor/certifi/cacert.pem", "botocore/cacert.pem",
+                 "certs/ca-bundle.pem", "tls/chain.pem", "data/greetings.json", "keyring/cert.pem"):
+        assert excluded_by(kept, p.app.exclude_data) is None, kept
+    for dropped in ("privkey.pem", "archive/privkey1.pem", "certs/server-key.pem", "tls/key.pem",
+                    "ssl/private/server.pem", "client.private.pem", "app.key", "id_rsa", "id_rsa.pub", ".env",
+                    "conf/prod.env", "pkg/__pycache__/m.cpython-311.pyc"):
+        assert excluded_by(dropped, p.app.exclude_data) is not None, dropped
+
+
 def test_extends_lists_replaced_tables_merged():
     base = {"build": {"python_flags": ["a", "b"], "jobs": 2}, "verify": {"smoke": {"args": ["x"], "timeout": 5}}}
     over = {"build": {"python_flags": ["c"]}, "verify": {"smoke": {"timeout": 9}}}
