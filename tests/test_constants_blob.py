@@ -185,3 +185,32 @@ def test_corrupted_blob_never_raises(small_blob, data):
             assert m.complete or m.note
             for s in m.strings:
                 check(buf[s.offset:s.offset + s.length] == s.raw, f"{m.name}: string at {s.offset} is not the file's bytes")
+
+
+def _same_as_two_passes(data: bytes, found) -> None:
+    """The located chain is decoded once: each part as the validation decoded it (collect=True) must be
+    what a separate decode of its bytes gives, and a decode without collecting agrees that it is
+    complete (the old code validated without collecting, then decoded every part again)."""
+    from hardnut.inspect.constants_blob import _decode_part
+
+    for m in found.modules:
+        if m.name == ".bytecode":
+            continue
+        again = _decode_part(data, m.name, m.offset, m.size)
+        assert again == m, m.name
+        assert _decode_part(data, m.name, m.offset, m.size, collect=False).complete == m.complete, m.name
+
+
+def test_single_decode_of_a_real_build(blob, planted_bin):
+    _same_as_two_passes(planted_bin.read_bytes(), blob)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_single_decode_of_corrupted_blobs(small_blob, data):
+    buf = bytearray(small_blob)
+    for _ in range(data.draw(st.integers(1, 8))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    found = decode_blob(bytes(buf))
+    if found is not None:
+        _same_as_two_passes(bytes(buf), found)
