@@ -300,29 +300,40 @@ def secret_offsets(blob) -> set[int]:
 def classify_module(part, binary: str, own: bool, facts: Optional[SourceFacts], secret_at: set[int]) -> CompiledModule:
     mod = CompiledModule(part.name, binary, own, line_info=part.code_objects, complete=part.complete)
     mod.docstrings_basis = "source" if facts is not None else "heuristic"
+    classes = mod.classes
     for s in part.strings:
-        text = s.text
-        secret = s.offset in secret_at
-        shown = mask(text) if secret else shorten(text)
-        if secret:
+        # a constant's text is decoded, and its sample shortened, only when needed: a program holds
+        # tens of thousands of constants (42,000 in a requests app), most of them identifiers and bytes
+        # whose class needs no text, and each class keeps only SAMPLES samples
+        kind, text = s.kind, None
+        if kind == "bytes":
+            cls = "bytes"
+        elif kind == "attr":
+            cls = "identifiers"
+        else:
+            text = s.text
+            if facts is not None and s.raw in facts.docstrings:
+                cls = "docstrings"
+            elif facts is not None and s.raw in facts.asserts:
+                cls = "assert_messages"
+            elif looks_like_path(text):
+                cls = "paths"
+            elif facts is None and looks_like_docstring(text):
+                cls = "docstrings"
+            else:
+                cls = "strings"
+        if s.offset in secret_at:
+            shown = mask(s.text if text is None else text)
             mod.secrets_masked += 1
             if len(mod.secret_samples) < SAMPLES:
                 mod.secret_samples.append(shown)
-        if s.kind == "bytes":
-            cls = "bytes"
-        elif s.kind == "attr":
-            cls = "identifiers"
-        elif facts is not None and s.raw in facts.docstrings:
-            cls = "docstrings"
-        elif facts is not None and s.raw in facts.asserts:
-            cls = "assert_messages"
-        elif looks_like_path(text):
-            cls = "paths"
-        elif facts is None and looks_like_docstring(text):
-            cls = "docstrings"
-        else:
-            cls = "strings"
-        mod.classes[cls].add(shown, s.length)
+            classes[cls].add(shown, s.length)
+            continue
+        c = classes[cls]
+        c.count += 1
+        c.bytes += s.length
+        if len(c.samples) < SAMPLES:
+            c.samples.append(shorten(s.text if text is None else text))
     return mod
 
 
