@@ -324,3 +324,53 @@ def test_own_source_file_in_the_dist_is_reported(exposed_release, tmp_path):
     assert res.returncode == 1, res.stderr  # high, in a --deployment build
     found = [f for f in json.loads(res.stdout)["findings"] if f["rule"] == "HN-EXP-002"]
     assert [(f["path"], f["severity"], f["module"]) for f in found] == [("exposed_app/core.py", "high", "exposed_app.core")]
+
+
+def test_classify_module_equals_the_plain_reading(exposed_variant):
+    """classify_module decodes a constant's text and shortens its sample only when needed: the same
+    classes, counts, sizes and samples as classifying every constant with its text (the reference
+    below), with and without the module's source, with secrets among the constants."""
+    from hardnut.exposure import (SAMPLES as N, ConstantClass, classify_module, looks_like_docstring,
+                                  looks_like_path, secret_offsets, shorten)
+    from hardnut.inspect.constants_blob import read_constants_blob
+    from hardnut.model import mask
+
+    def reference(part, facts, secret_at):
+        classes = {}
+        for s in part.strings:
+            text = s.text
+            shown = mask(text) if s.offset in secret_at else shorten(text)
+            if s.kind == "bytes":
+                cls = "bytes"
+            elif s.kind == "attr":
+                cls = "identifiers"
+            elif facts is not None and s.raw in facts.docstrings:
+                cls = "docstrings"
+            elif facts is not None and s.raw in facts.asserts:
+                cls = "assert_messages"
+            elif looks_like_path(text):
+                cls = "paths"
+            elif facts is None and looks_like_docstring(text):
+                cls = "docstrings"
+            else:
+                cls = "strings"
+            c = classes.setdefault(cls, ConstantClass())
+            c.count, c.bytes = c.count + 1, c.bytes + s.length
+            if len(c.samples) < N:
+                c.samples.append(shown)
+        return {k: v.to_dict() for k, v in classes.items()}
+
+    [exe] = [p for p in exposed_variant.iterdir() if p.name == "exposed"]
+    blob = read_constants_blob(exe)
+    found = secret_offsets(blob)
+    every_ninth = {s.offset for m in blob.modules for s in m.strings[::9]}
+    facts = type("Facts", (), {"docstrings": {s.raw for m in blob.modules for s in m.strings[::5]},
+                               "asserts": {s.raw for m in blob.modules for s in m.strings[1::11]}})()
+    assert found and len(blob.modules) > 3
+    for secret_at in (found, every_ninth, set()):
+        for source in (None, facts):
+            for part in blob.modules:
+                got = classify_module(part, "exposed", False, source, secret_at)
+                want = reference(part, source, secret_at)
+                assert {k: v.to_dict() for k, v in got.classes.items() if v.count} == want, part.name
+                assert got.secrets_masked == sum(s.offset in secret_at for s in part.strings)

@@ -51,10 +51,14 @@ class ConstantClass:
     samples: list[str] = field(default_factory=list)
 
     def add(self, shown: str, size: int) -> None:
+        if self.tally(size):
+            self.samples.append(shown)
+
+    def tally(self, size: int) -> bool:
+        """Count one constant of `size` bytes; True when its sample is still wanted."""
         self.count += 1
         self.bytes += size
-        if len(self.samples) < SAMPLES:
-            self.samples.append(shown)
+        return len(self.samples) < SAMPLES
 
     def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "bytes": self.bytes, "samples": list(self.samples)}
@@ -330,9 +334,7 @@ def classify_module(part, binary: str, own: bool, facts: Optional[SourceFacts], 
             classes[cls].add(shown, s.length)
             continue
         c = classes[cls]
-        c.count += 1
-        c.bytes += s.length
-        if len(c.samples) < SAMPLES:
+        if c.tally(s.length):
             c.samples.append(shorten(s.text if text is None else text))
     return mod
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.dependency import binary_facts, stable_fingerprint
-from hardnut.inspect.elf import BinaryParseError
 from hardnut.inspect import is_facts
+from hardnut.inspect.elf import BinaryParseError
 from hardnut.model import Finding, Rule, Severity
 from hardnut.timebudget import FileTimeout, within
 
