@@ -323,10 +323,16 @@ UNCACHED = '[profile]\nextends = "hardnut.toml"\n[build]\nextra_args = ["--disab
 NO_CCACHE = '[profile]\nextends = "hardnut.toml"\n[build]\nextra_args = ["--disable-cache=ccache", "--disable-ccache"]\n'
 
 
+def _default_sigint() -> None:
+    # as from a terminal: a test runner started in the background of a non-interactive shell ignores
+    # SIGINT, its children inherit that, and Python then leaves Ctrl-C ignored (no KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_build(work: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hardnut", "build", "-v", *args], cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            start_new_session=True, env=_env())
+                            start_new_session=True, env=_env(), preexec_fn=_default_sigint)
 
 
 @pytest.mark.nuitka
