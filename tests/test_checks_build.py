@@ -151,3 +151,52 @@ def test_import_classes(tmp_path, base_text):
              if f.rule in ("HN-BUILD-001", "HN-BUILD-002")}
     assert found == {("HN-BUILD-001", "medium", "__main__"), ("HN-BUILD-001", "low", "thirdpkg"),
                      ("HN-BUILD-002", "medium", "__main__"), ("HN-BUILD-002", "low", "thirdpkg")}
+
+
+_RESOURCE_MODULES = """
+  <module name="pkgx" kind="CompiledPythonPackage" usage="import" reason="t" source_path="${sys.prefix}/lib/python3.11/site-packages/pkgx/__init__.py">
+    <module_usages>
+      <module_usage name="pkgx" finding="absolute" line="40" reason="importlib.resources.files call" />
+      <module_usage name="pkgx.missing" finding="not-found" line="41" reason="importlib.resources.files call" />
+    </module_usages>
+  </module>
+  <module name="zoneinfo._tzpath" kind="CompiledPythonModule" usage="stdlib" reason="t" source_path="${sys.prefix}/lib/python3.11/zoneinfo/_tzpath.py">
+    <module_usages>
+      <module_usage name="tzdata" finding="absolute" line="121" reason="importlib.resources.files call" />
+    </module_usages>
+  </module>
+  <module name="tzdata" kind="CompiledPythonPackage" usage="import" reason="t" source_path="${sys.prefix}/lib/python3.11/site-packages/tzdata/__init__.py" />
+"""
+
+
+def _artifact_file(relpath: str):
+    from hardnut.artifact.model import ArtifactFile
+
+    return ArtifactFile(relpath=relpath, fs_path=Path("/nonexistent") / relpath, size=1, kind="data",
+                        dist_root=Path("/nonexistent"))
+
+
+@pytest.mark.parametrize("files, data_file, expected", [
+    ((), "", {("pkgx", "medium"), ("zoneinfo._tzpath", "low")}),
+    (("pkgx/_speedups.cpython-311-x86_64-linux-gnu.so", "pkgx/core.pyc"), "",
+     {("pkgx", "medium"), ("zoneinfo._tzpath", "low")}),
+    (("pkgx/cacert.pem", "tzdata/zoneinfo/UTC"), "", set()),
+    (("app.bin!/pkgx/data/schema.json",), "", {("zoneinfo._tzpath", "low")}),
+    ((), '<data_file name="pkgx/a.txt" source="x" size="1" reason="r" tags="" />', {("zoneinfo._tzpath", "low")}),
+], ids=["none", "only-code", "both-present", "in-onefile-payload", "report-data-file"])
+def test_package_files_read_at_run_time(tmp_path, base_text, files, data_file, expected):
+    """HN-BUILD-012: a bundled package opened with importlib.resources.files() without any data file of
+    its folder in the artifact (its files, payload entries, the report's data files); a package that is
+    not bundled (pkgx.missing) is HN-BUILD-001's; the standard library's call (zoneinfo's tzdata fallback)
+    is low."""
+    text = base_text.replace("</nuitka-compilation-report>", _RESOURCE_MODULES + data_file
+                             + "</nuitka-compilation-report>")
+    art = Artifact(target=Path("."), kind="dir", report_xml=_variant(tmp_path, text),
+                   files=[_artifact_file(f) for f in files])
+    found = [f for f in build.run(CheckContext(art, VerifyConfig())) if f.rule == "HN-BUILD-012"]
+    assert {(f.module, f.severity.label) for f in found} == expected
+    for f in found:
+        assert f.path == "app.report.xml" and "importlib.resources.files()" in f.message
+    if ("pkgx", "medium") in expected:
+        [pkgx] = [f for f in found if f.module == "pkgx"]
+        assert "(line 40)" in pkgx.message and "under pkgx/" in pkgx.message

@@ -90,9 +90,19 @@ NO_REPORT = Rule(
     "No Nuitka --report XML was found beside the artifact (hardnut looks for '*.report.xml' in the "
     "target folder and its parent), so the build checks did not run. Build with --report to enable them.",
 )
+PACKAGE_DATA = Rule(
+    "HN-BUILD-012", "package files read at run time are not bundled", "build", Severity.MEDIUM,
+    "Code in the artifact opens files of a bundled package with importlib.resources.files(PACKAGE) (Nuitka's "
+    "report records each such call with a constant name), but the artifact holds no data file in that "
+    "package's folder: the program fails when it opens one. Example: certifi's cacert.pem left out, and "
+    "requests can verify no HTTPS server. Include the files (build.extra_args "
+    "'--include-package-data=PACKAGE', or app.include_data) and check that app.exclude_data does not drop "
+    "them. Reported at low when the standard library makes the call (zoneinfo's fallback to the tzdata "
+    "package, used only without a system time zone database).",
+)
 
 RULES = [NOT_FOUND, EXCLUDED, ONEFILE_SHARED, ONEFILE_FIXED, UAC, NOT_DEPLOYMENT, DOWNLOADS, COMPILER_FLAGS,
-         INCOMPLETE, BAD_REPORT, NO_REPORT]
+         INCOMPLETE, BAD_REPORT, NO_REPORT, PACKAGE_DATA]
 
 CACHE_KEY = "nuitka_report"
 _SHARED_PREFIXES = ("{TEMP}", "/tmp/", "/var/tmp/", "/dev/shm/", "/private/tmp/")
@@ -134,6 +144,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         findings.append(rule_finding(INCOMPLETE, where, f"the report says the build did not complete "
                                                         f"(completion: {report.completion})"))
     findings += _imports(report, where)
+    findings += _package_data(report, ctx.artifact.files, where)
     findings += _onefile(report, where)
     uac = report.uac
     if uac.admin:
@@ -151,6 +162,43 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if flags is not None:
         findings.append(flags)
     return findings
+
+
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".so", ".pyd", ".dll", ".dylib")
+
+
+def _package_data(report: NuitkaReport, files, where: str) -> list[Finding]:
+    """HN-BUILD-012: importlib.resources.files(PACKAGE) calls whose bundled PACKAGE has no data file in
+    the artifact (its files, payload entries included, and the data files the report lists)."""
+    calls: dict[str, list[tuple[Module, Optional[int]]]] = {}
+    for module in report.modules:
+        for usage in module.usages:
+            if usage.reason.endswith(".files call") and usage.reason.startswith(("importlib.resources",
+                                                                                   "importlib_resources")):
+                calls.setdefault(usage.name, []).append((module, usage.line))
+    if not calls:
+        return []
+    present: set[str] = set()  # folders holding a data file: "certifi", "a/b", ...
+    names = [f.relpath.rsplit("!/", 1)[-1] for f in files] + [d.name.replace("\\", "/") for d in report.data_files]
+    for name in names:
+        if "/" in name and not name.lower().endswith(_CODE_SUFFIXES):
+            folder = name.rsplit("/", 1)[0]
+            while folder:
+                present.add(folder)
+                folder = folder.rpartition("/")[0]
+    out = []
+    for package, sites in sorted(calls.items()):
+        target = report.module(package)
+        if target is None or not package or package.replace(".", "/") in present:
+            continue  # not bundled (HN-BUILD-001 reports a missing import), or its files are there
+        stdlib_only = all(m.is_stdlib for m, _ in sites)
+        shown = ", ".join(f"{m.name} (line {line})" if line else m.name for m, line in sites[:3])
+        more = f" and {len(sites) - 3} more" if len(sites) > 3 else ""
+        out.append(rule_finding(
+            PACKAGE_DATA, where, f"{shown}{more} open files of package {package} with importlib.resources.files(), "
+            f"but the artifact has no data file under {package.replace('.', '/')}/",
+            severity=Severity.LOW if stdlib_only else PACKAGE_DATA.severity, module=sites[0][0].name))
+    return out
 
 
 def _attribute_import(report: NuitkaReport, name: str) -> bool:
