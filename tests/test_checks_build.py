@@ -200,3 +200,4 @@ def test_package_files_read_at_run_time(tmp_path, base_text, files, data_file, e
     if ("pkgx", "medium") in expected:
         [pkgx] = [f for f in found if f.module == "pkgx"]
         assert "(line 40)" in pkgx.message and "under pkgx/" in pkgx.message
+        assert "'--include-package-data=pkgx'" in pkgx.message

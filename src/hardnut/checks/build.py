@@ -196,7 +196,8 @@ def _package_data(report: NuitkaReport, files, where: str) -> list[Finding]:
         more = f" and {len(sites) - 3} more" if len(sites) > 3 else ""
         out.append(rule_finding(
             PACKAGE_DATA, where, f"{shown}{more} open files of package {package} with importlib.resources.files(), "
-            f"but the artifact has no data file under {package.replace('.', '/')}/",
+            f"but the artifact has no data file under {package.replace('.', '/')}/ (include them: build.extra_args "
+            f"'--include-package-data={package}'; check that app.exclude_data does not drop them)",
             severity=Severity.LOW if stdlib_only else PACKAGE_DATA.severity, module=sites[0][0].name))
     return out
 
