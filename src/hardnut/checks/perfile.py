@@ -41,13 +41,15 @@ def _binary_job(kind: str, path: str, relpath: str, limits: Limits) -> tuple[Opt
 
 
 def _stored(cache: tuple[str, str], sha: str, kind: str, relpath: str, limits: Limits, binary: bool,
-            scan: bool) -> tuple[str, Optional[tuple]]:
-    """(this file's key in the per-file cache, its stored (facts, scan) or None)."""
+            scan: bool, lookup: bool = True) -> tuple[str, Optional[tuple]]:
+    """(this file's key in the per-file cache, its stored (facts, scan) or None; None without looking
+    when not `lookup`)."""
     from hardnut import filecache
 
-    folder, salt = cache
-    key = filecache.entry_key(salt, sha, kind, relpath, limits, binary, scan)
-    stored = filecache.load(folder, key)
+    key = filecache.entry_key(cache[1], sha, kind, relpath, limits, binary, scan)
+    if lookup is False:
+        return key, None
+    stored = filecache.load(cache[0], key)
     if stored is not None and (stored[0] is not None) == binary and (stored[1] is not None) == scan:
         return key, stored
     return key, None
@@ -81,17 +83,14 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
     if cache is not None and sha is not None:
         from hardnut import filecache
 
-        folder = cache[0]
-        if known is not None:  # looked up already: a miss
-            key = filecache.entry_key(cache[1], sha, kind, relpath, limits, binary, scan)
-        else:
-            key, stored = _stored(cache, sha, kind, relpath, limits, binary, scan)
-            if stored is not None:
-                return stored[0], stored[1], sha if digest else None, True
+        # `known`: _lookup_first looked this file up already, and missed
+        key, stored = _stored(cache, sha, kind, relpath, limits, binary, scan, lookup=known is None)
+        if stored is not None:
+            return stored[0], stored[1], sha if digest else None, True
     facts = _binary_job(kind, path, relpath, limits) if binary else None
     scanned = scan_one(engine, path, kind, limits.max_scan_bytes, data) if scan else None
     if key is not None and filecache.cacheable(facts, scanned):
-        filecache.store(folder, key, (facts, scanned))
+        filecache.store(cache[0], key, (facts, scanned))
     return facts, scanned, sha if digest else None, False
 
 

@@ -266,16 +266,11 @@ class _PartDecoder:
         pos += 1
         self.pos = pos
         if tag in _ZT_STRINGS:
-            d = self.d
-            i = d.find(b"\x00", pos, self.end)
+            i = self.d.find(b"\x00", pos, self.end)
             if i < 0:
                 raise _Stop("unterminated string")
             self.pos = i + 1
-            if not self.collect:
-                return None
-            s = StringConstant(pos, i - pos, bytes(d[pos:i]), _ZT_STRINGS[tag])
-            self.strings.append(s)
-            return s
+            return self.add(pos, i - pos, _ZT_STRINGS[tag])
         if tag in _NO_PAYLOAD:
             return None
         if tag in (T_TEXT_LEN, T_BYTES_LEN):
