@@ -22,8 +22,8 @@ result; a different verify function verifies again).
 The cache folder is `HARDNUT_CACHE_DIR` or `<profile folder>/.hardnut-cache/builds`; after each store the
 oldest entries (least recently used) are removed until it is under `HARDNUT_CACHE_MAX_MB` (default 2048).
 `hardnut build --no-cache` neither reads nor writes it; deleting the folder is always safe. Its `files/`
-subfolder keeps verify's per-file results for the next build (hardnut.filecache), bounded and pruned with
-the entries.
+subfolder keeps verify's per-file results for the next build (hardnut.filecache) and the last SBOM of each
+app (hardnut.sbomcache), bounded and pruned with the entries.
 """
 
 from __future__ import annotations
@@ -228,6 +228,14 @@ class BuildCache:
     def files_folder(self) -> Path:
         """Where verify's per-file results are kept (hardnut.filecache); pruned with the entries."""
         return self.folder / FILES_DIR
+
+    def sbom_template(self, profile: Any) -> Optional[Path]:
+        """Where the last SBOM of this profile's app is kept (hardnut.sbomcache), among the per-file
+        results (pruned with them); None when the cache stores nothing."""
+        if self.max_bytes <= 0:
+            return None
+        owner = hashlib.sha256(f"{Path(profile.root).resolve()}\0{profile.app.name}".encode()).hexdigest()[:32]
+        return self.files_folder / f"sbom-{owner}.json"
 
     def file_folder_for_verify(self) -> Optional[Path]:
         """The per-file result folder, created; None when the cache stores nothing (size 0) or the

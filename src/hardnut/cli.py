@@ -115,7 +115,8 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
         return result
 
     def after_step(profile, target, report, verify_result=None):
-        return _after_build(profile, target, report, verify_result=verify_result)
+        return _after_build(profile, target, report, verify_result=verify_result,
+                            template=cache.sbom_template(profile) if cache else None)
 
     # a heartbeat every 15 s on a terminal (every 60 s in a CI log), so a long cold build is never silent
     heartbeat = 15.0 if sys.stderr.isatty() else 60.0
@@ -189,7 +190,7 @@ def _prepare_after_build(profile, verify: bool = True, cache=None) -> None:
     try:
         from hardnut.sbom import prepare as prepare_sbom
 
-        prepare_sbom()
+        prepare_sbom(cache.sbom_template(profile) if cache is not None else None)
         if verify and profile.verify.run:
             import dataclasses
 
@@ -219,17 +220,20 @@ def _previous_files(profile) -> Optional[list]:
         return None
 
 
-def _after_build(profile, target: Path, report: Optional[Path], audit=None, verify_result=None) -> dict:
+def _after_build(profile, target: Path, report: Optional[Path], audit=None, verify_result=None,
+                 template: Optional[Path] = None) -> dict:
     """Write the CycloneDX SBOM beside the (still temporary) target; run_build moves it into output_dir.
     With an audit outcome (verify ran with [audit] enabled) the SBOM gets its vulnerabilities section.
-    `verify_result` (the target's, same limits): its file list and hashes spare the SBOM a second walk."""
+    `verify_result` (the target's, same limits): its file list and hashes spare the SBOM a second walk.
+    `template`: where the build cache keeps this app's last SBOM (hardnut.sbomcache)."""
     from hardnut.sbom import write_sbom
 
     if verify_result is not None and audit is None:
         audit = verify_result.audit
     path = target.parent / f"{profile.app.name}.cdx.json"
     return {"sbom": write_sbom(target, report, path, app_name=profile.app.name, limits=profile.verify.limits,
-                               audit=audit, files=verify_result.files if verify_result is not None else None)}
+                               audit=audit, files=verify_result.files if verify_result is not None else None,
+                               template=template)}
 
 
 # ----------------------------------------------------------------------------------------------- verify

@@ -92,19 +92,24 @@ def read_report(path: Path) -> ReportFacts:
     return facts
 
 
-def prepare() -> None:
+def prepare(template: Optional[Path] = None) -> None:
     """Do ahead of an SBOM what its first one would do once (`hardnut build` calls this beside Nuitka's
     compile): import cyclonedx-python-lib's model and JSON output and compile the native-library patterns.
     (A warm-up render of a small BOM, which also set up the serializer's per-class tables, moved ~20 ms of
-    wall time off the end of a build but cost 30-40 ms of CPU on every build: the time target is CPU too.)"""
+    wall time off the end of a build but cost 30-40 ms of CPU on every build: the time target is CPU too.)
+    With a kept SBOM at `template` (hardnut.sbomcache) the next one is likely patched from it: the library
+    is not imported (50-100 ms of CPU); it is when the SBOM has to be rendered after all."""
+    from hardnut.audit.natives import classifiers
+
+    classifiers()
+    from hardnut import sbomcache
+
+    if sbomcache.usable(template):
+        return
     import cyclonedx.model.bom  # noqa: F401 - imported here, beside the compile, instead of after it
     import cyclonedx.model.component  # noqa: F401
     import cyclonedx.output.json  # noqa: F401
     import packageurl  # noqa: F401
-
-    from hardnut.audit.natives import classifiers
-
-    classifiers()
 
 
 def native_files(target: Path, limits=None, files=None) -> list[NativeFile]:
@@ -294,11 +299,13 @@ def validate_json(text: str) -> Optional[str]:
 
 
 def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_name: Optional[str] = None,
-               limits=None, audit=None, files=None) -> Path:
+               limits=None, audit=None, files=None, template: Optional[Path] = None) -> Path:
     """Write the SBOM of `target` (dist folder or onefile binary) to `out_path`; returns out_path.
 
     Without a report the SBOM still lists the native files (no distributions, no runtime). `files`: see
-    native_files."""
+    native_files. `template` (`hardnut build` with its cache): where the last SBOM of this app is kept
+    (hardnut.sbomcache); when only files' hashes changed since, that rendering is reused with the new ones,
+    else this SBOM is rendered and kept there. Not with an audit (its section is always rendered)."""
     from hardnut.verify import write_atomic
 
     target = Path(target)
@@ -308,9 +315,19 @@ def write_sbom(target: Path, report_xml: Optional[Path], out_path: Path, *, app_
         from hardnut.audit.inventory import from_artifact
 
         facts.python_version = (from_artifact(target, limits).python_version or "") if target.exists() else ""
-    bom = build_bom(name, facts, native_files(target, limits, files), audit=audit)
+    natives = native_files(target, limits, files)
+    if template is not None and audit is None:
+        from hardnut import sbomcache
+
+        key, hashes = sbomcache.shape(name, facts, natives)
+        text = sbomcache.patched(template, key, hashes)
+        if text is None:
+            text = to_json(build_bom(name, facts, natives))
+            sbomcache.remember(template, key, text)
+    else:
+        text = to_json(build_bom(name, facts, natives, audit=audit))
     try:
-        write_atomic(Path(out_path), to_json(bom))
+        write_atomic(Path(out_path), text)
     except OSError as exc:
         raise SbomError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return Path(out_path)
