@@ -138,9 +138,9 @@ def native_files(target: Path, limits=None, files=None) -> list[NativeFile]:
 
 
 def _canonical(name: str) -> str:
-    from packaging.utils import canonicalize_name
+    from hardnut.names import canonical_name
 
-    return str(canonicalize_name(name))
+    return canonical_name(name)
 
 
 def purl_for(dist: Distribution) -> str:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from packaging.utils import canonicalize_name
 
 from hardnut.audit.natives import NativeLibrary, identify, python_branch, python_version_in
 from hardnut.errors import HardnutError, UnreadableTarget
+from hardnut.names import canonical_name
 
 MAX_METADATA_BYTES = 1024 * 1024
 MAX_SBOM_BYTES = 256 * 1024 * 1024
@@ -34,7 +34,7 @@ class Package:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.ecosystem, str(canonicalize_name(self.name)), self.version)
+        return (self.ecosystem, str(canonical_name(self.name)), self.version)
 
 
 @dataclass

@@ -26,11 +26,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hardnut.errors import HardnutError
 from hardnut.model import Severity
+from hardnut.names import canonical_name
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # one advisory record
 MAX_RECORDS = 1_000_000  # records per source
@@ -136,7 +136,7 @@ def _in_range(v: Version, events: tuple[tuple[str, str], ...]) -> bool:
 
 def package_key(ecosystem: str, name: str) -> tuple[str, str]:
     eco = str(ecosystem).split(":", 1)[0].lower()
-    return (eco, str(canonicalize_name(name)) if eco == "pypi" else str(name).lower())
+    return (eco, str(canonical_name(name)) if eco == "pypi" else str(name).lower())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ class Prefilter:
     def __init__(self, names: Iterable[str]) -> None:
         import re
 
-        alternatives = b"|".join(re.escape(n) for n in sorted({str(canonicalize_name(n)).encode() for n in names},
+        alternatives = b"|".join(re.escape(n) for n in sorted({str(canonical_name(n)).encode() for n in names},
                                                                  key=len, reverse=True))
         # `"name": "x"` (JSON) or `name: x` / `name: 'x'` (YAML), after folding
         self.pattern = re.compile(rb"""name["']?\s*:\s*["']?(?:""" + alternatives + rb""")["'\s,}]""")

@@ -27,7 +27,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from packaging.utils import canonicalize_name
+from hardnut.names import canonical_name
+
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_INCLUDE_DEPTH = 8
@@ -188,14 +189,14 @@ def _requirement(text: str, options: list[str], path: Path, line: int, kind: str
                 if not local:
                     result.problems.append(DepProblem(path, line, "direct reference without a name (#egg=)"))
                 return
-            name = canonicalize_name(egg.group(1))
+            name = canonical_name(egg.group(1))
             pinned, url_hashed = _direct(text)
             result.declared.append(Declared(name, path, line, kind, pinned or local, hashed or url_hashed,
                                             f"{name} @ <url>", local=local))
             return
         result.problems.append(DepProblem(path, line, "not a valid requirement (PEP 508)"))
         return
-    name = canonicalize_name(req.name)
+    name = canonical_name(req.name)
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     if req.url:
         local = req.url.startswith("file:")
@@ -270,7 +271,7 @@ def read_pyproject(path: Path, result: Declarations) -> None:
     result.files.append(path)
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
     if isinstance(project.get("name"), str):
-        result.project_names.add(canonicalize_name(project["name"]))
+        result.project_names.add(canonical_name(project["name"]))
     deps = project.get("dependencies", [])
     if isinstance(deps, list):
         for dep in deps:
@@ -281,7 +282,7 @@ def read_pyproject(path: Path, result: Declarations) -> None:
     poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
     if isinstance(poetry, dict):
         if isinstance(poetry.get("name"), str):
-            result.project_names.add(canonicalize_name(poetry["name"]))
+            result.project_names.add(canonical_name(poetry["name"]))
         pdeps = poetry.get("dependencies", {})
         if isinstance(pdeps, dict):
             for name, spec in pdeps.items():
@@ -290,8 +291,8 @@ def read_pyproject(path: Path, result: Declarations) -> None:
                 version = spec if isinstance(spec, str) else (spec.get("version", "") if isinstance(spec, dict) else "")
                 pinned = bool(re.fullmatch(r"\s*={0,2}\s*\d[\w.!+-]*\s*", version or "")) and "*" not in version
                 line = _line_of(text, rf"^\s*{re.escape(name)}\s*=")
-                result.declared.append(Declared(canonicalize_name(name), path, line, "pyproject", pinned, False,
-                                                f"{canonicalize_name(name)} {version or '*'}".strip()))
+                result.declared.append(Declared(canonical_name(name), path, line, "pyproject", pinned, False,
+                                                f"{canonical_name(name)} {version or '*'}".strip()))
 
 
 def _lock_entry(result: Declarations, path: Path, text: str, name: object, hashed: bool, local: bool,
@@ -299,7 +300,7 @@ def _lock_entry(result: Declarations, path: Path, text: str, name: object, hashe
     if not isinstance(name, str) or not name:
         return
     line = _line_of(text, rf'^\s*name\s*=\s*"{re.escape(name)}"') or _line_of(text, rf'"{re.escape(name)}"\s*:')
-    cname = canonicalize_name(name)
+    cname = canonical_name(name)
     result.declared.append(Declared(cname, path, line, "lock", True, hashed,
                                     f"{cname}=={version}" if version else cname, local=local,
                                     version=str(version) if version and isinstance(version, (str, int, float)) else None))
@@ -475,7 +476,7 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
 
     def version_of(published: str) -> tuple[str, str]:
         """(name as published, version) of the distribution found first on sys.path (each read once)."""
-        key = canonicalize_name(published)
+        key = canonical_name(published)
         if key not in versions:
             versions[key] = None
             try:
@@ -491,6 +492,6 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
     for name in wanted:
         if name not in mapping:
             continue
-        dists = tuple(sorted({(canonicalize_name(d), *version_of(d)) for d in mapping[name]}))
+        dists = tuple(sorted({(canonical_name(d), *version_of(d)) for d in mapping[name]}))
         out[name] = Installed(name, dists)
     return out
