@@ -6,6 +6,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardnut.nuitka import report_xml
 from hardnut.nuitka.report_xml import ReportError, parse_report, parse_report_text, redact
@@ -162,3 +164,17 @@ def test_attribute_escaping_is_saxutils():
         text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
         assert report_xml._unescape_attr(text) == unescape(text, {"&quot;": '"', "&apos;": "'"})
         assert report_xml._escape_attr(text) == escape(text, {'"': "&quot;"})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["https://", "ftp://", "git+ssh://", "user", "pw", ":", "@", "/", "\n", " ", "\r",
+                                 "x", "Z9", '"', "<", "://", "a:b@", "hx://u:p@h"]), max_size=40))
+def test_url_credentials_masked_line_by_line_as_over_the_whole_text(parts):
+    """redact applies the URL-credentials pattern only to lines with '://': the same text as applying it
+    to the whole report."""
+    from hardnut.model import mask
+    from hardnut.nuitka.report_xml import _URL_CREDENTIALS, _mask_url_credentials
+
+    text = "".join(parts)
+    whole = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{mask(m['pw'])}@", text)
+    assert _mask_url_credentials(text) == whole
