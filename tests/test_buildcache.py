@@ -228,3 +228,30 @@ def test_a_hit_stops_the_compile_started_beside_the_key(project, tmp_path, monke
     third = run_build(profile, lines.append, cache=cache)
     assert not any("reusing the cached compile" in line for line in lines), lines
     assert third.seconds > 0 and (third.dist / "app").read_text() == "#!/bin/sh\n"
+
+
+def test_installed_distributions_by_folder_or_by_text(tmp_path, monkeypatch):
+    """A distribution in a folder is hashed from its files' bytes, one elsewhere (in a zip: no folder)
+    from the text importlib.metadata reads."""
+    import hashlib
+    import zipfile
+
+    from hardnut.buildcache import installed_distributions
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    site = tmp_path / "site"
+    _fake_distribution(site, "1.0")
+    monkeypatch.syspath_prepend(str(site))
+    info = site / "hardnut_cache_probe-1.0.dist-info"
+    folder_entry = (sha((info / "METADATA").read_bytes()), sha((info / "RECORD").read_bytes()))
+    before = set(installed_distributions())
+    assert folder_entry in before
+    meta, record = "Metadata-Version: 2.1\nName: zipped-probe\nVersion: 2.0\n", "zipped_probe/__init__.py,,\n"
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("zipped_probe-2.0.dist-info/METADATA", meta)
+        zf.writestr("zipped_probe-2.0.dist-info/RECORD", record)
+    monkeypatch.syspath_prepend(str(archive))
+    assert set(installed_distributions()) - before == {(sha(meta.encode()), sha(record.encode()))}
