@@ -261,3 +261,14 @@ def test_first_covering_match_equals_finditer(monkeypatch, wrap_after):
     found = engine_mod._first_covering(generic.regex, window, rel, rel + len(b"password"))
     assert found is not None and found.group("secret") == b"A1b2C3d4E5f6G7h8I9j0"
     assert bool(engine_mod._LEFTMOST) == (wrap_after == 1)
+
+
+def test_keyword_encodings_byte_by_byte():
+    """_utf16 and _hs_literal (made with bytes methods) against their definitions, for every byte value."""
+    import os
+
+    from hardnut.secrets.engine import _hs_literal, _utf16
+
+    for b in (b"", b"k", bytes(range(256)), bytes(range(255, -1, -1)), os.urandom(300)):
+        assert _utf16(b) == b"".join(bytes((c, 0)) for c in b)
+        assert _hs_literal(b) == b"".join(b"\\x%02x" % c for c in b)

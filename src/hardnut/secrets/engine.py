@@ -96,11 +96,13 @@ class _Keyword:
 
 
 def _utf16(b: bytes) -> bytes:
-    return b"".join(bytes((c, 0)) for c in b)
+    """Each byte followed by a zero byte (UTF-16LE of the Latin-1 text)."""
+    return b.decode("latin-1").encode("utf-16-le")
 
 
 def _hs_literal(b: bytes) -> bytes:
-    return b"".join(b"\\x%02x" % c for c in b)
+    """The bytes as a hyperscan expression of \\xNN escapes (lowercase hex)."""
+    return ("\\x" + b.hex(":").replace(":", "\\x")).encode("ascii") if b else b""
 
 
 ENV_DB_CACHE = "HARDNUT_SECRETS_DB_CACHE"  # folder for compiled keyword databases; "0": do not cache
