@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardnut.artifact import onefile
 from hardnut.artifact.onefile import PayloadError, PayloadLimit
@@ -598,3 +600,53 @@ def test_bootstrap_message_counts_only_as_a_c_string(tmp_path):
                                  'header.\\0aBOOT";\nint main(int argc, char **argv) { return blob[argc]; }\n')
     assert b"cError, couldn't find attached data header.\0" in constant.read_bytes()
     assert onefile.find_payload(constant, "elf") is None
+
+
+def _plausible_start_reference(head: bytes, kind: str) -> bool:
+    """search._plausible_start as first written: the filename's end found code unit by code unit."""
+    from hardnut.artifact.onefile.blob import MAX_NAME_UNITS, ZSTD_MAGIC, _layouts, _u64
+
+    if head[2:3] == b"Y" and head[3:7] == ZSTD_MAGIC:
+        return True
+    body = head[3:]
+    for layout in _layouts(kind):
+        unit = layout.unit
+        end = next((i for i in range(0, min(len(body), (MAX_NAME_UNITS + 1) * unit) - unit + 1, unit)
+                    if body[i:i + unit] == b"\0" * unit), None)
+        if not end:
+            continue
+        try:
+            name = body[:end].decode(layout.encoding)
+        except UnicodeDecodeError:
+            continue
+        if not name.isprintable():
+            continue
+        rest = body[end + unit:]
+        if layout.legacy:
+            if len(rest) < 9:
+                continue
+            size, flags = _u64(rest[:8]), rest[8]
+        elif layout.flags:
+            if len(rest) < 9:
+                continue
+            flags, size = rest[0], _u64(rest[1:9])
+        else:
+            if len(rest) < 8:
+                continue
+            flags, size = 0, _u64(rest[:8])
+        if flags in (0, 1) and 0 < size < (1 << 40):
+            return True
+    return False
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from([b"KAX", b"KAY"]),
+       st.lists(st.sampled_from([b"\0", b"\0\0", b"a", b"b\0", b"\x01", b"\xff", b"\x00\x01", b"app.bin",
+                                 b"\0" * 8, b"\x28\xb5\x2f\xfd", b"x" * 700, b"\1" + b"\0" * 7]), max_size=30),
+       st.sampled_from(["elf", "pe", "macho"]))
+def test_plausible_start_as_the_reference(magic, parts, kind):
+    """The filename's end is found with bytes.find (aligned to the code unit): the same answers."""
+    from hardnut.artifact.onefile.search import _plausible_start
+
+    head = magic + b"".join(parts)
+    assert _plausible_start(head, kind) == _plausible_start_reference(head, kind)

@@ -27,15 +27,32 @@ from hardnut.limits import Limits
 from hardnut.timebudget import expired
 
 
+def _name_end(body: bytes, unit: int) -> Optional[int]:
+    """Where the first filename's terminating NUL (a whole code unit, aligned) is within the bootstrap's
+    filename buffer, or None."""
+    limit = min(len(body), (MAX_NAME_UNITS + 1) * unit)
+    zero = b"\0" * unit
+    pos = 0
+    while True:
+        i = body.find(zero, pos, limit)
+        if i < 0:
+            return None
+        if i % unit == 0:
+            return i
+        pos = i + 1  # a NUL pair straddling two code units: look further
+
+
 def _plausible_start(head: bytes, kind: str) -> bool:
     """Cheap test of the bytes after "KA[XY]": worth a full validation (and an error if it then fails)?"""
     if head[2:3] == b"Y" and head[3:7] == ZSTD_MAGIC:
         return True
     body = head[3:]
+    ends: dict[int, Optional[int]] = {}
     for layout in _layouts(kind):
         unit = layout.unit
-        end = next((i for i in range(0, min(len(body), (MAX_NAME_UNITS + 1) * unit) - unit + 1, unit)
-                    if body[i:i + unit] == b"\0" * unit), None)
+        if unit not in ends:
+            ends[unit] = _name_end(body, unit)
+        end = ends[unit]
         if not end:
             continue
         try:
