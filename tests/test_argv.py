@@ -109,6 +109,26 @@ def test_project_option_comments_found(tmp_path):
         ("app.py", 1, "nuitka-project"), ("m.py", 2, "nuitka-project-if")]
 
 
+def test_app_sources_skip_output_caches_and_envs(tmp_path):
+    """Only the app's own tree: hardnut's build cache (earlier builds' files), output and build folders,
+    virtual environments and VCS folders are not walked; symlinked folders are not followed."""
+    import os
+
+    from hardnut.nuitka.project_options import app_sources
+
+    (tmp_path / "app.py").write_text("print(1)\n")
+    wanted = ["a/b/c.py", "a/z.py", "pkg/__init__.py", "pkg/x.py", "zz.py"]
+    skipped = [".hardnut-cache/builds/k/output/app.dist/m.py", "dist/app.dist/m.py", "app.build/m.py",
+               "x.onefile-build/m.py", ".venv/lib/site.py", "venv/m.py", ".git/hooks/h.py", "pkg/__pycache__/x.py",
+               "node_modules/n.py", "build/lib/m.py", "deep/.tox/t.py", "deep/out.dist/m.py"]
+    for rel in wanted + skipped + ["notes.txt", "pkg/data.json"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    os.symlink(tmp_path / "pkg", tmp_path / "linked")
+    got = [p.relative_to(tmp_path).as_posix() for p in app_sources(tmp_path / "app.py")]
+    assert got == ["app.py"] + wanted
+
+
 def test_secret_env_values_masked_when_shown(tmp_path):
     token = "tok_" + "Z9" * 12
     c = cmd(profile(tmp_path, f'[build]\nenv = {{ SIGNING_TOKEN = "{token}", CC = "clang" }}\n'))

@@ -3,6 +3,7 @@ conditions at build time, so a source file can run code on the build machine."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +38,23 @@ def scan_file(path: Path, max_bytes: int = 8 * 1024 * 1024) -> list[ProjectOptio
     return out
 
 
+SKIP_DIRS = frozenset({".venv", "venv", ".git", "__pycache__", "dist", "build", "node_modules", ".tox", ".nox",
+                       ".hardnut-cache"})
+
+
 def app_sources(entry: Path) -> Iterable[Path]:
-    """The entry script and the Python files of its own folder tree (not virtual envs or build output)."""
+    """The entry script and the Python files of its own folder tree (not virtual envs, build output or
+    hardnut's build cache, which holds earlier builds' files: skipped folders are not walked at all),
+    sorted by path; symlinked folders are not followed."""
     yield entry
-    skip = {".venv", "venv", ".git", "__pycache__", "dist", "build", "node_modules", ".tox", ".nox"}
     root = entry.parent
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).parts
-        if path == entry or any(p in skip or p.endswith((".build", ".dist", ".onefile-build")) for p in rel[:-1]):
-            continue
-        yield path
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith((".build", ".dist", ".onefile-build"))]
+        found.extend(Path(folder, n) for n in names if n.endswith(".py"))
+    for path in sorted(found):
+        if path != entry:
+            yield path
 
 
 def scan_app(entry: Path) -> list[ProjectOption]:
