@@ -202,3 +202,17 @@ def test_waiting_for_a_long_child_does_not_poll_it(monkeypatch, tmp_path):
                         timeout=60, cancel=threading.Event(), on_tick=lambda s: None, tick=60)
     assert res.returncode == 0
     assert len(polls) <= 10, len(polls)  # once per 0.5 s at most; it was 200 for these 2 s
+
+
+def test_dist_version_as_importlib_metadata():
+    """doctor.dist_version parses only the metadata's headers: the same version for every installed
+    distribution, None for one that is not installed."""
+    from importlib import metadata
+
+    from hardnut.doctor import dist_version
+
+    names = {d.metadata["Name"] for d in metadata.distributions()}
+    assert len(names) > 10
+    for name in names:
+        assert dist_version(name) == metadata.version(name), name
+    assert dist_version("hardnut-no-such-distribution") is None

@@ -30,12 +30,19 @@ def command_version(cmd: list[str]) -> Optional[str]:
 
 
 def dist_version(name: str) -> Optional[str]:
+    """The installed version of distribution `name` (what importlib.metadata.version says), or None.
+    Only the header block of its metadata is parsed: importlib.metadata parses the whole file, long
+    description included (2.7 ms for Nuitka's, twice per build; 0.5 ms so)."""
+    from email.parser import HeaderParser
     from importlib import metadata  # imported when asked: it brings the e-mail parser (10-20 ms)
 
     try:
-        return metadata.version(name)
+        dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return None
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    version = HeaderParser().parsestr(text.replace("\r\n", "\n").split("\n\n", 1)[0])["Version"]
+    return version if version is not None else dist.version
 
 
 def c_compiler() -> Optional[str]:
