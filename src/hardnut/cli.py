@@ -813,9 +813,10 @@ def main() -> None:
 
     # the collector's young generation was collected every 700 new container objects: 151 passes over
     # the modules a build imports and the objects its checks make, 45-60 ms of CPU on every build of the
-    # sample app; every 20,000 from here on, 27 passes and 22-25 ms (mypy raises it for the same reason).
-    # Cycles are still collected, less often: hardnut's objects are mostly freed by reference counting
-    gc.set_threshold(20_000, 20, 20)
+    # sample app; every 20,000: 15-30 ms; every 100,000 from here on: 4-5 ms (mypy raises it for the same
+    # reason). Cycles are still collected, less often (at most ~100,000 young objects, some MB, wait for
+    # it): hardnut's objects are mostly freed by reference counting
+    gc.set_threshold(100_000, 20, 20)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         _run_command()
