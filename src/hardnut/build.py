@@ -33,6 +33,9 @@ MANIFEST_SUFFIX = ".hardnut.json"
 
 @dataclass
 class SmokeResult:
+    """The smoke run of a built program: whether it ran, its exit code against the expected one, its output's
+    tail."""
+
     ran: bool
     exit_code: Optional[int] = None
     expected: int = 0
@@ -43,6 +46,9 @@ class SmokeResult:
 
 @dataclass
 class BuildOutcome:
+    """What `hardnut build` produced: the artifact and its report, manifest and extra files, timings, smoke run
+    and verdict."""
+
     artifact: Path
     dist: Optional[Path]
     report: Optional[Path]

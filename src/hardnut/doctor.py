@@ -13,6 +13,8 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Check:
+    """One `hardnut doctor` line: a tool or library, whether it was found, what was found and how to get it."""
+
     name: str
     found: bool
     detail: str

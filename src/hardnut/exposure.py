@@ -46,6 +46,9 @@ _SENTENCE = re.compile(r"^[A-Z`\"'(][^\n]{20,}[.!?:]$")
 
 @dataclass
 class ConstantClass:
+    """How many constants of one class (identifiers, paths, URLs, ...) a program holds, their bytes, a few
+    samples."""
+
     count: int = 0
     bytes: int = 0
     samples: list[str] = field(default_factory=list)
@@ -66,6 +69,8 @@ class ConstantClass:
 
 @dataclass
 class CompiledModule:
+    """A compiled module of a program and what its constants expose."""
+
     name: str
     binary: str  # relpath of the binary whose constants blob holds it
     own: bool  # one of the app's own modules
@@ -109,6 +114,8 @@ class ShippedModule:
 
 @dataclass
 class FlagEffect:
+    """What a Python flag (no_docstrings, no_asserts) removes, or would remove, from a program's constants."""
+
     flag: str
     enabled: bool  # the build already used it
     removes_count: int
@@ -123,6 +130,9 @@ class FlagEffect:
 
 @dataclass
 class Exposure:
+    """What an attacker can read out of a program: its compiled modules' constants by class, and what flags would
+    remove."""
+
     target: str
     binaries: list[str] = field(default_factory=list)
     compiled: list[CompiledModule] = field(default_factory=list)
@@ -178,6 +188,8 @@ class Exposure:
 
 @dataclass(frozen=True)
 class SourceFacts:
+    """The app's docstrings and assert messages, read from its sources to recognise them in constants."""
+
     docstrings: frozenset[bytes]
     asserts: frozenset[bytes]
 

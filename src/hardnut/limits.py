@@ -14,6 +14,8 @@ _SUFFIX = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 @dataclass(frozen=True)
 class Limits:
+    """Bounds on what a verify reads and unpacks, so that hostile input is bounded in time and memory."""
+
     max_files: int = 100_000  # files walked in one target (payload entries included)
     max_file_size: int = 2 * 1024**3  # bytes; larger files are listed but not inspected
     max_payload_size: int = 4 * 1024**3  # total decompressed bytes of one onefile payload

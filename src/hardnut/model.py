@@ -70,6 +70,9 @@ VULNERABILITY_FIELDS = ("package", "version", "vulnerability", "aliases", "fixed
 
 @dataclass(frozen=True)
 class Finding:
+    """One result of a rule: where (path, offset), how severe, what (a message that never holds a secret in
+    full)."""
+
     rule: str
     category: str
     severity: Severity
@@ -145,6 +148,9 @@ class FileRecord:
 
 @dataclass
 class VerifyResult:
+    """What a verify found in one target: its findings (suppressed ones counted only), its files and summary
+    facts."""
+
     target: str
     fail_on: Severity
     findings: list[Finding] = field(default_factory=list)

@@ -40,6 +40,8 @@ class SbomError(HardnutError):
 
 @dataclass(frozen=True)
 class NativeFile:
+    """A native (ELF, PE, Mach-O) file of an artifact, for its SBOM component: path, hash, owner, library."""
+
     path: str  # relative to the target, '/' separated, 'BIN!/inner' inside a onefile payload
     sha256: str
     size: int

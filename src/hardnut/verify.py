@@ -51,6 +51,9 @@ def load_detect_secrets(path: Optional[Path]):
 
 @dataclass
 class VerifyOptions:
+    """How to verify: the failing severity, the limits and secret configuration, suppressions, baseline and
+    audit."""
+
     fail_on: Severity = Severity.HIGH
     config: VerifyConfig = field(default_factory=VerifyConfig)
     suppress: tuple[Suppression, ...] = ()

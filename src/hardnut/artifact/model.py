@@ -13,6 +13,8 @@ from hardnut.model import FileRecord, Finding
 
 @dataclass
 class ArtifactFile:
+    """One file of an artifact (onefile payload entries included): its display path, where to read it, its kind."""
+
     relpath: str  # display path: relative to the target, '/' separators, 'BIN!/inner' in a payload
     fs_path: Path  # where its bytes can be read now (a temporary extraction for payload entries)
     size: int
@@ -50,6 +52,9 @@ class ArtifactFile:
 
 @dataclass
 class Artifact:
+    """A walked target (a dist folder, a onefile program or a single file): its files and the walk's own
+    findings."""
+
     target: Path
     kind: str  # "dir", "onefile", "file"
     files: list[ArtifactFile] = field(default_factory=list)

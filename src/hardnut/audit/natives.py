@@ -19,6 +19,8 @@ from typing import Iterable, Optional
 
 @dataclass(frozen=True)
 class NativeLibrary:
+    """A native library recognised in an artifact (OpenSSL, SQLite, ...), with its version when its bytes say it."""
+
     name: str  # "openssl", "sqlite", ...
     version: Optional[str]
     path: str  # relpath in the artifact
@@ -42,6 +44,8 @@ def cpe23(vendor_product: str, version: Optional[str]) -> str:
 
 @dataclass(frozen=True)
 class _Classifier:
+    """How to recognise one native library: file name patterns, version patterns, its CPE product."""
+
     name: str
     files: tuple[re.Pattern, ...]
     versions: tuple[re.Pattern, ...]

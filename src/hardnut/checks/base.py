@@ -35,6 +35,9 @@ class VerifyConfig:
 
 @dataclass
 class CheckContext:
+    """What every check of one verify shares: the artifact, the configuration, facts cached per file, summary
+    facts."""
+
     artifact: Artifact
     config: VerifyConfig
     # per-file facts, filled lazily by the inspect layer and cached: relpath -> facts object

@@ -131,6 +131,8 @@ _CI_FILES = {".gitlab-ci.yml", ".travis.yml", "azure-pipelines.yml", "jenkinsfil
 
 @dataclass
 class _Hit:
+    """A leftover a rule matched: the rule, its severity here and the message."""
+
     rule: Rule
     severity: Severity
     message: str

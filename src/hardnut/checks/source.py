@@ -159,6 +159,8 @@ class SourceCheckFailed(HardnutError):
 
 @dataclass
 class _Scan:
+    """What check-source collected: its findings, the files it read, declared dependencies, audited secrets."""
+
     findings: list[Finding] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
     declared: list = field(default_factory=list)  # hardnut.source.deps.Declared, for [audit]

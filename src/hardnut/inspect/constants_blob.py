@@ -109,6 +109,8 @@ class StringConstant:
 
 @dataclass
 class ModuleConstants:
+    """One part of Nuitka's constants blob (a module's constants): where it is and what it holds."""
+
     name: str  # "" = shared constants, ".bytecode" = bytecode of uncompiled modules, else module name
     offset: int  # file offset of the part (its u16 count)
     size: int
@@ -156,6 +158,8 @@ class ModuleConstants:
 
 @dataclass
 class ConstantsBlob:
+    """Nuitka's constants blob of a compiled program, part by part."""
+
     offset: int  # file offset of the first entry
     size: int
     modules: list[ModuleConstants]
@@ -184,11 +188,15 @@ class _Stop(Exception):
 
 @dataclass(frozen=True)
 class _Tuple:
+    """A decoded tuple constant."""
+
     items: tuple[object, ...]
 
 
 @dataclass(frozen=True)
 class _Code:
+    """A decoded code object constant: its name and argument names."""
+
     name: Optional[StringConstant]
     args: tuple[str, ...]
 

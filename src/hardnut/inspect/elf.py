@@ -109,6 +109,8 @@ class DwarfUnit:
 
 @dataclass(frozen=True)
 class ElfFacts:
+    """What an ELF file says about itself: its headers, dependencies, hardening, symbols and debug data."""
+
     size: int
     elf_class: int  # 32 or 64
     little_endian: bool

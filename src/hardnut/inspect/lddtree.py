@@ -113,6 +113,8 @@ class Link:
 
 @dataclass(frozen=True)
 class Dependency:
+    """One needed library of one binary and how it is satisfied: bundled, system, allowed or missing."""
+
     importer: str
     library: str
     status: str  # "bundled", "system", "allowed" or "missing"

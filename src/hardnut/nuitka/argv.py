@@ -50,6 +50,9 @@ REPRODUCIBLE_ENV = {"SOURCE_DATE_EPOCH": "0", "PYTHONHASHSEED": "0"}
 
 @dataclass(frozen=True)
 class NuitkaCommand:
+    """The Nuitka command hardnut runs for a profile: its arguments, the environment it sets, where its output
+    goes."""
+
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]  # only the variables hardnut sets or changes
     stdin_devnull: bool  # downloads not allowed: Nuitka's download prompts read from /dev/null

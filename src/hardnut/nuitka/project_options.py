@@ -15,6 +15,8 @@ PROJECT_RE = re.compile(rb"^\s*#(\s*)nuitka-project(.*?):(.*)")
 
 @dataclass(frozen=True)
 class ProjectOption:
+    """A `# nuitka-project:` comment of an app's source (Nuitka applies it at build time)."""
+
     path: Path
     line: int
     kind: str  # "nuitka-project", "nuitka-project-if", "nuitka-project-set", ...

@@ -35,6 +35,8 @@ class ReportError(HardnutError):
 
 @dataclass(frozen=True)
 class ModuleUsage:
+    """An import one module makes, as Nuitka's report records it."""
+
     name: str
     finding: str  # "absolute", "relative", "built-in", "not-found", "excluded"
     reason: str  # "import", "import fromlist", "import path parent", ...
@@ -44,6 +46,8 @@ class ModuleUsage:
 
 @dataclass(frozen=True)
 class Module:
+    """A module Nuitka compiled or included, with its imports and the distributions it comes from."""
+
     name: str
     kind: str  # "CompiledPythonModule", "UncompiledPythonModule", "PythonExtensionModule", ...
     usage: str  # "root_module", "stdlib", "import", "import fromlist", ...
@@ -113,6 +117,8 @@ class IncludedFile:
 
 @dataclass(frozen=True)
 class DataFile:
+    """A data file Nuitka included."""
+
     kind: str  # "data_file", "data_blob", "data_file_generated"
     name: str  # destination path in the dist
     source: Optional[str] = None
@@ -123,6 +129,8 @@ class DataFile:
 
 @dataclass(frozen=True)
 class ExcludedDll:
+    """A DLL Nuitka left out, and why."""
+
     name: str
     used_by: str
     reason: str
@@ -130,6 +138,8 @@ class ExcludedDll:
 
 @dataclass(frozen=True)
 class Distribution:
+    """A Python distribution Nuitka included (name, version, installer)."""
+
     name: str
     version: str
     installer: str = ""
@@ -138,6 +148,8 @@ class Distribution:
 
 @dataclass(frozen=True)
 class CompilerSettings:
+    """The C compiler Nuitka used."""
+
     c_compiler: str = ""
     the_cc_name: str = ""
     the_compiler: str = ""
@@ -158,6 +170,8 @@ class CompilerSettings:
 
 @dataclass(frozen=True)
 class OnefileSettings:
+    """How a onefile program unpacks itself (cache mode, folder) and how its payload is linked in."""
+
     cache_mode: str  # "temporary" or "cached"
     unpack_dir: str  # the --onefile-tempdir-spec in effect, e.g. "{TEMP}/onefile_{PID}_{TIME_US}_{RANDOM}"
     resource_mode: Optional[str] = None  # how the payload was linked in (4.1+): "incbin", "coff_obj", ...
@@ -166,12 +180,16 @@ class OnefileSettings:
 
 @dataclass(frozen=True)
 class WindowsUac:
+    """The Windows UAC options of a build."""
+
     admin: bool = False  # --windows-uac-admin: the manifest asks for elevation
     uiaccess: bool = False  # --windows-uac-uiaccess
 
 
 @dataclass(frozen=True)
 class NuitkaReport:
+    """Nuitka's compilation report (--report), parsed."""
+
     nuitka_version: str
     mode: str  # "standalone", "onefile", "accelerated", "module", "app", ...
     completion: str  # "yes" for a finished build

@@ -35,6 +35,8 @@ PHASES = (
 
 @dataclass
 class RunResult:
+    """How a streamed command ended: its exit code, the last lines of its output, its wall and CPU time."""
+
     returncode: int
     tail: str
     duration: float

@@ -33,6 +33,8 @@ NOFOLLOW_RE = re.compile(r"^[A-Za-z_*][A-Za-z0-9_*]*(\.[A-Za-z_*][A-Za-z0-9_*]*)
 
 @dataclass(frozen=True)
 class DataInclude:
+    """A data file or folder a profile bundles (app.include_data)."""
+
     src: Path  # absolute
     dest: str  # relative, '/' separated
     is_dir: bool
@@ -40,6 +42,8 @@ class DataInclude:
 
 @dataclass(frozen=True)
 class Smoke:
+    """The smoke run a build makes of its program ([verify] smoke)."""
+
     args: tuple[str, ...] = ("--help",)
     expect_exit: int = 0
     timeout: int = 30
@@ -48,6 +52,8 @@ class Smoke:
 
 @dataclass(frozen=True)
 class Suppression:
+    """A finding accepted in the profile ([[verify.suppress]]): rule, path pattern and reason."""
+
     rule: str
     reason: str
     path: str = "*"
@@ -78,6 +84,8 @@ class AuditIgnore:
 
 @dataclass(frozen=True)
 class AuditConfig:
+    """The [audit] table: whether verify audits what it ships, and with which advisory data."""
+
     enabled: bool = False
     db: tuple[Path, ...] = ()
     offline: bool = False
@@ -86,6 +94,8 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class AppConfig:
+    """The [app] table: the entry script, name, mode, output folder, included packages and data."""
+
     entry: Optional[Path]
     name: str
     mode: str
@@ -100,6 +110,8 @@ class AppConfig:
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """The [build] table: Nuitka's options, hardening, jobs, environment and timeout."""
+
     python_flags: tuple[str, ...]
     hardening: bool
     lto: str
@@ -115,6 +127,8 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """The [verify] table: what fails, what is allowed and required, the smoke run, limits, suppressions."""
+
     fail_on: Severity
     allow_external: tuple[str, ...]
     require_glibc_max: Optional[str]
@@ -128,6 +142,8 @@ class VerifySettings:
 
 @dataclass(frozen=True)
 class SourceConfig:
+    """The [source] table: check-source before the build, and how dependencies must be pinned."""
+
     require_hashes: bool
     requirements: tuple[Path, ...]
     check: bool
@@ -135,12 +151,16 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class SecretsConfig:
+    """The [secrets] table: a gitleaks config and a detect-secrets baseline to apply."""
+
     gitleaks_config: Optional[Path] = None  # a .gitleaks.toml (custom rules, allowlists)
     detect_secrets_baseline: Optional[Path] = None  # a detect-secrets .secrets.baseline (audited values)
 
 
 @dataclass(frozen=True)
 class Profile:
+    """A resolved build profile: every table, the files it was merged from, and its folder."""
+
     path: Optional[Path]  # the file it was read from (None: defaults only)
     root: Path  # folder that relative paths are resolved against
     chain: tuple[str, ...]  # the files merged, the profile's own last

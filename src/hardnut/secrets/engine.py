@@ -65,6 +65,8 @@ class EngineUnavailable(Exception):
 
 @dataclass(frozen=True, order=True)
 class RawMatch:
+    """A confirmed secret in a scanned buffer: where, which rule, and the secret itself (mask before any output)."""
+
     offset: int  # byte offset of the secret in the scanned buffer/file
     length: int  # bytes it occupies there (2 per character for UTF-16LE)
     rule_id: str
@@ -76,6 +78,8 @@ class RawMatch:
 
 @dataclass
 class FileScan:
+    """The raw secret matches of one file, how many bytes were scanned, and why not all when not."""
+
     matches: list[RawMatch] = field(default_factory=list)
     scanned: int = 0
     size: int = 0
@@ -88,6 +92,8 @@ class FileScan:
 
 @dataclass(frozen=True)
 class _Keyword:
+    """A keyword as searched (lowercase when caseless, UTF-16LE when utf16) and the rules it belongs to."""
+
     text: bytes  # as searched (UTF-16LE interleaved when utf16), lowercase when caseless
     caseless: bool
     utf16: bool

@@ -44,6 +44,8 @@ class GitleaksConfigError(Exception):
 
 @dataclass(frozen=True)
 class Allowlist:
+    """A gitleaks allowlist: the regexes, stopwords and paths that clear a match."""
+
     regexes: tuple[bytes, ...] = ()
     target: str = "secret"  # "secret" or "match"
     stopwords: tuple[bytes, ...] = ()  # lowercase
@@ -85,6 +87,8 @@ def _regex_cache(regexes: tuple[bytes, ...]) -> list[re.Pattern]:
 
 @dataclass(frozen=True)
 class CustomRule:
+    """A custom rule from a .gitleaks.toml, as hardnut applies it."""
+
     id: str  # "gitleaks:<id>"
     description: str
     pattern: bytes

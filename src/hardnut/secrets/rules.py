@@ -37,6 +37,8 @@ from hardnut.model import Rule, Severity
 
 @dataclass(frozen=True)
 class Verdict:
+    """What a validator says of a candidate: a severity other than the rule's (None keeps it) and why."""
+
     severity: Optional[Severity] = None  # None: the rule's severity
     note: str = ""
 
@@ -46,6 +48,9 @@ KEEP = Verdict()
 
 @dataclass(frozen=True)
 class SecretRule:
+    """A secret detection rule: its pattern, keywords, the window around them and the filters that confirm a
+    match."""
+
     id: str
     name: str
     severity: Severity
@@ -690,6 +695,8 @@ _PASSWORD_NAME = re.compile(rb"(?i)pass|pwd|phrase|^auth$")  # no issuer's forma
 
 @dataclass(frozen=True)
 class ProviderFormat:
+    """A service's key formats and the words that name it (policy/provider-key-formats.json)."""
+
     name: str
     keywords: tuple[bytes, ...]
     formats: re.Pattern  # one alternation, matched in full
@@ -728,6 +735,8 @@ def _trie_regex(words: set[bytes]) -> bytes:
 
 @dataclass(frozen=True)
 class _ProviderTable:
+    """Every ProviderFormat, indexed by keyword and by naming prefix."""
+
     providers: tuple[ProviderFormat, ...]
     by_keyword: dict  # keyword -> providers naming it
     finder: re.Pattern  # any keyword, on lower-cased text (longest first, via the trie)

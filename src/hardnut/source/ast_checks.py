@@ -66,6 +66,9 @@ class Use:
 
 @dataclass
 class SourceFacts:
+    """What the AST of a source file shows: its imports, dynamic imports, code loaded from a path or from
+    text, the import state it changes."""
+
     imports: dict[str, int] = field(default_factory=dict)  # top-level module name -> first line (absolute)
     dynamic_imports: list[Use] = field(default_factory=list)  # import by name (literal or computed)
     path_loads: list[Use] = field(default_factory=list)  # code loaded from a file path

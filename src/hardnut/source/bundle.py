@@ -36,6 +36,8 @@ VCS_DIRS = (".git", ".hg", ".svn", ".bzr")
 
 @dataclass(frozen=True)
 class BundledFile:
+    """A file a build will bundle as data: where it is now, where it goes in the dist."""
+
     src: Path  # where the file is now
     dest: str  # its path inside the dist, '/' separated
     vcs: Optional[str] = None  # dest of the VCS folder it lies in, if any
@@ -43,6 +45,8 @@ class BundledFile:
 
 @dataclass
 class Bundle:
+    """The data files a profile bundles, as Nuitka will copy them."""
+
     files: list[BundledFile] = field(default_factory=list)
     excluded: int = 0  # files dropped by app.exclude_data
     truncated: bool = False  # stopped at max_files

@@ -45,6 +45,8 @@ _EGG = re.compile(r"[#&]egg=([A-Za-z0-9_.\-]+)")
 
 @dataclass(frozen=True)
 class Declared:
+    """A dependency an app declares (requirements, pyproject, lock file), and how it is pinned."""
+
     name: str  # canonical (PEP 503) distribution name
     file: Path
     line: Optional[int]
@@ -58,6 +60,8 @@ class Declared:
 
 @dataclass
 class DepProblem:
+    """A declaration that could not be read or is not pinned as required."""
+
     file: Path
     line: Optional[int]
     message: str
@@ -65,6 +69,8 @@ class DepProblem:
 
 @dataclass
 class Declarations:
+    """Every dependency declaration of an app's folder, with the problems found reading them."""
+
     files: list[Path] = field(default_factory=list)
     declared: list[Declared] = field(default_factory=list)
     problems: list[DepProblem] = field(default_factory=list)
@@ -412,6 +418,8 @@ def read_declarations(paths: Iterable[Path]) -> Declarations:
 
 @dataclass(frozen=True)
 class Installed:
+    """The installed distributions that provide a top-level import name."""
+
     import_name: str
     distributions: tuple[tuple[str, str, str], ...]  # (canonical name, name as published, version)
 

@@ -80,6 +80,8 @@ class Layout:
 
 @dataclass(frozen=True)
 class PayloadInfo:
+    """Where a onefile payload is in its container, how it is stored, and its entries' layout."""
+
     kind: str  # "elf" or "pe": the container
     offset: int  # file offset of "KA"
     length: int  # bytes from "KA" to the end of the entries stream (+ trailer when present)
@@ -94,6 +96,8 @@ class PayloadInfo:
 
 @dataclass(frozen=True)
 class PayloadEntry:
+    """One file (or symlink) of a onefile payload, as its stream lists it."""
+
     name: str  # as stored, '/' separators, escaped where not printable (see `display`)
     size: int  # bytes of file data (0 for symlinks)
     executable: bool = False
@@ -336,6 +340,8 @@ def _u32(b: bytes) -> int:
 
 @dataclass
 class _Header:
+    """An entry header read from a payload stream: its name (raw and shown), flags and size."""
+
     raw_name: bytes
     name: str
     flags: int = 0
