@@ -110,30 +110,19 @@ def installed_distributions() -> list[tuple[str, str]]:
     """(sha256 of METADATA or PKG-INFO, sha256 of RECORD) of every distribution importlib.metadata sees,
     sorted: the metadata holds the name and version, RECORD the hash of every installed file, so a
     reinstall with other contents changes the key even at the same version. The texts are hashed, not
-    parsed (parsing 50 METADATA files as e-mail took 30 ms of every build). A distribution in a folder
-    (`*.dist-info`, `*.egg-info`) has its files' bytes hashed as read, the others (a zip, another finder)
-    the text importlib.metadata gives: reading through its path objects took 7-15 ms of every build."""
+    parsed (parsing 50 METADATA files as e-mail took 30 ms of every build), and read as hardnut.distfiles
+    reads them (directly from a distribution's folder: 7-15 ms -> 3 ms of every build)."""
     from importlib import metadata
+
+    from hardnut.distfiles import read_bytes
 
     def digest(data: Optional[bytes]) -> str:
         return hashlib.sha256(data or b"").hexdigest()
 
-    def raw(folder: str, name: str) -> Optional[bytes]:
-        try:
-            with open(os.path.join(folder, name), "rb") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return None
-
     out = set()
     for dist in metadata.distributions():
         try:
-            folder = getattr(dist, "_path", None)  # importlib.metadata.PathDistribution's folder
-            if isinstance(folder, (str, os.PathLike)) and os.path.isdir(folder):  # not a zipfile.Path
-                meta, record = raw(folder, "METADATA") or raw(folder, "PKG-INFO"), raw(folder, "RECORD")
-            else:
-                meta = (dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "").encode("utf-8", "replace")
-                record = (dist.read_text("RECORD") or "").encode("utf-8", "replace")
+            meta, record = read_bytes(dist, "METADATA") or read_bytes(dist, "PKG-INFO"), read_bytes(dist, "RECORD")
         except Exception:  # an unreadable distribution must not end the build
             meta, record = b"?", b""
         out.add((digest(meta), digest(record)))

@@ -33,17 +33,17 @@ def command_version(cmd: list[str]) -> Optional[str]:
 
 def dist_version(name: str) -> Optional[str]:
     """The installed version of distribution `name` (what importlib.metadata.version says), or None.
-    Only the header block of its metadata is parsed: importlib.metadata parses the whole file, long
-    description included (2.7 ms for Nuitka's, twice per build; 0.5 ms so)."""
-    from email.parser import HeaderParser
-    from importlib import metadata  # imported when asked: it brings the e-mail parser (10-20 ms)
+    Only the header block of its metadata is parsed (hardnut.distfiles): importlib.metadata parses the
+    whole file, long description included (2.7 ms for Nuitka's, twice per build; 0.5 ms so)."""
+    from importlib import metadata
+
+    from hardnut.distfiles import headers
 
     try:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return None
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
-    version = HeaderParser().parsestr(text.replace("\r\n", "\n").split("\n\n", 1)[0])["Version"]
+    version = headers(dist)["Version"]
     return version if version is not None else dist.version
 
 

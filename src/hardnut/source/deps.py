@@ -431,10 +431,12 @@ def _top_level_names(dist) -> set[str]:
     RECORD's paths are read with csv, as importlib.metadata reads them, without making a path object
     per file (dist.files: 20 ms for 25 distributions; egg-info distributions, which have no RECORD,
     still go through it)."""
-    declared = (dist.read_text("top_level.txt") or "").split()
+    from hardnut.distfiles import read_text
+
+    declared = (read_text(dist, "top_level.txt") or "").split()
     if declared:
         return set(declared)
-    record = dist.read_text("RECORD")
+    record = read_text(dist, "RECORD")
     if record is not None:
         import csv
 
@@ -453,13 +455,16 @@ def _top_level_names(dist) -> set[str]:
 def _providers(metadata, wanted: set[str]) -> dict[str, list[str]]:
     """{import name: [published names of the distributions providing it]} for the `wanted` names only.
     metadata.packages_distributions() parsed every distribution's METADATA for its name (e-mail parsing,
-    30-50 ms for 70 distributions on every build); here only the providers' are parsed."""
+    30-50 ms for 70 distributions on every build); here only the providers' headers are parsed
+    (hardnut.distfiles)."""
+    from hardnut.distfiles import headers
+
     out: dict[str, list[str]] = {}
     try:
         for dist in metadata.distributions():
             try:
                 found = _top_level_names(dist) & wanted
-                published = dist.metadata["Name"] if found else None
+                published = headers(dist)["Name"] if found else None
                 for name in sorted(found) if published else ():
                     out.setdefault(name, []).append(published)
             except Exception:  # a broken distribution must not end the check (nor hide the others)
@@ -479,6 +484,8 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
         return {}
     from importlib import metadata
 
+    from hardnut.distfiles import headers
+
     mapping = _providers(metadata, set(wanted))
     versions: dict[str, Optional[tuple[str, str]]] = {}
 
@@ -488,7 +495,7 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
         if key not in versions:
             versions[key] = None
             try:
-                md = metadata.distribution(published).metadata  # parsed on every access: once here
+                md = headers(metadata.distribution(published))  # parsed on every access: once here
                 name = md["Name"] if md else None
                 if name:
                     versions[key] = (name, md["Version"] or "")
