@@ -50,15 +50,14 @@ def _static_inputs() -> dict[str, Any]:
     """The key inputs that do not change within a process (computed once)."""
     global _STATIC
     if _STATIC is None:
-        from importlib import metadata
-
         from hardnut import __version__
+        from hardnut.doctor import dist_version
 
         versions = {}
         for name in LIBRARIES:
             try:
-                versions[name] = metadata.version(name)
-            except Exception:  # not installed (macholib is optional) or broken metadata
+                versions[name] = dist_version(name)  # None: not installed (macholib is optional)
+            except Exception:  # broken metadata
                 versions[name] = None
         _STATIC = {"format": FORMAT, "hardnut": [__version__, _own_code_digest()], "libraries": versions,
                    "python": [sys.version, sys.implementation.name, sys.hexversion]}

@@ -101,11 +101,10 @@ def prepare(template: Optional[Path] = None) -> None:
     wall time off the end of a build but cost 30-40 ms of CPU on every build: the time target is CPU too.)
     With a kept SBOM at `template` (hardnut.sbomcache) the next one is likely patched from it: the library
     is not imported (50-100 ms of CPU); it is when the SBOM has to be rendered after all."""
+    from hardnut import sbomcache
     from hardnut.audit.natives import classifiers
 
     classifiers()
-    from hardnut import sbomcache
-
     if sbomcache.usable(template):
         return
     import cyclonedx.model.bom  # noqa: F401 - imported here, beside the compile, instead of after it

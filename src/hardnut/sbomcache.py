@@ -44,16 +44,16 @@ def _static_inputs() -> dict[str, Any]:
     global _STATIC
     if _STATIC is None:
         import sys
-        from importlib import metadata
 
         from hardnut import __version__
         from hardnut.buildcache import _own_code_digest
+        from hardnut.doctor import dist_version
 
         versions = {}
         for name in LIBRARIES:
             try:
-                versions[name] = metadata.version(name)
-            except Exception:  # not installed or broken metadata: the key still differs from a good one
+                versions[name] = dist_version(name)
+            except Exception:  # broken metadata: the key still differs from a good one
                 versions[name] = None
         _STATIC = {"format": FORMAT, "hardnut": [__version__, _own_code_digest()], "libraries": versions,
                    "python": [sys.version, sys.hexversion]}
