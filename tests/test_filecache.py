@@ -366,7 +366,18 @@ def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, m
     prepare(options, helper=True, previous=None)  # no earlier build: usually a cold compile, no helper
     assert started == [] and compiled == [1]
     prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
-    assert started == [1] and compiled == [1, 1]
+    assert started == [] and compiled == [1, 1]  # patterns ahead; the helper only for a large verify
+    import hardnut.verify
+
+    assert perfile.uncached_bytes(records, limits, eng, None) == counted  # no cache: everything is to do
+    monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted)
+    prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)
+    assert started == [1] and compiled == [1, 1, 1]
+    prepare(VerifyOptions(), helper=True, previous=records)  # --no-cache: all of the last build's bytes
+    assert started == [1, 1] and compiled == [1, 1, 1, 1]
+    monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted + 1)
+    prepare(VerifyOptions(), helper=True, previous=records)
+    assert started == [1, 1] and compiled == [1, 1, 1, 1, 1]
 
 
 def test_a_large_warm_verify_maps_only_the_misses(tree, tmp_path, monkeypatch):

@@ -94,17 +94,17 @@ def _file_job(engine: Any, path: str, kind: str, relpath: str, limits: Limits, b
     return facts, scanned, sha if digest else None, False
 
 
-def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: str) -> int:
+def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: Optional[str]) -> int:
     """Of a previous build's files (its manifest's `files`: dicts with path, size, sha256 and format),
     the bytes a verify of the same files would compute again: those whose result the per-file cache
-    `folder` lacks. A onefile binary is left out (any edit changes it). Decides whether a build starts
-    its Helper process and compiles every secret pattern ahead (hardnut.verify.prepare); approximate by
-    design (a malformed record counts as cached)."""
+    `folder` lacks (all of them without a cache, `folder` None). A onefile binary is left out (any edit
+    changes it). Decides whether a build starts its Helper process and compiles every secret pattern
+    ahead (hardnut.verify.prepare); approximate by design (a malformed record counts as cached)."""
     import os
 
     from hardnut import filecache
 
-    salt_ = filecache.salt(engine)
+    salt_ = filecache.salt(engine) if folder is not None else ""
     total = 0
     for rec in records:
         try:
@@ -113,8 +113,8 @@ def uncached_bytes(records: Any, limits: Limits, engine: Any, folder: str) -> in
             continue
         if kind not in ("elf", "pe", "macho", "data") or not sha or not 0 < size <= limits.max_file_size:
             continue
-        key = filecache.entry_key(salt_, sha, kind, relpath, limits, kind != "data", True)
-        if not os.path.exists(os.path.join(folder, key)):
+        if folder is None or not os.path.exists(
+                os.path.join(folder, filecache.entry_key(salt_, sha, kind, relpath, limits, kind != "data", True))):
             total += min(size, limits.max_scan_bytes)
     return total
 
