@@ -255,3 +255,53 @@ def test_installed_distributions_by_folder_or_by_text(tmp_path, monkeypatch):
         zf.writestr("zipped_probe-2.0.dist-info/RECORD", record)
     monkeypatch.syspath_prepend(str(archive))
     assert set(installed_distributions()) - before == {(sha(meta.encode()), sha(record.encode()))}
+
+
+def test_store_links_what_the_last_entry_holds(tmp_path):
+    """A store hard-links the files the newest entry holds with the same sha256, size and mode (per the
+    build's verify result) and copies the rest; restoring either entry gives its own bytes."""
+    from hardnut.verify import VerifyOptions, verify_target
+
+    def dist(folder: Path, program: bytes) -> Path:
+        (folder / "lib").mkdir(parents=True)
+        (folder / "app").write_bytes(program)
+        (folder / "app").chmod(0o755)
+        (folder / "lib" / "libx.so.1").write_bytes(b"shared library bytes " * 500)
+        (folder / "data.txt").write_text("same data\n")
+        (folder / "mode.txt").write_text("same bytes, other mode\n")
+        os.symlink("libx.so.1", folder / "lib" / "libx.so")
+        return folder
+
+    cache = BuildCache(tmp_path / "cache", max_bytes=1 << 30)
+    first = dist(tmp_path / "b1" / "app.dist", b"program one " * 100)
+    cache.store("k1", first, None, {}, ("v", verify_target(first, VerifyOptions())))
+    second = dist(tmp_path / "b2" / "app.dist", b"program two " * 100)
+    (second / "mode.txt").chmod(0o600)
+    cache.store("k2", second, None, {}, ("v", verify_target(second, VerifyOptions())))
+    one, two = (cache.folder / k / "output" / "app.dist" for k in ("k1", "k2"))
+
+    def same_file(rel: str) -> bool:
+        return os.stat(one / rel).st_ino == os.stat(two / rel).st_ino
+
+    assert same_file("lib/libx.so.1") and same_file("data.txt")
+    assert not same_file("app") and not same_file("mode.txt")  # changed bytes; another mode
+    assert (two / "lib" / "libx.so").is_symlink()
+    for key, source in (("k1", first), ("k2", second)):
+        back = tmp_path / f"restored-{key}" / "app.dist"
+        assert cache.restore(key, back, tmp_path / f"restored-{key}" / "r.xml")
+        assert _tree(back) == _tree(source)
+    # without a verify result (verify.run off) or with an entry that lists nothing, everything is copied
+    third = dist(tmp_path / "b3" / "app.dist", b"program one " * 100)
+    cache.store("k3", third, None, {})
+    assert os.stat(cache.folder / "k3" / "output" / "app.dist" / "data.txt").st_nlink == 1
+    fourth = dist(tmp_path / "b4" / "app.dist", b"program one " * 100)
+    cache.store("k4", fourth, None, {}, ("v", verify_target(fourth, VerifyOptions())))  # newest is k3: no list
+    assert os.stat(cache.folder / "k4" / "output" / "app.dist" / "data.txt").st_nlink == 1
+    # a listed hash that does not match the newest entry's: copied
+    fifth = dist(tmp_path / "b5" / "app.dist", b"program one " * 100)
+    result = verify_target(fifth, VerifyOptions())
+    result.files = [dataclasses.replace(r, sha256="0" * 64) if r.path == "data.txt" else r for r in result.files]
+    cache.store("k5", fifth, None, {}, ("v", result))
+    five, four = (cache.folder / k / "output" / "app.dist" for k in ("k5", "k4"))
+    assert os.stat(five / "data.txt").st_ino != os.stat(four / "data.txt").st_ino
+    assert os.stat(five / "lib" / "libx.so.1").st_ino == os.stat(four / "lib" / "libx.so.1").st_ino
