@@ -351,8 +351,8 @@ class BuildCache:
         link that fails: another file system, no hard links) is copied. Entries are never changed once
         stored, and a restore copies out of them, so the shared files are never written."""
         donor = None
-        newest = self.entries()[-1:] if hashes else []  # the last build's, as a rule
-        for _, _, entry in newest:
+        newest = [self._newest_entry()] if hashes else []  # the last build's, as a rule
+        for entry in filter(None, newest):
             try:
                 meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
                 listed = json.loads((entry / FILES_JSON).read_text(encoding="utf-8"))
@@ -378,6 +378,20 @@ class BuildCache:
             return shutil.copy2(src, dst)
 
         return copy
+
+    def _newest_entry(self) -> Optional[Path]:
+        """The complete entry used or stored last (its meta.json's mtime), without reading the others."""
+        best: tuple[float, str] = (float("-inf"), "")
+        try:
+            with os.scandir(self.folder) as it:
+                for item in it:
+                    try:
+                        best = max(best, (os.stat(os.path.join(item.path, "meta.json")).st_mtime, item.path))
+                    except OSError:
+                        continue
+        except OSError:
+            return None
+        return Path(best[1]) if best[1] else None
 
     def entries(self) -> list[tuple[float, int, Path]]:
         """(last use, bytes, folder) of every complete entry, oldest first."""
