@@ -28,6 +28,7 @@ app (hardnut.sbomcache), bounded and pruned with the entries.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -177,6 +178,24 @@ def key_inputs(profile: Any, argv: Iterable[str], environ: dict[str, str], build
 
 
 _OWN_DIGEST: Optional[str] = None
+
+
+@functools.lru_cache(maxsize=None)
+def code_identity(libraries: tuple[str, ...]) -> dict[str, Any]:
+    """What a result kept between builds depends on besides its own inputs: hardnut (version and the hash
+    of its own modules), the installed versions of `libraries` (None when absent) and Python. Shared by
+    the per-file results (hardnut.filecache) and the kept SBOM (hardnut.sbomcache); computed once per
+    process (callers copy it)."""
+    from hardnut.doctor import dist_version
+
+    versions = {}
+    for name in libraries:
+        try:
+            versions[name] = dist_version(name)  # only the metadata's headers are parsed
+        except Exception:  # broken metadata: the key still differs from a good one
+            versions[name] = None
+    return {"hardnut": [__version__, _own_code_digest()], "libraries": versions,
+            "python": [sys.version, sys.implementation.name, sys.hexversion]}
 
 
 def _own_code_digest() -> str:

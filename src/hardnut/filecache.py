@@ -32,36 +32,20 @@ import hashlib
 import json
 import os
 import pickle
-import sys
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Optional
 
-from hardnut.buildcache import FILES_TEMP_PREFIX, _own_code_digest
+from hardnut.buildcache import FILES_TEMP_PREFIX, code_identity
 
 FORMAT = 1
 _MAGIC = b"hardnut-perfile-1\n"
 LIBRARIES = ("pyelftools", "pefile", "macholib")
 
-_STATIC: Optional[dict[str, Any]] = None
-
 
 def _static_inputs() -> dict[str, Any]:
-    """The key inputs that do not change within a process (computed once)."""
-    global _STATIC
-    if _STATIC is None:
-        from hardnut import __version__
-        from hardnut.doctor import dist_version
-
-        versions = {}
-        for name in LIBRARIES:
-            try:
-                versions[name] = dist_version(name)  # None: not installed (macholib is optional)
-            except Exception:  # broken metadata
-                versions[name] = None
-        _STATIC = {"format": FORMAT, "hardnut": [__version__, _own_code_digest()], "libraries": versions,
-                   "python": [sys.version, sys.implementation.name, sys.hexversion]}
-    return _STATIC
+    """The key inputs that do not change within a process."""
+    return {"format": FORMAT, **code_identity(LIBRARIES)}
 
 
 def salt(engine: Any) -> str:

@@ -25,39 +25,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from hardnut.buildcache import FILES_TEMP_PREFIX  # a write in progress (pruned when an hour old)
+from hardnut.buildcache import FILES_TEMP_PREFIX, code_identity  # FILES_TEMP_PREFIX: a write in progress
 
 FORMAT = 1
 # the libraries whose code shapes the JSON text
 LIBRARIES = ("cyclonedx-python-lib", "py-serializable", "packageurl-python", "sortedcontainers")
 
-_STATIC: Optional[dict[str, Any]] = None
-
 
 def _static_inputs() -> dict[str, Any]:
     """hardnut (version and the hash of its modules), the rendering libraries' versions and Python."""
-    global _STATIC
-    if _STATIC is None:
-        import sys
-
-        from hardnut import __version__
-        from hardnut.buildcache import _own_code_digest
-        from hardnut.doctor import dist_version
-
-        versions = {}
-        for name in LIBRARIES:
-            try:
-                versions[name] = dist_version(name)
-            except Exception:  # broken metadata: the key still differs from a good one
-                versions[name] = None
-        _STATIC = {"format": FORMAT, "hardnut": [__version__, _own_code_digest()], "libraries": versions,
-                   "python": [sys.version, sys.hexversion]}
-    return _STATIC
+    return {"format": FORMAT, **code_identity(LIBRARIES)}
 
 
 def _plain(value: Any) -> Any:
@@ -127,25 +108,11 @@ def patched(path: Optional[Path], key: str, hashes: dict[str, str]) -> Optional[
 
 def remember(path: Optional[Path], key: str, text: str) -> None:
     """Keep `text` (an SBOM rendered from scratch) under `key` at `path`; best effort, atomic."""
-    if path is None:
-        return
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=FILES_TEMP_PREFIX, dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"format": FORMAT, "key": key, "text": text}, fh)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    from hardnut.safeio import write_quietly
+
+    if path is not None:
+        write_quietly(path, json.dumps({"format": FORMAT, "key": key, "text": text}).encode("utf-8"),
+                      prefix=FILES_TEMP_PREFIX)
 
 
 def usable(path: Optional[Path]) -> bool:

@@ -137,29 +137,6 @@ def _hs_cache_path(hyperscan, expressions: list[bytes], flags: list[int]) -> Opt
     return Path(folder) / f"hyperscan-{h.hexdigest()[:32]}.db"
 
 
-def _store_quietly(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing (a private temporary file, then a rename); any error is ignored:
-    the cache only saves time."""
-    import tempfile
-
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
 _SHORT_BEFORE = 64  # keyword offsets in the window up to which _first_covering tries start positions itself
 _LEADING_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
 _NUMBERED = re.compile(rb"\\[1-9]|\(\?\([0-9]")
@@ -318,7 +295,9 @@ class Engine:
         db.compile(expressions=expressions, ids=list(range(len(self.keywords))), elements=len(self.keywords),
                    flags=flags)
         if cached is not None:
-            _store_quietly(cached, hyperscan.dumpb(db))
+            from hardnut.safeio import write_quietly
+
+            write_quietly(cached, hyperscan.dumpb(db))
         return db
 
     def _compile_re(self) -> None:
