@@ -15,7 +15,7 @@ from hardnut.artifact.model import ArtifactFile
 from hardnut.checks.base import CheckContext, rule_finding
 from hardnut.checks.walk import LIMIT, UNREADABLE
 from hardnut.inspect import inspector, is_facts, lddtree
-from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, ElfFacts, inspect_elf, parse_glibc_version
+from hardnut.inspect.elf import BinaryLimitError, BinaryParseError, ElfFacts, parse_glibc_version
 from hardnut.model import Finding, Rule, Severity
 from hardnut.timebudget import FileTimeout, within
 
@@ -112,7 +112,7 @@ def binary_facts(ctx: CheckContext, f: ArtifactFile) -> Optional[Facts]:
     if f.size > limits.max_file_size:
         ctx.cache[err_key] = None  # the walk already reported it (HN-WALK-004)
         return None
-    inspect = inspect_elf if f.kind == "elf" else inspector(f.kind)
+    inspect = inspector(f.kind)
     try:
         # cooperative deadline inside the parser, and the SIGALRM backstop around it
         return ctx.cached(key, lambda: within(
