@@ -32,11 +32,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from hardnut.model import Severity
-from hardnut.secrets.gitleaks import UNKEYED_WINDOW, GitleaksConfig, CustomRule, CUSTOM_SEVERITY
 from hardnut.secrets.rules import SECRET_RULES, VALIDATORS, SecretRule, Verdict, entropy, known_public_note
+
+if TYPE_CHECKING:  # hardnut.secrets.gitleaks is imported only when a gitleaks config is used
+    from hardnut.secrets.gitleaks import CustomRule, GitleaksConfig
+
+# longest match a keyword-less (gitleaks custom) rule may have
+UNKEYED_WINDOW = 4096
 
 _NONZERO = re.compile(rb"[^\x00]")
 ENV_ENGINE = "HARDNUT_SECRETS_ENGINE"
@@ -692,6 +697,8 @@ def custom_rule(c: CustomRule) -> SecretRule:
     reach 256 bytes before and 1024 after its keyword. A rule without keywords gets its regex's
     literal prefix as keyword (so it also runs on UTF-16LE text); with none, it runs over every
     byte (ASCII only)."""
+    from hardnut.secrets.gitleaks import CUSTOM_SEVERITY
+
     keywords = c.keywords
     if not keywords:
         prefix = _literal_prefix(c.pattern)

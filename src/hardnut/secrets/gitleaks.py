@@ -35,7 +35,6 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from hardnut.model import Severity
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-UNKEYED_WINDOW = 4096  # longest match a keyword-less custom rule may have
 
 
 class GitleaksConfigError(Exception):
