@@ -414,23 +414,39 @@ class BuildCache:
 
     def entries(self) -> list[tuple[float, int, Path]]:
         """(last use, bytes, folder) of every complete entry, oldest first."""
+        return [(t, size, Path(path)) for t, size, path in self._entry_rows()]
+
+    def _entry_rows(self) -> list[tuple[float, int, str]]:
+        """entries() with the folders as strings (prune runs after every store: no Path per entry)."""
         out = []
-        if not self.folder.is_dir():
+        try:
+            with os.scandir(self.folder) as it:
+                items = [item.path for item in it]
+        except OSError:
             return out
-        for entry in self.folder.iterdir():
-            meta = entry / "meta.json"
-            if not meta.is_file():
+        for entry in items:
+            meta = os.path.join(entry, "meta.json")
+            try:
+                with open(meta, "rb") as fh:
+                    mtime = os.fstat(fh.fileno()).st_mtime
+                    raw = fh.read()
+            except OSError:  # not an entry (the per-file results' folder, a store being written)
                 continue
             try:  # its size, written by store (meta.json itself not counted); walked for older entries
-                size = int(json.loads(meta.read_text(encoding="utf-8"))["bytes"])
-            except (OSError, ValueError, KeyError, TypeError):
-                size = sum(p.lstat().st_size for p in entry.rglob("*") if not p.is_dir())
-            out.append((meta.stat().st_mtime, size, entry))
+                size = int(json.loads(raw)["bytes"])
+            except (ValueError, KeyError, TypeError):
+                size = sum(p.lstat().st_size for p in Path(entry).rglob("*") if not p.is_dir())
+            out.append((mtime, size, entry))
         return sorted(out)
 
     def file_entries(self) -> list[tuple[float, int, Path]]:
         """(last use, bytes, file) of every per-file result in files_folder, oldest first."""
+        return [(t, size, Path(path)) for t, size, path in self._file_rows()]
+
+    def _file_rows(self) -> list[tuple[float, int, str]]:
+        """file_entries() with the files as strings."""
         out = []
+        now = time.time()
         try:
             with os.scandir(self.files_folder) as it:
                 for item in it:
@@ -438,9 +454,9 @@ class BuildCache:
                         st = item.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    if item.name.startswith(FILES_TEMP_PREFIX) and time.time() - st.st_mtime < 3600:
+                    if item.name.startswith(FILES_TEMP_PREFIX) and now - st.st_mtime < 3600:
                         continue  # being written (an older one is the leftover of an interrupted write)
-                    out.append((st.st_mtime, st.st_size, Path(item.path)))
+                    out.append((st.st_mtime, st.st_size, item.path))
         except OSError:
             pass
         return sorted(out)
@@ -458,15 +474,15 @@ class BuildCache:
                 except OSError:
                     pass
         results = []
-        for t, size, path in self.file_entries():
-            if path.name.startswith(FILES_TEMP_PREFIX):  # an interrupted write, an hour old
+        for t, size, path in self._file_rows():
+            if os.path.basename(path).startswith(FILES_TEMP_PREFIX):  # an interrupted write, an hour old
                 try:
-                    path.unlink()
+                    os.unlink(path)
                 except OSError:
                     pass
             else:
                 results.append((t, size, path, False))
-        items = sorted([(t, size, path, True) for t, size, path in self.entries()] + results)
+        items = sorted([(t, size, path, True) for t, size, path in self._entry_rows()] + results)
         total = sum(item[1] for item in items)
         for _, size, path, is_entry in items:
             if total <= limit:
@@ -475,9 +491,9 @@ class BuildCache:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 try:
-                    path.unlink()
+                    os.unlink(path)
                 except OSError:
                     continue
-            removed.append(path)
+            removed.append(Path(path))
             total -= size
         return removed
