@@ -19,7 +19,8 @@ time and CPU time (of the whole process tree, from wait4) is printed, with hardn
 Raw Nuitka's own time varies by up to 45% from one warm run to the next on a shared machine, more than
 hardnut's overhead: so the script also prints, per hardnut run, its wall time minus the compile's (which
 `hardnut build --format json` reports as `seconds`), as a share of that compile, and the same for CPU time
-(its process tree's minus the compile's, `cpu_seconds`).
+(its process tree's minus the compile's, `cpu_seconds`), and that CPU time again without the app's own smoke
+run (`smoke.cpu_seconds`: the program the profile's verify.smoke runs, not hardnut's work).
 
     python scripts/bench_build.py [--app sample_apps/hello] [--runs 3]
     python scripts/bench_build.py --app scripts/bench_apps/hardnut_cli --edited-only --ccache DIR --runs 3
@@ -109,6 +110,7 @@ def main() -> int:
 
     inrun: dict[str, list[tuple[float, float]]] = {}  # label -> (hardnut's wall, its Nuitka compile's wall)
     inrun_cpu: dict[str, list[tuple[float, float]]] = {}  # label -> (hardnut's tree CPU, its compile's CPU)
+    smoke_cpu: dict[str, list[float]] = {}  # label -> the CPU time of the app's own smoke run (its profile's)
 
     def ours(label: str, ccache: Path, *extra: str, cache: Path | None = None) -> None:
         env = dict(base, CCACHE_DIR=str(ccache))
@@ -121,6 +123,7 @@ def main() -> int:
         inrun.setdefault(label, []).append((wall, doc["seconds"]))
         if doc.get("cpu_seconds") is not None:
             inrun_cpu.setdefault(label, []).append((cpu, doc["cpu_seconds"]))
+            smoke_cpu.setdefault(label, []).append(doc.get("smoke", {}).get("cpu_seconds") or 0.0)
 
     ccache = args.ccache or scratch / "ccache-hardnut"
     try:
@@ -164,6 +167,13 @@ def main() -> int:
             share = [100 * (ours_s - compile_s) / compile_s for ours_s, compile_s in table[label]]
             print(f"{label}, in-run: hardnut's own {what} time ({told}) {median(own):.2f} s = "
                   f"{median(share):.1f}% of that compile (runs: {', '.join(f'{x:.1f}%' for x in share)})")
+            if what == "CPU" and any(smoke_cpu.get(label, ())):
+                # the smoke run is the app's own program, run because its profile asks (verify.smoke)
+                own = [o - s for o, s in zip(own, smoke_cpu[label])]
+                share = [100 * o / c for o, (_, c) in zip(own, table[label])]
+                print(f"{label}, in-run: the same without the app's smoke run (its own CPU time, median "
+                      f"{median(smoke_cpu[label]):.2f} s) {median(own):.2f} s = {median(share):.1f}% of that compile "
+                      f"(runs: {', '.join(f'{x:.1f}%' for x in share)})")
     if args.edited_only:
         return 0
     (rw, rc), (uw, uc) = rows["raw warm"][0], rows["hardnut unchanged"][0]

@@ -42,6 +42,8 @@ class SmokeResult:
     ok: bool = True
     output_tail: str = ""
     seconds: float = 0.0
+    # the program's CPU time (RunResult.cpu; None where not measured): the app's own, not hardnut's
+    cpu_seconds: Optional[float] = None
 
 
 @dataclass
@@ -122,7 +124,7 @@ def smoke_run(profile: Profile, exe: Path, log: Log, cancel: Optional[threading.
         except BuildFailed as exc:
             return SmokeResult(True, None, smoke.expect_exit, False, exc.tail or str(exc))
     return SmokeResult(True, res.returncode, smoke.expect_exit, res.returncode == smoke.expect_exit, res.tail,
-                       round(res.duration, 2))
+                       round(res.duration, 2), None if res.cpu is None else round(res.cpu, 3))
 
 
 def tree_state(target: Path) -> list[tuple]:

@@ -137,7 +137,8 @@ def build(profile_path, fmt, output, dry_run, quiet, verbose, no_cache, check_re
         "manifest": str(outcome.manifest),
         "seconds": outcome.seconds,
         "cpu_seconds": outcome.cpu_seconds,
-        "smoke": {"ran": outcome.smoke.ran, "exit_code": outcome.smoke.exit_code, "ok": outcome.smoke.ok},
+        "smoke": {"ran": outcome.smoke.ran, "exit_code": outcome.smoke.exit_code, "ok": outcome.smoke.ok,
+                  "seconds": outcome.smoke.seconds, "cpu_seconds": outcome.smoke.cpu_seconds},
         "verdict": result.verdict if result else None,
         **{k: str(v) for k, v in outcome.extra.items()},
     }
