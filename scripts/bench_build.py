@@ -9,6 +9,7 @@ time and CPU time (of the whole process tree, from wait4) is printed, with hardn
   cold       a fresh, empty ccache (CCACHE_DIR) for each of the two; hardnut with --no-cache
   warm       the ccache the cold hardnut build filled, a fresh Nuitka build folder; hardnut's first build
              with that ccache: an empty build cache (HARDNUT_CACHE_DIR), the store is part of the time
+             (--runs such builds, each with its own empty build cache; raw Nuitka once)
   edited     a rebuild after a source edit (a new string constant in the entry module, before its main
              guard, a different one for each build, so each compiles that module's C file and links):
              raw Nuitka and hardnut alternate, --runs times each; hardnut keeps its build cache (a miss
@@ -137,6 +138,9 @@ def main() -> int:
             ours("cold", ccache, "--no-cache")
             raw("warm", ccache)
             ours("warm", ccache, cache=scratch / "build-cache")
+            for i in range(1, args.runs):  # more first builds, each with its own empty build cache
+                ours("warm", ccache, cache=scratch / f"warm-cache-{i}")
+                shutil.rmtree(scratch / f"warm-cache-{i}", ignore_errors=True)
             for _ in range(args.runs):
                 edit()
                 raw("edited", ccache)
