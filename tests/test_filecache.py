@@ -336,10 +336,10 @@ def test_a_helper_that_cannot_start_is_not_used_and_prints_nothing(tree, capfd, 
 
 
 def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, monkeypatch):
-    """The build starts its helper process and compiles every secret pattern ahead only when the last
-    build's files are not in the cache (the prediction reads the last build's manifest records): after a
-    verify with the cache, nothing is left to compute; an empty cache or a changed file counts their
-    bytes; prepare acts accordingly."""
+    """The build starts its helper process and compiles every secret pattern ahead only when
+    HELPER_BUILD_MIN_BYTES or more of the last build's files are not in the cache (the prediction reads the
+    last build's manifest records): after a verify with the cache, nothing is left to compute; an empty
+    cache or a changed file counts their bytes; prepare acts accordingly."""
     from hardnut.secrets import engine
     from hardnut.verify import prepare
 
@@ -359,25 +359,28 @@ def test_uncached_bytes_predicts_what_the_next_verify_computes(tree, tmp_path, m
     started, compiled = [], []
     monkeypatch.setattr(engine, "start_helper", lambda *a, **k: started.append(1))
     monkeypatch.setattr(engine.Engine, "precompile", lambda self: compiled.append(1))
-    monkeypatch.setattr(engine, "HELPER_MIN_BYTES", 1000)
     monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "2")
+    import hardnut.verify
+
+    monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted)
     prepare(options, helper=True, previous=records)  # all cached: a rebuild after an edit
     assert started == compiled == []  # no helper; the patterns the changed files need are compiled on use
     prepare(options, helper=True, previous=None)  # no earlier build: usually a cold compile, no helper
-    assert started == [] and compiled == [1]
-    prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
-    assert started == [] and compiled == [1, 1]  # patterns ahead; the helper only for a large verify
-    import hardnut.verify
-
+    assert started == compiled == []
     assert perfile.uncached_bytes(records, limits, eng, None) == counted  # no cache: everything is to do
-    monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted)
-    prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)
-    assert started == [1] and compiled == [1, 1, 1]
+    prepare(VerifyOptions(file_cache=tmp_path), helper=True, previous=records)  # its results are gone
+    assert started == compiled == [1]  # a large verify: the helper, and every pattern ahead
     prepare(VerifyOptions(), helper=True, previous=records)  # --no-cache: all of the last build's bytes
-    assert started == [1, 1] and compiled == [1, 1, 1, 1]
+    assert started == compiled == [1, 1]
+    prepare(VerifyOptions(), helper=False, previous=records)  # not asked for the helper
+    assert started == compiled == [1, 1]
     monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted + 1)
-    prepare(VerifyOptions(), helper=True, previous=records)
-    assert started == [1, 1] and compiled == [1, 1, 1, 1, 1]
+    prepare(VerifyOptions(), helper=True, previous=records)  # a smaller verify: patterns compiled on use
+    assert started == compiled == [1, 1]
+    monkeypatch.setenv("HARDNUT_SECRETS_WORKERS", "1")
+    monkeypatch.setattr(hardnut.verify, "HELPER_BUILD_MIN_BYTES", counted)
+    prepare(VerifyOptions(), helper=True, previous=records)  # one core: no helper
+    assert started == compiled == [1, 1]
 
 
 def test_a_large_warm_verify_maps_only_the_misses(tree, tmp_path, monkeypatch):

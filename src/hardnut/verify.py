@@ -135,36 +135,37 @@ HELPER_BUILD_MIN_BYTES = 64 * 1024 * 1024  # a build's verify starts the Helper 
 
 def prepare(options: VerifyOptions, helper: bool = False, previous: Optional[list] = None) -> None:
     """Import what a verify will need and build its secret engine, ahead of it (`hardnut build` calls
-    this beside Nuitka's compile, so verify does not wait for them afterwards), and compile every secret
-    rule's patterns. `helper`: also start the engine's Helper process, with which the verify shares its
-    files (two cores; stop it with hardnut.secrets.engine.stop_helper).
-    `previous` (the file records of the last build's manifest; None on a first build, which starts no
-    Helper; nor does a verify of less than HELPER_BUILD_MIN_BYTES to do): when options.file_cache holds
-    the results of all but a few MB of them, the verify to come is
-    a rebuild's after an edit, which parses and scans a few changed files: then neither the Helper
-    (~0.25 s of CPU to start) nor the patterns of rules whose keywords those files may not hold (~0.05 s;
-    19 of 70 rules for the sample app's program) are worth their CPU time, and the verify compiles the
-    patterns it meets. Changes no result."""
+    this beside Nuitka's compile, so verify does not wait for them afterwards). `helper`: for a large
+    verify, also start the engine's Helper process, with which the verify shares its files (two cores;
+    stop it with hardnut.secrets.engine.stop_helper), and compile every secret rule's patterns now.
+    `previous`: the file records of the last build's manifest (None on a first build into output_dir,
+    which starts no Helper); the verify to come is large when HELPER_BUILD_MIN_BYTES or more of them lack
+    a result in options.file_cache. A smaller verify (a rebuild's after an edit, which parses and scans a
+    few changed files; a first build of a small app) compiles the patterns it meets: the Helper (~0.25 s
+    of CPU to start) and the patterns of rules whose keywords its files do not hold are not worth their
+    CPU time. Changes no result."""
     import elftools.elf.elffile  # noqa: F401 - the pyelftools fallback of hardnut.inspect.elf
 
     from hardnut.checks import all_rules
     from hardnut.checks.perfile import uncached_bytes, warm_helper
-    from hardnut.secrets.engine import HELPER_MIN_BYTES, shared_engine, start_helper, worker_count
+    from hardnut.secrets.engine import shared_engine, start_helper, worker_count
 
     all_rules()
     engine = shared_engine(options.config.gitleaks)
-    pending = None if previous is None else uncached_bytes(
-        previous, options.config.limits, engine, str(options.file_cache) if options.file_cache is not None else None)
-    if pending is not None and pending < HELPER_MIN_BYTES:
+    if not helper or previous is None or worker_count() < 2:
         return
-    # and the helper only after an earlier build (a first build into output_dir is usually a cold compile,
-    # half a minute for the sample app, where the helper's ~0.1 s of wall time is noise and its ~0.3 s of
-    # CPU is not), and only for a large verify: for the sample app's 20 MB, first builds with an empty
-    # build cache, 3 each, the helper saved 0.05 s of wall time (medians 0.46 vs 0.50 s) for 0.5 s of CPU
-    # (1.34 vs 0.85 s): the build's time target is its CPU time too
-    if helper and pending is not None and pending >= HELPER_BUILD_MIN_BYTES and worker_count() > 1:
+    # only after an earlier build (a first build into output_dir is usually a cold compile, half a minute
+    # for the sample app, where the helper's ~0.1 s of wall time is noise and its ~0.3 s of CPU is not), and
+    # only for a large verify: for the sample app's 20 MB, first builds with an empty build cache, 3 each,
+    # the helper saved 0.05 s of wall time (medians 0.46 vs 0.50 s) for 0.5 s of CPU (1.34 vs 0.85 s)
+    pending = uncached_bytes(previous, options.config.limits, engine,
+                             str(options.file_cache) if options.file_cache is not None else None)
+    if pending >= HELPER_BUILD_MIN_BYTES:
         start_helper(engine, warm=warm_helper)
-    engine.precompile()
+        # every rule's patterns, beside the compile: a verify this large meets most of them (a first build
+        # of the sample app with an empty build cache meets 22 of 70 rules and compiles 6 of their
+        # wrappers, ~25 ms, against 73 ms for all of them)
+        engine.precompile()
 
 
 def verify_target(target: Path, options: VerifyOptions) -> VerifyResult:
