@@ -26,6 +26,6 @@ def test_a_build_does_not_import_packaging_tags(tmp_path):
     import sys
 
     code = ("import sys, hardnut.source.deps, hardnut.sbom, hardnut.audit.inventory; "
-            "hardnut.sbom._canonical('A_b'); print('packaging.tags' in sys.modules)")
+            "hardnut.sbom.purl_for(hardnut.sbom.Distribution('A_b', '1')); print('packaging.tags' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

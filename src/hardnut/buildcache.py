@@ -370,15 +370,15 @@ class BuildCache:
         link that fails: another file system, no hard links) is copied. Entries are never changed once
         stored, and a restore copies out of them, so the shared files are never written."""
         donor = None
-        newest = [self._newest_entry()] if hashes else []  # the last build's, as a rule
-        for entry in filter(None, newest):
+        entry = self._newest_entry() if hashes else None  # the last build's, as a rule
+        if entry is not None:
             try:
                 meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
                 listed = json.loads((entry / FILES_JSON).read_text(encoding="utf-8"))
                 if isinstance(listed, dict):
                     donor = (entry / "output" / meta["name"], listed)
             except (OSError, ValueError, KeyError, TypeError):
-                donor = None  # an entry from before files.json, or damaged: everything is copied
+                pass  # an entry from before files.json, or damaged: everything is copied
 
         def copy(src: str, dst: str) -> str:
             if donor is not None:

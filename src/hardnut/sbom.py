@@ -27,6 +27,7 @@ from typing import Iterable, Optional
 
 from hardnut import __version__
 from hardnut.errors import HardnutError
+from hardnut.names import canonical_name
 from hardnut.nuitka.report_xml import Distribution
 
 SPEC = "1.6"
@@ -138,16 +139,10 @@ def native_files(target: Path, limits=None, files=None) -> list[NativeFile]:
 # the BOM (pure)
 
 
-def _canonical(name: str) -> str:
-    from hardnut.names import canonical_name
-
-    return canonical_name(name)
-
-
 def purl_for(dist: Distribution) -> str:
     from packageurl import PackageURL
 
-    return PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None).to_string()
+    return PackageURL(type="pypi", name=canonical_name(dist.name), version=dist.version or None).to_string()
 
 
 def _native_components(files: list[NativeFile]):
@@ -188,7 +183,7 @@ def _vulnerabilities(bom, audit, refs: dict[str, object]) -> None:
     osv = VulnerabilitySource(name="OSV", url=XsUri("https://osv.dev/"))
     for m in audit.matches:
         adv, pkg = m.advisory, m.package
-        target = refs.get(_canonical(pkg.name))
+        target = refs.get(canonical_name(pkg.name))
         rating = VulnerabilityRating(source=osv, severity=VulnerabilitySeverity(adv.severity.label))
         if adv.score is not None:
             rating = VulnerabilityRating(
@@ -203,7 +198,7 @@ def _vulnerabilities(bom, audit, refs: dict[str, object]) -> None:
             affects = [BomTarget(ref=target.bom_ref.value, versions=[BomTargetVersionRange(
                 version=pkg.version, status=ImpactAnalysisAffectedStatus.AFFECTED)])]
         bom.vulnerabilities.add(Vulnerability(
-            bom_ref=f"vuln:{adv.id}:{_canonical(pkg.name)}@{pkg.version}", id=adv.id, source=osv,
+            bom_ref=f"vuln:{adv.id}:{canonical_name(pkg.name)}@{pkg.version}", id=adv.id, source=osv,
             references=references, ratings=[rating], description=adv.summary or None,
             recommendation=f"Upgrade {pkg.name} to {' or '.join(m.fixed)}" if m.fixed else None, affects=affects))
 
@@ -231,16 +226,16 @@ def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *,
 
     direct = []
     by_name: dict[str, Component] = {}
-    for dist in sorted(facts.distributions, key=lambda d: _canonical(d.name)):
-        purl = PackageURL(type="pypi", name=_canonical(dist.name), version=dist.version or None)
+    for dist in sorted(facts.distributions, key=lambda d: canonical_name(d.name)):
+        purl = PackageURL(type="pypi", name=canonical_name(dist.name), version=dist.version or None)
         props = [Property(name="hardnut:installer", value=dist.installer)] if dist.installer else []
         if dist.vendored:
             props.append(Property(name="hardnut:vendored", value="true"))
         comp = Component(type=ComponentType.LIBRARY, name=dist.name, version=dist.version or None, purl=purl,
                          bom_ref=purl.to_string(), properties=props)
-        if _canonical(dist.name) in by_name:
+        if canonical_name(dist.name) in by_name:
             continue
-        by_name[_canonical(dist.name)] = comp
+        by_name[canonical_name(dist.name)] = comp
         bom.components.add(comp)
         direct.append(comp)
     runtime = None
@@ -260,7 +255,7 @@ def build_bom(app_name: str, facts: ReportFacts, files: Iterable[NativeFile], *,
         direct.append(comp)
     for f in files:
         dist = f.distribution or facts.file_distribution.get(f.path)
-        owner = by_name.get(_canonical(dist)) if dist else natives.get(f.path)
+        owner = by_name.get(canonical_name(dist)) if dist else natives.get(f.path)
         props = [Property(name="hardnut:format", value=f.format), Property(name="hardnut:size", value=str(f.size))]
         if dist:
             props.append(Property(name="hardnut:distribution", value=dist))

@@ -47,7 +47,7 @@ def _stored(cache: tuple[str, str], sha: str, kind: str, relpath: str, limits: L
     from hardnut import filecache
 
     key = filecache.entry_key(cache[1], sha, kind, relpath, limits, binary, scan)
-    if lookup is False:
+    if not lookup:
         return key, None
     stored = filecache.load(cache[0], key)
     if stored is not None and (stored[0] is not None) == binary and (stored[1] is not None) == scan:

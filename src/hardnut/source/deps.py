@@ -29,7 +29,6 @@ else:  # pragma: no cover
 
 from hardnut.names import canonical_name
 
-
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_INCLUDE_DEPTH = 8
 
@@ -495,7 +494,7 @@ def imported_distributions(import_names: Iterable[str]) -> dict[str, Installed]:
         if key not in versions:
             versions[key] = None
             try:
-                md = headers(metadata.distribution(published))  # parsed on every access: once here
+                md = headers(metadata.distribution(published))
                 name = md["Name"] if md else None
                 if name:
                     versions[key] = (name, md["Version"] or "")
