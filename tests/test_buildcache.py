@@ -227,6 +227,7 @@ def test_a_hit_stops_the_compile_started_beside_the_key(project, tmp_path, monke
     lines.clear()
     third = run_build(profile, lines.append, cache=cache)
     assert not any("reusing the cached compile" in line for line in lines), lines
+    assert any("could not be restored" in line and "compiling" in line for line in lines), lines
     assert third.seconds > 0 and (third.dist / "app").read_text() == "#!/bin/sh\n"
 
 
@@ -305,3 +306,51 @@ def test_store_links_what_the_last_entry_holds(tmp_path):
     five, four = (cache.folder / k / "output" / "app.dist" for k in ("k5", "k4"))
     assert os.stat(five / "data.txt").st_ino != os.stat(four / "data.txt").st_ino
     assert os.stat(five / "lib" / "libx.so.1").st_ino == os.stat(four / "lib" / "libx.so.1").st_ino
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated", "removed", "added", "linked", "onefile"])
+def test_a_damaged_entry_is_not_restored(tmp_path, damage):
+    """An entry whose files are not the ones its build verified (files.json) is not restored: the stored
+    verify result, and the manifest made from it, must describe the bytes that ship. It is removed, and
+    nothing is left at the target; an intact entry restores. "linked": a later entry hard-linked the
+    file from an entry that was then damaged."""
+    from hardnut.verify import VerifyOptions, verify_target
+
+    cache = BuildCache(tmp_path / "cache", max_bytes=1 << 30)
+    if damage == "onefile":
+        built = tmp_path / "b1" / "app.bin"
+        built.parent.mkdir()
+        built.write_bytes(b"\x7fELF" + b"program " * 200)
+    else:
+        built = tmp_path / "b1" / "app.dist"
+        (built / "lib").mkdir(parents=True)
+        (built / "app").write_bytes(b"program " * 200)
+        (built / "lib" / "libx.so.1").write_bytes(b"shared library bytes " * 50)
+        os.symlink("libx.so.1", built / "lib" / "libx.so")
+    cache.store("k1", built, None, {}, ("v", verify_target(built, VerifyOptions())))
+    key = "k1"
+    if damage == "linked":
+        cache.store("k2", built, None, {}, ("v", verify_target(built, VerifyOptions())))
+        assert os.stat(cache.folder / "k2" / "output" / "app.dist" / "app").st_nlink == 2
+        key = "k2"
+    intact = tmp_path / "intact" / built.name
+    assert cache.restore(key, intact, tmp_path / "intact" / "r.xml")
+    assert _tree(intact) == _tree(built)
+
+    stored = cache.folder / "k1" / "output" / built.name
+    program = stored if damage == "onefile" else stored / "app"
+    if damage in ("changed", "linked", "onefile"):
+        data = bytearray(program.read_bytes())
+        data[10] ^= 1  # same size, one bit
+        program.write_bytes(bytes(data))
+    elif damage == "truncated":
+        program.write_bytes(program.read_bytes()[:-1])
+    elif damage == "removed":
+        (stored / "lib" / "libx.so.1").unlink()
+    elif damage == "added":
+        (stored / "lib" / "planted.so").write_bytes(b"not built")
+    target = tmp_path / "again" / built.name
+    assert not cache.restore(key, target, tmp_path / "again" / "r.xml")
+    assert not target.exists() and not target.is_symlink()
+    assert not (cache.folder / key).exists(), "a damaged entry is removed"
+    assert not cache.restore(key, target, tmp_path / "again" / "r.xml")

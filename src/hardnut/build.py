@@ -331,7 +331,9 @@ def run_build(profile: Profile, log: Log, *, verbose: bool = False, verify: Opti
                 hit = cache.restore(keyed["key"], built_dist if built_dist else built_exe, command.report)
             finally:
                 restored.set()
-            if not hit:  # the entry went away meanwhile (pruned, unreadable): compile after all
+            if not hit:  # the entry went away meanwhile (pruned), is unreadable or damaged: compile after all
+                log(f"  the cached compile {keyed['key'][:12]} could not be restored (removed meanwhile, unreadable, "
+                    f"or its files are not the ones its build verified): compiling")
                 fresh_build_dir()
                 try:
                     res = compile_(beside.failed)

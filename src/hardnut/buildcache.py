@@ -17,7 +17,9 @@ The key is a sha256 over everything that goes into a build:
 A hit restores Nuitka's output (the dist folder or onefile executable, and its report) into the build
 folder; the smoke run, the SBOM and the manifest then run as for a fresh compile, and the verify result
 stored with the entry is reused (the artifact's bytes, the profile and hardnut are the same, so is the
-result; a different verify function verifies again).
+result; a different verify function verifies again). The restored files are hashed first: when they are
+not exactly the regular files and sha256 values that verify recorded, the entry is damaged, removed, and
+the build compiles.
 
 The cache folder is `HARDNUT_CACHE_DIR` or `<profile folder>/.hardnut-cache/builds`; after each store the
 oldest entries (least recently used) are removed until it is under `HARDNUT_CACHE_MAX_MB` (default 2048).
@@ -235,6 +237,46 @@ def _regular_file_hashes(result: Any) -> dict[str, list]:
     return out
 
 
+def _listed_files(entry: Path) -> Optional[dict[str, list]]:
+    """An entry's files.json ({path: [sha256, size]}); None when it has none (stored without a verify
+    result: nothing is reused, verify reads the restored files itself). Raises ValueError when it is
+    not such a mapping."""
+    try:
+        listed = json.loads((entry / FILES_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if not isinstance(listed, dict):
+        raise ValueError(f"{FILES_JSON} is not a mapping")
+    return listed
+
+
+def restored_files(target: Path) -> dict[str, list]:
+    """{path: [sha256, size]} of the regular files of `target` (a folder, paths relative to it; or one
+    file, under its name), as _regular_file_hashes records a build's: symlinks are left out."""
+    from hardnut.artifact.digest import file_digest
+
+    if not target.is_dir():
+        return {target.name: [file_digest(target), target.stat().st_size]}
+    out: dict[str, list] = {}
+    for folder, _dirs, names in os.walk(target):
+        for name in names:
+            full = os.path.join(folder, name)
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode):
+                out[os.path.relpath(full, target).replace(os.sep, "/")] = [file_digest(full), st.st_size]
+    return out
+
+
+def _remove(target: Path) -> None:
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        try:
+            target.unlink()
+        except OSError:
+            pass
+
+
 def cache_key(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -286,13 +328,19 @@ class BuildCache:
         return (self._entry(key) / "meta.json").is_file()
 
     def restore(self, key: str, target: Path, report: Path) -> bool:
-        """Copy the cached output for `key` to `target` (folder or file) and its report to `report`."""
+        """Copy the cached output for `key` to `target` (folder or file) and its report to `report`.
+        False when there is no such entry, it cannot be read, or its files are not the ones its build
+        verified: an entry with a verify result lists its regular files' sha256 and size (files.json),
+        and the copy must hold exactly those, so a reused verify result and the manifest made from it
+        always describe the bytes that ship. A damaged entry (a file changed, removed or added in the
+        cache folder, or linked from a damaged one) is removed; nothing is left at `target`."""
         entry = self._entry(key)
         meta = entry / "meta.json"
         if not meta.is_file():
             return False
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
+            listed = _listed_files(entry)
             src = entry / "output" / info["name"]
             if src.is_dir() and not src.is_symlink():
                 shutil.copytree(src, target, symlinks=True)
@@ -301,13 +349,17 @@ class BuildCache:
                 shutil.copy2(src, target)
             else:
                 return False
+            if listed is not None and restored_files(target) != listed:
+                _remove(target)
+                shutil.rmtree(entry, ignore_errors=True)
+                return False
             if (entry / "report.xml").is_file():
                 report.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(entry / "report.xml", report)
             os.utime(meta)  # least recently used goes first when pruning
             return True
-        except (OSError, ValueError, KeyError, shutil.Error):
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else None
+        except (OSError, ValueError, KeyError, TypeError, shutil.Error):
+            _remove(target)
             return False
 
     def verify_result(self, key: str, verifier: str) -> Optional[Any]:
