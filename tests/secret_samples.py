@@ -83,7 +83,9 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
     fp("HN-SEC-019", "PuTTY-User-Key-File-3: ssh-ed25519\n")
     tp("HN-SEC-020", "postgresql://svc:Qx7" + t(12) + "@db.internal:5432/app", "amqp://app:" + t(8) + "#%!" + t(6) + "@mq.internal/")
     fp("HN-SEC-020", "postgresql://user:password@db.internal/app", "https://user:${DB_PASSWORD}@db.internal/app",
-       "ftp://anonymous:%s@%s/")
+       "ftp://anonymous:%s@%s/", "mssql+pyodbc://scott:tiger@some_dsn",
+       "mssql+pyodbc://scott:tiger^5HHH@mssql2017:1433/test?driver=ODBC+Driver+17+for+SQL+Server")
+    tp("HN-SEC-020", "mssql+pyodbc://scott:" + t(12) + "@mssql2017:1433/test")  # only the demo password is one
     tp("HN-SEC-021", "glrt-" + t(20, URLSAFE), "glptt-" + t(40, HEX), "gloas-" + t(64, URLSAFE), "gldt-" + t(20, URLSAFE),
        "GR1348941" + t(20, URLSAFE))
     fp("HN-SEC-021", "glrt-short", "glimt-my-tokens_are-correctAB",
