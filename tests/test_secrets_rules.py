@@ -312,6 +312,16 @@ def test_firebase_sdk_example_key_is_known_public(engine):
     assert [s for r, _, s in hits(engine, other) if r == "HN-SEC-009"] == [Severity.HIGH]
 
 
+@pytest.mark.parametrize("key", ["2b7e151628aed2a6abf7158809cf4f3c",  # NIST SP 800-38A F.1.1, AES-128
+                                 "603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4"])  # F.1.5, AES-256
+def test_nist_aes_example_keys_are_known_public(engine, key):
+    """The AES keys of NIST SP 800-38A's examples (in pycryptodome's self-tests and most crypto test
+    suites) are at info; a fresh value under the same name is not."""
+    assert [s for r, _, s in hits(engine, f"key = '{key}'") if r == "HN-SEC-100"] == [Severity.INFO]
+    fresh = F.text(32, "0123456789abcdef")
+    assert [s for r, _, s in hits(engine, f"key = '{fresh}'") if r == "HN-SEC-100"] != [Severity.INFO]
+
+
 def test_repeated_block_values_are_low(engine):
     block = F.text(16)
     assert [s for r, _, s in hits(engine, f'client_secret = "{block * 4}"')] == [Severity.LOW]
