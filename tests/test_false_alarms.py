@@ -47,6 +47,61 @@ def test_import_without_extension_resolves_like_the_loader():
     assert deps["mylib"].status == "bundled" and deps["mylib"].provider == "mylib.dll"
 
 
+def _elf(path: str, needed: tuple[str, ...] = (), rpath: tuple[str, ...] = (), runpath: tuple[str, ...] = ()) -> Node:
+    return Node(path, "elf", ("elf", "EM_X86_64", 64, True), needed, (), rpath, runpath)
+
+
+def _wheel_layout(lib_runpath: tuple[str, ...] = (), ext_runpath: tuple[str, ...] = ()) -> list[Node]:
+    """An auditwheel-repaired package (fiona 1.10's layout): the extension module has DT_RPATH
+    $ORIGIN/../pkg.libs; the libraries there have none and need each other, two levels deep."""
+    ext_rpath = () if ext_runpath else ("$ORIGIN/../pkg.libs",)
+    return [_elf("pkg/_env.so", ("libgdal-x.so.35", "libc.so.6"), ext_rpath, ext_runpath),
+            _elf("pkg.libs/libgdal-x.so.35", ("libcurl-x.so.4", "libc.so.6"), (), lib_runpath),
+            _elf("pkg.libs/libcurl-x.so.4", ("libcrypto-x.so.1.1",)),
+            _elf("pkg.libs/libcrypto-x.so.1.1", ("libc.so.6",))]
+
+
+def test_libraries_find_each_other_through_their_loaders_rpath():
+    """glibc searches the DT_RPATH of the file that loads a library (and of its loader, up the chain)
+    when the library has no DT_RUNPATH: a wheel's bundled libraries are not missing."""
+    deps = {(d.importer, d.library): d for d in resolve(_wheel_layout())}
+    gdal = deps[("pkg/_env.so", "libgdal-x.so.35")]
+    assert (gdal.status, gdal.via) == ("bundled", "RPATH $ORIGIN/../pkg.libs")
+    curl = deps[("pkg.libs/libgdal-x.so.35", "libcurl-x.so.4")]
+    assert (curl.status, curl.provider) == ("bundled", "pkg.libs/libcurl-x.so.4")
+    assert curl.via == "RPATH $ORIGIN/../pkg.libs of pkg/_env.so, which loads it"
+    crypto = deps[("pkg.libs/libcurl-x.so.4", "libcrypto-x.so.1.1")]  # two loaders up
+    assert (crypto.status, crypto.provider) == ("bundled", "pkg.libs/libcrypto-x.so.1.1")
+    assert not [d for d in deps.values() if d.status == MISSING]
+
+
+def test_runpath_stops_the_inherited_rpath():
+    """A library with DT_RUNPATH does not search its loaders' DT_RPATH, and a loader's DT_RUNPATH is
+    not inherited: both leave the dependency missing, as the loader would."""
+    deps = {(d.importer, d.library): d for d in resolve(_wheel_layout(lib_runpath=("$ORIGIN/elsewhere",)))}
+    assert deps[("pkg.libs/libgdal-x.so.35", "libcurl-x.so.4")].status == MISSING
+    deps = {(d.importer, d.library): d for d in resolve(_wheel_layout(ext_runpath=("$ORIGIN/../pkg.libs",)))}
+    assert deps[("pkg/_env.so", "libgdal-x.so.35")].status == "bundled"
+    assert deps[("pkg.libs/libgdal-x.so.35", "libcurl-x.so.4")].status == MISSING
+    # a library nothing bundled loads has no loader to inherit from
+    alone = resolve([_elf("pkg.libs/libcurl-x.so.4", ("libcrypto-x.so.1.1",)),
+                     _elf("pkg.libs/libcrypto-x.so.1.1")])
+    assert [d.status for d in alone] == [MISSING]
+
+
+def test_a_long_chain_of_loaders_stays_bounded():
+    """Hostile input: 400 libraries in a chain, each needing the next and one more that is nowhere. The
+    lookup runs a bounded number of rounds (real chains are 2-3 deep): the first levels are found, the
+    rest stay missing, and it ends."""
+    n = 400
+    nodes = [_elf("a/ext.so", ("lib0.so",), ("$ORIGIN/../l",))]
+    nodes += [_elf(f"l/lib{i}.so", (f"lib{i + 1}.so", f"gone{i}.so")) for i in range(n)]
+    deps = resolve(nodes)
+    found = sum(d.status == "bundled" for d in deps)
+    assert found == lddtree._CHAIN_ROUNDS + 1  # ext.so's own RPATH, then one level per round
+    assert sum(d.status == MISSING for d in deps) == len(deps) - found
+
+
 @pytest.fixture(scope="module")
 def split_debug(tmp_path_factory):
     """A real program with its debug info split off: `objcopy --only-keep-debug` (.debug) and

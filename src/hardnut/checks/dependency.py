@@ -30,7 +30,8 @@ UNRESOLVED = Rule(
     "fails to start, or silently picks up whatever version happens to be installed. ELF names are "
     "looked up through the file's RUNPATH (or RPATH when there is no RUNPATH) with $ORIGIN expanded, then "
     "the dist root, then the system allowlist (auditwheel's manylinux policy: the glibc family, libgcc_s, "
-    "libstdc++, libz...); PE names in the importing file's folder, the dist root and the Windows system "
+    "libstdc++, libz...), then, for a file without RUNPATH, the RPATH of the bundled files that load it, up "
+    "the chain (as glibc does; how a wheel's bundled libraries find each other); PE names in the importing file's folder, the dist root and the Windows system "
     "DLL list. A library with the right name but another machine or ELF class does not count. A missing "
     "delay-loaded DLL is reported at medium: it only fails when first used. Bundle the library, or list "
     "it in verify.allow_external if the target system really provides it.",

@@ -7,7 +7,12 @@ ELF, for each DT_NEEDED of a file:
      Absolute entries and entries that leave the artifact are never looked up on this machine;
   2. the dist root (Nuitka puts libraries beside the main program, whose RPATH is $ORIGIN);
   3. the system allowlist (policy/linux-system-libs.json);
-  4. verify.allow_external (exact names or fnmatch patterns).
+  4. verify.allow_external (exact names or fnmatch patterns);
+  5. still not found, and the file has no DT_RUNPATH: the DT_RPATH entries of the bundled files that load
+     it, and of theirs, up the chain (glibc searches the requesting object's DT_RPATH, then its loader's,
+     and so on; a file with DT_RUNPATH has no DT_RPATH that counts). auditwheel gives a wheel's extension
+     modules DT_RPATH $ORIGIN/../pkg.libs and the libraries in pkg.libs none: they find each other through
+     it. Which file loads a library first depends on import order; any bundled loader counts.
 PE, for each import and delay import (case-insensitive, as Windows is; a name without an extension
 means '.dll', as for the loader):
   1. the importing file's folder; 2. the dist root; 3. policy/windows-system-dlls.json (KnownDLLs, API
@@ -193,10 +198,13 @@ class _Index:
             by_path.setdefault(n.relpath, []).append(n)
             self._add(n.fmt, n.relpath, n)
         link_map = {l.relpath: l.target for l in links}
+        self.nodes_at = dict(by_path)  # artifact path (a link's too) -> the nodes there
         for path in link_map:
             targets = self._follow(path, link_map, by_path)
             for target in targets or ():
                 self._add(target.fmt, path, target)
+            if targets:
+                self.nodes_at[path] = targets
 
     def _add(self, fmt: str, relpath: str, node: Node) -> None:
         group, local = split_group(relpath)
@@ -278,6 +286,7 @@ def resolve(
                 out.append(_resolve_pe(node, lib, False, group, local, index, windows, allow_external))
             for lib in node.delay_needed:
                 out.append(_resolve_pe(node, lib, True, group, local, index, windows, allow_external))
+    _inherited_rpaths(nodes, out, index)
     fmt_of = {n.relpath: n.fmt for n in nodes}
     for i, dep in enumerate(out):
         if dep.status == MISSING:
@@ -324,6 +333,64 @@ def _resolve_elf(node: Node, lib: str, group: str, local: str, index: _Index, po
     if _allowed(lib, allow, True):
         return Dependency(node.relpath, lib, ALLOWED, None, "allow_external")
     return Dependency(node.relpath, lib, MISSING, None, "", False, tuple(dict.fromkeys(rejected)), tuple(searched))
+
+
+_CHAIN_ROUNDS = 16  # step 5: rounds of lookups (each finds loaders the last one did not know); real chains: 2-3
+_CHAIN_LOADERS = 64  # step 5: loaders (up the chain) whose DT_RPATH one file's lookup tries
+
+
+def _inherited_rpaths(nodes: Sequence[Node], out: list[Dependency], index: _Index) -> None:
+    """Step 5 of the ELF search (module docstring), in place: a missing library of an ELF file without
+    DT_RUNPATH is looked up in the DT_RPATH of the bundled files that load it (found by steps 1-2, or by
+    this step: repeated while it finds more, at most _CHAIN_ROUNDS times), and of their loaders, up the
+    chain (at most _CHAIN_LOADERS of them per file: hostile input stays cheap)."""
+    elf = {n.relpath: n for n in nodes if n.fmt == "elf"}
+    for _ in range(_CHAIN_ROUNDS):
+        todo = [i for i, dep in enumerate(out) if dep.status == MISSING and dep.importer in elf
+                and not elf[dep.importer].runpath and "/" not in dep.library]
+        if not todo:
+            return
+        loaders: dict[str, set[str]] = {}  # file -> the files that need it and find it bundled
+        for dep in out:
+            if dep.status == BUNDLED and dep.importer in elf and dep.provider:
+                for target in index.nodes_at.get(dep.provider, ()):
+                    if target.relpath != dep.importer:
+                        loaders.setdefault(target.relpath, set()).add(dep.importer)
+        folders: dict[str, list[tuple[str, str, str]]] = {}  # file -> (folder, RPATH entry, whose)
+        changed = False
+        for i in todo:
+            dep = out[i]
+            node = elf[dep.importer]
+            if node.relpath not in folders:
+                folders[node.relpath] = _chain_folders(node, loaders, elf)
+            group = split_group(node.relpath)[0]
+            for folder, entry, loader in folders[node.relpath]:
+                hit = _pick(index, node, group, folder, dep.library, [])
+                if hit:
+                    out[i] = Dependency(node.relpath, dep.library, BUNDLED, hit,
+                                        f"RPATH {entry} of {loader}, which loads it")
+                    changed = True
+                    break
+        if not changed:
+            return
+
+
+def _chain_folders(node: Node, loaders: dict[str, set[str]], elf: dict[str, Node]) -> list[tuple[str, str, str]]:
+    """(group-local folder, DT_RPATH entry, whose) of the loaders of `node`, nearest first."""
+    out: list[tuple[str, str, str]] = []
+    seen, queue, visited = {node.relpath}, sorted(loaders.get(node.relpath, ())), 0
+    while queue and visited < _CHAIN_LOADERS:
+        loader = elf[queue.pop(0)]
+        if loader.relpath in seen:
+            continue
+        seen.add(loader.relpath)
+        visited += 1
+        queue.extend(sorted(loaders.get(loader.relpath, set()) - seen))
+        for entry in () if loader.runpath else loader.rpath:
+            folder, _why = expand_origin(entry, split_group(loader.relpath)[1])
+            if folder is not None:
+                out.append((folder, entry, loader.relpath))
+    return out
 
 
 def loader_name(lib: str) -> str:
