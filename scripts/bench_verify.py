@@ -89,13 +89,16 @@ def human(n: float) -> str:
 # ------------------------------------------------------------------------------------------- corpus
 
 
-def download(req: str, platform: str) -> Path:
-    folder = CACHE / "wheels" / f"{req.replace('==', '-')}-{platform}"
+def download(req: str, platform: str | tuple[str, ...]) -> Path:
+    """The wheel of `req` for `platform` (or the first of several platform tags pip finds one for)."""
+    platforms = (platform,) if isinstance(platform, str) else platform
+    folder = CACHE / "wheels" / f"{req.replace('==', '-')}-{platforms[0]}"
     found = sorted(folder.glob("*.whl"))
     if not found:
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
-                        platform, "--python-version", "3.11", "-d", str(folder), req], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        *(arg for p in platforms for arg in ("--platform", p)), "--python-version", "3.11",
+                        "-d", str(folder), req], check=True)
         found = sorted(folder.glob("*.whl"))
     if not found:
         raise SystemExit(f"pip download of {req} gave no wheel")
