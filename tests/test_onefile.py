@@ -358,6 +358,8 @@ def test_unsafe_name_is_escaped_in_the_message(builds, tmp_path):
 
 
 def test_truncated_binaries(builds, tmp_path):
+    from hardnut.verify import VerifyOptions, verify_target
+
     for variant in ("plain", "compressed", "archive"):
         binary = builds[variant].binary
         info = onefile.find_payload(binary, "elf")
@@ -365,6 +367,15 @@ def test_truncated_binaries(builds, tmp_path):
         for cut in (info.offset + 40, info.offset + info.length // 2, info.offset + info.length - 3):
             short = tmp_path / f"{variant}-{cut}.bin"
             short.write_bytes(binary.read_bytes()[:cut])
+            if cut == info.offset + 40 and variant != "compressed":
+                # the first entry's header and no more: with the bootstrap's marker cut off too, that is
+                # no more a payload than any header-shaped data (see test_header_shaped_data_...); the ELF
+                # parse still finds the file truncated, at the same rule and severity
+                assert onefile.find_payload(short, "elf") is None
+                found = verify_target(short, VerifyOptions()).findings
+                assert [(f.rule, f.severity.label) for f in found if "does not fit the file" in f.message] == \
+                    [("HN-WALK-003", "high")]
+                continue
             with pytest.raises(PayloadError):
                 info2 = onefile.find_payload(short, "elf")
                 onefile.extract(short, info2, tmp_path / "never")  # find_payload must already fail
@@ -650,3 +661,23 @@ def test_plausible_start_as_the_reference(magic, parts, kind):
 
     head = magic + b"".join(parts)
     assert _plausible_start(head, kind) == _plausible_start_reference(head, kind)
+
+
+def test_header_shaped_data_without_the_bootstrap_is_no_payload(tmp_path):
+    """The regex module's Unicode script names ("KAYAHLI\\0KHAPH\\0\\0\\0KHAR..." in .rdata, the Kayah Li
+    script) look like a "KAY" header with a plausible first entry; its walk fails before one whole entry.
+    In a file without the bootstrap's marker that is data, not a broken payload (a false HIGH on every
+    Windows app bundling regex); with the marker, the same bytes are a broken payload."""
+    import mmap
+
+    from hardnut.artifact.onefile import search
+
+    names = b"KAYAHLI\0KHAPH\0\0\0KHAR\0\0\0\0KHAROSHTHI\0\0\0\0\0\0KHITANSMALLSCRIPT\0" * 8
+    assert search._plausible_start(names[:600], "pe")
+    data = tmp_path / "tables.bin"
+    data.write_bytes(b"\0" * 64 + names + b"\0" * 64)
+    with open(data, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        ranges = [(0, len(mm), "section .rdata")]
+        assert search._scan(fh, mm, ranges, "pe", Limits(), bootstrap=False) is None
+        with pytest.raises(PayloadError, match="malformed onefile payload"):
+            search._scan(fh, mm, ranges, "pe", Limits(), bootstrap=True)

@@ -146,27 +146,33 @@ def _walk_raw(fh: BinaryIO, offset: int, limit: int, kind: str, layout: Layout, 
 
 
 def _walk_raw_entries(src: _RawSource, layout: Layout, archive: bool, max_entries: int) -> tuple[int, int]:
+    """(entries, stream end); a PayloadError raised on the way carries `entries_done`: how many entries
+    were read whole before it (0: not even the first, so perhaps no payload at all; see _scan)."""
     count = 0
-    while True:
-        hdr = _read_header(src, layout, archive)
-        if hdr is None:
-            return count, src.file_pos
-        count += 1
-        if count > max_entries:
-            raise PayloadLimit(f"payload has more than {max_entries} entries (limits.max_files)")
-        if hdr.link_target is not None:
-            continue
-        what = _Where("data of entry '{}'", hdr.name)
-        if archive:
-            if (hdr.csize or 0) < 4 or src.read(4, what) != ZSTD_MAGIC:
-                raise PayloadError(f"{what}: not a zstd frame")
-            src.skip((hdr.csize or 0) - 4, what)
-        elif layout.checksums:  # a CRC32 that verifies is what tells this layout from the one without
-            if not _crc_matches(hdr.crc, src.copy(hdr.size, None, what)):
-                raise PayloadError(f"entry '{display(hdr.name)}': CRC32 mismatch (corrupted or altered)")
-            src.verified += 1
-        else:
-            src.skip(hdr.size, what)
+    try:
+        while True:
+            hdr = _read_header(src, layout, archive)
+            if hdr is None:
+                return count, src.file_pos
+            count += 1
+            if count > max_entries:
+                raise PayloadLimit(f"payload has more than {max_entries} entries (limits.max_files)")
+            if hdr.link_target is not None:
+                continue
+            what = _Where("data of entry '{}'", hdr.name)
+            if archive:
+                if (hdr.csize or 0) < 4 or src.read(4, what) != ZSTD_MAGIC:
+                    raise PayloadError(f"{what}: not a zstd frame")
+                src.skip((hdr.csize or 0) - 4, what)
+            elif layout.checksums:  # a CRC32 that verifies is what tells this layout from the one without
+                if not _crc_matches(hdr.crc, src.copy(hdr.size, None, what)):
+                    raise PayloadError(f"entry '{display(hdr.name)}': CRC32 mismatch (corrupted or altered)")
+                src.verified += 1
+            else:
+                src.skip(hdr.size, what)
+    except PayloadError as exc:
+        exc.entries_done = max(count - 1, 0)  # type: ignore[attr-defined]
+        raise
 
 
 def _validate(fh: BinaryIO, offset: int, limit: int, kind: str, location: str, limits: Limits,
@@ -208,6 +214,7 @@ def _validate(fh: BinaryIO, offset: int, limit: int, kind: str, location: str, l
             exc = PayloadError("the entries do not end where the payload's size trailer says"
                                if count else "payload has no entries")
             exc.progress = (0, end - offset)  # type: ignore[attr-defined]
+            exc.entries_done = count  # type: ignore[attr-defined]
             errors.append(exc)
             continue
         return PayloadInfo(kind, offset, trailer_end - offset, "zstd" if compressed else "none",
@@ -215,7 +222,12 @@ def _validate(fh: BinaryIO, offset: int, limit: int, kind: str, location: str, l
     # the structure fits no layout: report the error of the layout that got furthest
     # (a layout whose CRC32s verified before it failed is the right one; else the one that read most)
     best = max(errors, key=lambda e: getattr(e, "progress", (-1, -1)), default=None)
-    raise PayloadError(f"malformed onefile payload ({location}): {best or 'no layout fits'}")
+    error = PayloadError(f"malformed onefile payload ({location}): {best or 'no layout fits'}")
+    error.entries_done = max((getattr(e, "entries_done", 0) for e in errors), default=0)  # type: ignore[attr-defined]
+    raise error
+
+
+_MAX_WEAK_FAILURES = 8  # plausible spots that fail to validate in a file without the bootstrap's marker
 
 
 def _scan(fh: BinaryIO, mm: mmap.mmap, ranges: list[tuple[int, int, str]], kind: str,
@@ -223,17 +235,31 @@ def _scan(fh: BinaryIO, mm: mmap.mmap, ranges: list[tuple[int, int, str]], kind:
     """Find the payload among the "KA[XY]" spots of the data ranges.
 
     Spots whose next bytes do not look like a payload start are skipped (over 1607 ELF files of a
-    Debian system: 59 "KA[XY]" spots, none plausible). The first plausible one decides: it validates,
-    or the payload is broken (PayloadError) - a later spot may well be a nested onefile inside the
-    payload's own data and must not stand in for it. A file carrying the bootstrap's marker without any
-    plausible spot is a bootstrap whose payload is gone: PayloadError too."""
-    tried = 0
+    Debian system: 59 "KA[XY]" spots, none plausible). In a file carrying the onefile bootstrap's marker,
+    the first plausible one decides: it validates, or the payload is broken (PayloadError) - a later spot
+    may well be a nested onefile inside the payload's own data and must not stand in for it. In a file
+    without the marker, a plausible spot whose walk fails before it has read one whole entry is data that
+    happens to look like a header and is skipped, up to _MAX_WEAK_FAILURES of them: the regex module's
+    table of Unicode script names holds "KAYAHLI\0KHAPH..." (the Kayah Li script), a "KAY" header with a
+    4-letter name and a plausible size. One that read whole entries is a payload, broken. A file carrying
+    the marker without any plausible spot is a bootstrap whose payload is gone: PayloadError too."""
+    tried = failed = 0
     for start, end, location in ranges:
         for m in _HEADER_RE.finditer(mm, start, end):
             tried += 1
             if tried > MAX_CANDIDATES:
                 break
-            info = _validate(fh, m.start(), end, kind, location, limits, strong=False)
+            try:
+                info = _validate(fh, m.start(), end, kind, location, limits, strong=False)
+            except PayloadLimit:
+                raise
+            except PayloadError as exc:
+                failed += 1
+                if bootstrap or getattr(exc, "entries_done", 1):
+                    raise
+                if failed >= _MAX_WEAK_FAILURES:
+                    return None
+                continue
             if info is not None:
                 return info
     if bootstrap:
