@@ -47,6 +47,28 @@ def test_import_without_extension_resolves_like_the_loader():
     assert deps["mylib"].status == "bundled" and deps["mylib"].provider == "mylib.dll"
 
 
+def test_delvewheel_libs_folders_are_searched():
+    """delvewheel (numpy, scipy, h5py, shapely... on Windows) puts a wheel's DLLs in `<name>.libs` beside
+    the package, which adds it with os.add_dll_directory() at import; Nuitka keeps that layout. A DLL
+    elsewhere, or a `.libs` folder below another package, is still not on the search path."""
+    blas = "libopenblas64__v0.3.23-gcc_10_3_0-2bde3a66.dll"
+    nodes = [_pe("numpy/core/_multiarray_umath.cp311-win_amd64.pyd", (blas, "kernel32.dll", "gone.dll")),
+             _pe(f"numpy.libs/{blas}", ()),
+             _pe("vendor/tree/zmq/backend/cython/_zmq.pyd", ("libzmq-v141-mt-4_3_5-2a.dll",)),
+             _pe("vendor/tree/pyzmq.libs/libzmq-v141-mt-4_3_5-2a.dll", ()),
+             _pe("other/gone.dll", ()), _pe("scipy/scipy.libs/only-for-scipy.dll", ()),
+             _pe("app.exe", ("only-for-scipy.dll",))]
+    deps = {(d.importer, d.library): d for d in resolve(nodes)}
+    found = deps[("numpy/core/_multiarray_umath.cp311-win_amd64.pyd", blas)]
+    assert (found.status, found.provider) == ("bundled", f"numpy.libs/{blas}")
+    assert found.via.startswith("numpy.libs ")
+    zmq = deps[("vendor/tree/zmq/backend/cython/_zmq.pyd", "libzmq-v141-mt-4_3_5-2a.dll")]
+    assert zmq.provider == "vendor/tree/pyzmq.libs/libzmq-v141-mt-4_3_5-2a.dll"  # another name, a folder above
+    gone = deps[("numpy/core/_multiarray_umath.cp311-win_amd64.pyd", "gone.dll")]
+    assert gone.status == MISSING and "*.libs folders" in gone.searched
+    assert deps[("app.exe", "only-for-scipy.dll")].status == MISSING  # scipy.libs is not beside app.exe's folders
+
+
 def _elf(path: str, needed: tuple[str, ...] = (), rpath: tuple[str, ...] = (), runpath: tuple[str, ...] = ()) -> Node:
     return Node(path, "elf", ("elf", "EM_X86_64", 64, True), needed, (), rpath, runpath)
 

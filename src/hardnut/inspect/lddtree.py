@@ -15,8 +15,11 @@ ELF, for each DT_NEEDED of a file:
      it. Which file loads a library first depends on import order; any bundled loader counts.
 PE, for each import and delay import (case-insensitive, as Windows is; a name without an extension
 means '.dll', as for the loader):
-  1. the importing file's folder; 2. the dist root; 3. policy/windows-system-dlls.json (KnownDLLs, API
-  sets, and the DLLs every Windows 10 and 11 ships); 4. verify.allow_external.
+  1. the importing file's folder; 2. the dist root; 3. a `*.libs` folder beside the importer's top-level
+  package folder or beside any folder above it (delvewheel puts a wheel's DLLs in `<name>.libs` and the
+  package's `__init__.py` adds it with os.add_dll_directory() when it is imported; Nuitka's delvewheel
+  plugin keeps that folder and that code); 4. policy/windows-system-dlls.json (KnownDLLs, API sets, and
+  the DLLs every Windows 10 and 11 ships); 5. verify.allow_external.
 Mach-O (one node per architecture slice; a provider must have a slice of the same architecture), for each
 LC_LOAD_DYLIB / LC_LOAD_WEAK_DYLIB / LC_REEXPORT_DYLIB install name, as dyld(1) does:
   @loader_path/x     the importing file's folder;
@@ -199,6 +202,15 @@ class _Index:
             self._add(n.fmt, n.relpath, n)
         link_map = {l.relpath: l.target for l in links}
         self.nodes_at = dict(by_path)  # artifact path (a link's too) -> the nodes there
+        self.dll_dirs: dict[str, dict[str, list[str]]] = {}  # group -> parent folder -> its `*.libs` folders
+        for path in by_path:
+            group, local = split_group(path)
+            folder = posixpath.dirname(local)
+            if folder and posixpath.basename(folder).lower().endswith(".libs"):
+                parents = self.dll_dirs.setdefault(group, {})
+                siblings = parents.setdefault(posixpath.dirname(folder), [])
+                if folder not in siblings:
+                    siblings.append(folder)
         for path in link_map:
             targets = self._follow(path, link_map, by_path)
             for target in targets or ():
@@ -423,6 +435,18 @@ def _resolve_pe_name(node: Node, lib: str, delay: bool, group: str, local: str, 
         hit = _pick(index, node, group, "", lib, rejected)
         if hit:
             return Dependency(node.relpath, lib, BUNDLED, hit, "dist root", delay)
+        parents = index.dll_dirs.get(group, {})
+        above = folder
+        while parents:  # the importer's folder, then each one above it, up to the root ("")
+            for libs in sorted(parents.get(above, ())):
+                hit = _pick(index, node, group, libs, lib, rejected)
+                if hit:
+                    return Dependency(node.relpath, lib, BUNDLED, hit,
+                                      f"{libs} (a package adds it with os.add_dll_directory())", delay)
+            if not above:
+                searched.append("*.libs folders")
+                break
+            above = posixpath.dirname(above)
         if policy.allows(lib):
             return Dependency(node.relpath, lib, SYSTEM, None, "system", delay)
     if _allowed(lib, allow, False):
