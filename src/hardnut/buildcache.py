@@ -250,7 +250,7 @@ def _listed_files(entry: Path) -> Optional[dict[str, list]]:
     return listed
 
 
-def restored_files(target: Path) -> dict[str, list]:
+def _restored_files(target: Path) -> dict[str, list]:
     """{path: [sha256, size]} of the regular files of `target` (a folder, paths relative to it; or one
     file, under its name), as _regular_file_hashes records a build's: symlinks are left out."""
     from hardnut.artifact.digest import file_digest
@@ -349,7 +349,7 @@ class BuildCache:
                 shutil.copy2(src, target)
             else:
                 return False
-            if listed is not None and restored_files(target) != listed:
+            if listed is not None and _restored_files(target) != listed:
                 _remove(target)
                 shutil.rmtree(entry, ignore_errors=True)
                 return False
