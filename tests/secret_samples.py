@@ -223,6 +223,8 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        f"[DEBUG] Using Key={u(8, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(4, HEX)}-{u(11, HEX)}G",
        'client_secret = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"',  # letters and digits taking turns, counting up
        'const contentTypeToken string = "Content-Type"',  # an HTTP header's name
+       "x-amz-security-token:%s\n\0\0Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request",
+       "Authorization: GOOG4-RSA-SHA256 Credential=",  # a signed request's scheme (algorithm), not a key
        f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
        "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c",
        '"license_key": "aardvark-py-2014"', '"spdx_license_key": "LicenseRef-scancode-bsd-new-tcpdump"',

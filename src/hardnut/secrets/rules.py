@@ -852,10 +852,17 @@ def periodic(secret: bytes) -> bool:
     return n >= 16 and any(secret[p:] == secret[:-p] for p in range(1, n // 2 + 1))
 
 
+# the scheme of a signed request's Authorization header (AWS Signature Version 4 and the clouds that copy
+# it: GOOG4-HMAC-SHA256, OSS4-HMAC-SHA256, TC3-HMAC-SHA256, ACS3-HMAC-SHA256, SDK-HMAC-SHA256): an
+# algorithm's name, not a key. htslib (in pysam's libchtslib) formats "Authorization: AWS4-HMAC-SHA256
+# Credential=%s/..." for its S3 reads.
+_SIGNING_SCHEME = re.compile(rb"(?:[A-Z][A-Z0-9]{1,7}-)?(?:HMAC|RSA|ECDSA)(?:-[A-Z0-9]{2,10}){1,3}")
+
+
 def _v_generic(secret: bytes, m: re.Match) -> Optional[Verdict]:
     """A value assigned to a secret-sounding name: keep only what looks generated."""
     name = m.group("name")
-    if _NOT_A_SECRET_NAME.search(name):
+    if _NOT_A_SECRET_NAME.search(name) or _SIGNING_SCHEME.fullmatch(secret):
         return None
     low = name.lower()
     if _BAD_NAME_SUFFIX.search(name) and not low.endswith((b"password", b"secret", b"token")):
