@@ -225,6 +225,7 @@ def samples(seed: int = 5) -> list[tuple[str, str, str]]:
        'const contentTypeToken string = "Content-Type"',  # an HTTP header's name
        "x-amz-security-token:%s\n\0\0Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request",
        "Authorization: GOOG4-RSA-SHA256 Credential=",  # a signed request's scheme (algorithm), not a key
+       "def importPkcs12(device: PySide6.QtCore.QIODevice, key: PySide6.QtNetwork.QSslKey | int, /)",  # a type
        f"client_secret = '{u(6, HEX)}.tenant-{u(4, LOWER_DIGITS)}.example-idp.com'",  # a host name
        "AZURE_BLOB_SAS_TOKEN=st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&spr=https&sv=2022-11-02&sr=c",
        '"license_key": "aardvark-py-2014"', '"spdx_license_key": "LicenseRef-scancode-bsd-new-tcpdump"',

@@ -455,11 +455,23 @@ def _pronounceable(tok: bytes) -> bool:
     return vowels / len(tok) >= 0.15 and not _CONSONANT_RUN.search(tok)
 
 
+# a class-name prefix before a Capitalized word: Qt's Q (QSslKey), C, I, T; PySide6, QtCore, GdkPixbuf
+_NAME_PREFIX = re.compile(rb"(?:[A-Z]|[A-Z][a-z])(?=[A-Z][a-z]{2})")
+
+
 def looks_like_identifier(value: bytes) -> bool:
     """Class, function and constant names: Ed25519PublicKey, _SSHFormatEd25519, SomeName2,
-    oauth2_client_cls. Random tokens split into many 1-2 letter case runs, or unpronounceable ones."""
+    oauth2_client_cls, QSslKey, PySide6. Random tokens split into many 1-2 letter case runs, or
+    unpronounceable ones."""
     if not _IDENT.fullmatch(value):
         return False
+    if _identifier_shape(value):
+        return True
+    prefix = _NAME_PREFIX.match(value)
+    return prefix is not None and _identifier_shape(value[prefix.end():])
+
+
+def _identifier_shape(value: bytes) -> bool:
     if _SHORT_ALNUM_NAME.fullmatch(value):
         return True
     if _DIGITS_INSIDE_WORD.search(value):
