@@ -69,6 +69,22 @@ def test_delvewheel_libs_folders_are_searched():
     assert deps[("app.exe", "only-for-scipy.dll")].status == MISSING  # scipy.libs is not beside app.exe's folders
 
 
+def test_a_dll_another_file_loads_counts_as_loaded():
+    """Windows reuses a DLL of the same name that is already loaded: Qt's plugins need Qt6Core.dll,
+    which QtCore.pyd loaded from its own folder; pygame's _sdl2 modules need the SDL2.dll beside
+    pygame's first module. A DLL nobody finds stays missing; so does one of another machine."""
+    nodes = [_pe("PySide6/QtCore.pyd", ("Qt6Core.dll",)), _pe("PySide6/Qt6Core.dll", ()),
+             _pe("PySide6/plugins/platforms/qwindows.dll", ("Qt6Core.dll", "Qt6Gui.dll")),
+             _pe("PySide6/Qt6Gui.dll", ()),
+             Node("x86/plugin32.dll", "pe", ("pe", 0x14C, False), ("Qt6Core.dll",))]
+    deps = {(d.importer, d.library): d for d in resolve(nodes)}
+    core = deps[("PySide6/plugins/platforms/qwindows.dll", "Qt6Core.dll")]
+    assert (core.status, core.provider) == ("bundled", "PySide6/Qt6Core.dll")
+    assert core.via.startswith("loaded by PySide6/QtCore.pyd")
+    assert deps[("PySide6/plugins/platforms/qwindows.dll", "Qt6Gui.dll")].status == MISSING  # nobody loads it
+    assert deps[("x86/plugin32.dll", "Qt6Core.dll")].status == MISSING  # a 32-bit DLL needs a 32-bit one
+
+
 def _elf(path: str, needed: tuple[str, ...] = (), rpath: tuple[str, ...] = (), runpath: tuple[str, ...] = ()) -> Node:
     return Node(path, "elf", ("elf", "EM_X86_64", 64, True), needed, (), rpath, runpath)
 

@@ -19,7 +19,10 @@ means '.dll', as for the loader):
   package folder or beside any folder above it (delvewheel puts a wheel's DLLs in `<name>.libs` and the
   package's `__init__.py` adds it with os.add_dll_directory() when it is imported; Nuitka's delvewheel
   plugin keeps that folder and that code); 4. policy/windows-system-dlls.json (KnownDLLs, API sets, and
-  the DLLs every Windows 10 and 11 ships); 5. verify.allow_external.
+  the DLLs every Windows 10 and 11 ships); 5. verify.allow_external; 6. still not found: a DLL of that
+  name that another bundled file of the artifact finds on its own search path (the loader reuses a DLL
+  of the same name that is already loaded: Qt's plugins find Qt6Core.dll, which QtCore.pyd loaded; a
+  package's submodules find the DLL its first module loaded beside itself).
 Mach-O (one node per architecture slice; a provider must have a slice of the same architecture), for each
 LC_LOAD_DYLIB / LC_LOAD_WEAK_DYLIB / LC_REEXPORT_DYLIB install name, as dyld(1) does:
   @loader_path/x     the importing file's folder;
@@ -299,6 +302,7 @@ def resolve(
             for lib in node.delay_needed:
                 out.append(_resolve_pe(node, lib, True, group, local, index, windows, allow_external))
     _inherited_rpaths(nodes, out, index)
+    _loaded_elsewhere(nodes, out, index)
     fmt_of = {n.relpath: n.fmt for n in nodes}
     for i, dep in enumerate(out):
         if dep.status == MISSING:
@@ -403,6 +407,26 @@ def _chain_folders(node: Node, loaders: dict[str, set[str]], elf: dict[str, Node
             if folder is not None:
                 out.append((folder, entry, loader.relpath))
     return out
+
+
+def _loaded_elsewhere(nodes: Sequence[Node], out: list[Dependency], index: _Index) -> None:
+    """Step 6 of the PE search (module docstring), in place: a missing DLL that another PE file of the
+    same group and machine finds (bundled, steps 1-3) is the DLL the loader has already loaded."""
+    pe = {n.relpath: n for n in nodes if n.fmt == "pe"}
+    loaded: dict[tuple[str, tuple[Any, ...], str], tuple[str, str]] = {}  # (group, arch, name) -> (provider, by)
+    for dep in out:
+        node = pe.get(dep.importer)
+        if node is not None and dep.status == BUNDLED and dep.provider and not dep.via.startswith("loaded by"):
+            key = (split_group(node.relpath)[0], node.arch, posixpath.basename(dep.provider).lower())
+            loaded.setdefault(key, (dep.provider, node.relpath))
+    for i, dep in enumerate(out):
+        node = pe.get(dep.importer)
+        if node is None or dep.status != MISSING:
+            continue
+        hit = loaded.get((split_group(node.relpath)[0], node.arch, loader_name(dep.library).lower()))
+        if hit is not None and hit[1] != node.relpath:
+            out[i] = Dependency(node.relpath, dep.library, BUNDLED, hit[0],
+                                f"loaded by {hit[1]} (Windows reuses a loaded DLL of that name)", dep.delay)
 
 
 def loader_name(lib: str) -> str:
