@@ -5,7 +5,7 @@ versions, run as a user runs it (a subprocess, every check, the JSON report):
   * linux (default): 64 manylinux wheels (~1.1 GB / ~6,800 files of ELF): crypto libraries with
     self-test keys, database drivers whose docstrings hold DSN examples, auditwheel-repaired packages
     with their own .libs, compilers and runtimes, media and bioinformatics libraries;
-  * windows: 27 win_amd64 wheels of the same kind (~460 MB of PE, MSVC-built; delvewheel's .libs);
+  * windows: 40 win_amd64 wheels of the same kind (~600 MB of PE, MSVC-built; delvewheel's .libs, SDL);
   * macos: 24 macOS arm64 wheels (~575 MB of Mach-O);
   * all: the three.
 
@@ -68,7 +68,11 @@ _BOTH = (
     "psutil==7.2.2", "pycryptodome==4.4.0", "pyproj==3.7.2", "pyyaml==6.0.4", "pyzmq==27.3.0",
     "regex==2026.11.19", "shapely==2.2.0",
 )
-WINDOWS_WHEELS = _BOTH + ("lightgbm==4.7.0", "msvc-runtime==14.44.35112", "numba==0.68.1", "sqlalchemy==2.1.9")
+WINDOWS_WHEELS = _BOTH + ("lightgbm==4.7.0", "msvc-runtime==14.44.35112", "numba==0.68.1", "sqlalchemy==2.1.9",
+                          "av==18.1.0", "bcrypt==5.0.0", "cython==3.3.1", "kiwisolver==1.5.1", "matplotlib==3.11.2",
+                          "psycopg2-binary==2.9.13", "psycopg-binary==3.3.9", "pydantic-core==2.50.5",
+                          "pygame==2.6.1", "pymongo==4.20.1", "sounddevice==0.5.6", "tiktoken==0.14.0",
+                          "zstandard==0.25.0")
 MACOS_WHEELS = _BOTH + ("scipy==1.17.1",)
 
 # (rule, the path as the report gives it or None for any, what the message says or None): high findings
