@@ -31,10 +31,11 @@ UNRESOLVED = Rule(
     "looked up through the file's RUNPATH (or RPATH when there is no RUNPATH) with $ORIGIN expanded, then "
     "the dist root, then the system allowlist (auditwheel's manylinux policy: the glibc family, libgcc_s, "
     "libstdc++, libz...), then, for a file without RUNPATH, the RPATH of the bundled files that load it, up "
-    "the chain (as glibc does; how a wheel's bundled libraries find each other); PE names in the importing file's folder, the dist root, the `*.libs` folders "
-    "beside the importer's package folders (delvewheel's, added by the package with os.add_dll_directory()) "
-    "and the Windows system DLL list, else a DLL of that name another bundled file loads (Windows reuses a "
-    "loaded DLL: Qt's plugins and Qt6Core.dll). A library with the right name but another machine or ELF class does not count. A missing "
+    "the chain (as glibc does; how a wheel's bundled libraries find each other); PE names in the importing "
+    "file's folder, the dist root, the `*.libs` folders beside the importer's package folders (delvewheel's, "
+    "added by the package with os.add_dll_directory()) and the Windows system DLL list, else a DLL of that "
+    "name another bundled file loads (Windows reuses a loaded DLL: Qt's plugins and Qt6Core.dll). A library "
+    "with the right name but another machine or ELF class does not count. A missing "
     "delay-loaded DLL is reported at medium: it only fails when first used. Bundle the library, or list "
     "it in verify.allow_external if the target system really provides it.",
     ("https://github.com/pypa/auditwheel/blob/main/src/auditwheel/lddtree.py",

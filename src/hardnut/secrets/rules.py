@@ -1588,7 +1588,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         (b"://",),
         "A URL or DSN with an embedded password (scheme://user:password@host), e.g. a database "
         "connection string. Placeholders (user:password@, ${VAR}, <password>), documentation credentials "
-        "(scott:tiger) and example hosts are ignored. Read the DSN from the environment or a secret store at run time.",
+        "(scott:tiger) and example hosts are ignored. Read the DSN from the environment or a secret store "
+        "at run time.",
         before=32, after=520, validators=("url_password",), near=b"@", near_span=260,
         provider='(any)', example='scheme://user:<password>@host',
     ),
